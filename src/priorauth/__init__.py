@@ -1,0 +1,1 @@
+"""priorauth: a prior authorization engine that judges coverage policies from FHIR."""

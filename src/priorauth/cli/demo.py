@@ -1,0 +1,63 @@
+"""The quickstart's main job: build demo requests, judge them, print a summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from priorauth.intake.pas_bundle import read_bundle
+from priorauth.policies import PolicyLibrary
+from priorauth.report import determination_to_dict
+from priorauth.samples import Lab, hemgenix_request
+
+_STYLE = {"approve": "green", "approve-modified": "cyan", "deny": "red", "pend": "yellow"}
+
+
+def demo_requests() -> dict[str, dict[str, Any]]:
+    """One request for each recommendation, built from the sample builder."""
+    return {
+        "approve": hemgenix_request(name="demo-approve", weight=(88.0, "kg")),
+        "approve-modified": hemgenix_request(
+            name="demo-modified", weight=(88.0, "kg"), ndc="0053-0170-17"
+        ),
+        "deny": hemgenix_request(
+            name="demo-deny", labs={"1920-8": Lab(150, "U/L", uln=48, days_before=3)}
+        ),
+        "pend": hemgenix_request(
+            name="demo-pend", labs={"777-3": None}, attestations={"no-uncontrolled-hiv": None}
+        ),
+    }
+
+
+def run_demo(library: PolicyLibrary, fmt: str) -> None:
+    results: dict[str, dict[str, Any]] = {}
+    for name, bundle in demo_requests().items():
+        facts = read_bundle(bundle)
+        policy = library.for_request(facts)
+        assert policy is not None, "the demo requests are for a shipped policy"
+        results[name] = determination_to_dict(policy.evaluate(facts), policy)
+    if fmt == "json":
+        typer.echo(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
+        return
+    console = Console(highlight=False)
+    t = Table(title="priorauth demo: four Hemgenix requests judged against Cigna IP0535")
+    for col in ("request", "recommendation", "kit", "unmet", "missing"):
+        t.add_column(col)
+    for name, d in results.items():
+        rec = d["recommendation"]
+        t.add_row(
+            name,
+            f"[{_STYLE[rec]}]{rec}[/]",
+            d["kit"]["ndc"] if d["kit"] else "—",
+            "\n".join(f"{r['id']}: {r['reason']}" for r in d["reasons"]) or "—",
+            "\n".join(d["missing"]) or "—",
+        )
+    console.print(t)
+    console.print(
+        "Every review goes to the Medical Director; these are the engine's recommendations.\n"
+        "Judge your own request: priorauth evaluate BUNDLE.json [--claims CLAIMS.ndjson]"
+    )

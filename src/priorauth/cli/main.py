@@ -1,0 +1,140 @@
+"""Entry point: `priorauth evaluate`, `priorauth policy show`, `priorauth demo`."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+
+from priorauth.cli.exits import Exit, fatal
+from priorauth.cli.render import render_text
+from priorauth.errors import InvalidClaims, InvalidRequest, NoPolicyInForce, PolicyInvalid
+
+app = typer.Typer(
+    name="priorauth",
+    help="Prior authorization engine: judge a PAS request against a coverage policy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+policy_app = typer.Typer(help="Inspect the loaded coverage policies.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+def _date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fatal(f"{option} must be a date YYYY-MM-DD, not {value!r}")
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        fatal(f"cannot read {what} {str(path)!r}: {e.strerror or e}")
+
+
+def _library() -> Any:
+    from priorauth.policies import builtin
+
+    try:
+        return builtin()
+    except PolicyInvalid as e:
+        fatal(f"a shipped policy is invalid: {e}", Exit.POLICY_INVALID)
+
+
+@app.command()
+def evaluate(
+    bundle: Annotated[Path, typer.Argument(help="PAS request Bundle (FHIR R4 JSON)")],
+    claims: Annotated[
+        Path | None, typer.Option(help="claims history: NDJSON of ExplanationOfBenefit")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="review date YYYY-MM-DD (default Claim.created)")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    validate: Annotated[
+        bool, typer.Option(help="also validate the Bundle against the FHIR R4B models")
+    ] = True,
+) -> None:
+    """Judge one request: every criterion with its evidence, and a recommendation."""
+    from priorauth.intake.claims import read_claims
+    from priorauth.intake.pas_bundle import read_bundle
+    from priorauth.report import determination_to_dict
+
+    if fmt not in ("text", "json"):
+        fatal(f"--format must be text or json, not {fmt!r}")
+    review = _date(as_of, "--as-of")
+    raw = _read(bundle, "bundle")
+    try:
+        facts = read_bundle(raw, as_of=review, validate=validate)
+    except InvalidRequest as e:
+        fatal(f"{bundle.name}: {e}")
+    if claims is not None:
+        try:
+            index = read_claims(_read(claims, "claims file").splitlines())
+        except InvalidClaims as e:
+            fatal(f"{claims.name}: {e}")
+        facts = dataclasses.replace(facts, claims=index.history_for(facts.patient.member_id))
+    lib = _library()
+    policy = lib.for_request(facts)
+    if policy is None:
+        fatal(
+            f"no loaded policy in force on {facts.as_of.isoformat()} covers the requested service",
+            Exit.NO_POLICY,
+        )
+    result = determination_to_dict(policy.evaluate(facts), policy)
+    if fmt == "json":
+        typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    else:
+        render_text(result, Console(highlight=False))
+
+
+@policy_app.command("show")
+def policy_show(
+    policy_id: Annotated[str | None, typer.Argument(help="e.g. cigna-ip0535")] = None,
+    on: Annotated[str | None, typer.Option(help="the version in force on YYYY-MM-DD")] = None,
+) -> None:
+    """Print a policy's criteria tree, kits and approval terms."""
+    from priorauth.cli.policy_view import show_policy
+
+    lib = _library()
+    when = _date(on, "--on")
+    ids = [policy_id] if policy_id else list(lib.versions)
+    console = Console(highlight=False)
+    for pid in ids:
+        try:
+            compiled = lib.in_force(pid, when) if when else lib.versions[pid][-1]
+        except (KeyError, NoPolicyInForce) as e:
+            known = ", ".join(lib.versions)
+            fatal(f"{e if isinstance(e, NoPolicyInForce) else f'no policy {pid!r}'}; "
+                  f"loaded: {known}", Exit.NO_POLICY)
+        show_policy(compiled.policy, console)
+
+
+@app.command()
+def demo(
+    fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Build a few demo requests and judge each one (the quickstart's main job)."""
+    from priorauth.cli.demo import run_demo
+
+    if fmt not in ("text", "json"):
+        fatal(f"--format must be text or json, not {fmt!r}")
+    run_demo(_library(), fmt)
+
+
+def run() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    run()

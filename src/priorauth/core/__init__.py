@@ -1,0 +1,1 @@
+"""The pure core: policy model, facts and evaluator. Nothing here does I/O."""

@@ -1,0 +1,73 @@
+"""Predicate kinds: each turns one `check` of a policy file into a compiled function.
+
+A compiler receives the criterion id, the validated check model and the
+compile context, and returns `fn(facts, state) -> Finding`. Everything that can
+be worked out once per policy (code sets, unit factors, kit table) is worked
+out here, so evaluation does only lookups and comparisons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, TypeVar
+
+from priorauth.core.facts import Facts
+from priorauth.core.model import Policy
+from priorauth.core.result import Finding, KitChoice
+
+CheckFn = Callable[[Facts, "State"], Finding]
+
+
+@dataclass(slots=True)
+class State:
+    """Per-evaluation scratch space: the review date and the findings so far."""
+
+    as_of: date
+    findings: dict[str, Finding] = field(default_factory=dict)
+    _since: dict[int, date] = field(default_factory=dict)
+
+    def since(self, days: int) -> date:
+        d = self._since.get(days)
+        if d is None:
+            d = self._since[days] = self.as_of - timedelta(days=days)
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class CompileContext:
+    policy: Policy
+    kits: dict[int, KitChoice]  # vials -> kit
+    kit_ndcs: frozenset[str]  # 11-digit NDCs of every kit
+
+
+M = TypeVar("M")
+Compiler = Callable[[str, Any, CompileContext], CheckFn]
+COMPILERS: dict[str, Compiler] = {}
+# Criterion ids a check reads the findings of, so they are evaluated first.
+DEPENDENCIES: dict[str, Callable[[Any], list[str]]] = {}
+
+
+def compiler(
+    kind: str, depends: Callable[[Any], list[str]] | None = None
+) -> Callable[[Callable[[str, M, CompileContext], CheckFn]], Callable[[str, M, CompileContext], CheckFn]]:
+    """Register the compiler of one predicate kind."""
+
+    def register(
+        fn: Callable[[str, M, CompileContext], CheckFn],
+    ) -> Callable[[str, M, CompileContext], CheckFn]:
+        COMPILERS[kind] = fn
+        if depends is not None:
+            DEPENDENCIES[kind] = depends
+        return fn
+
+    return register
+
+
+def _load_kinds() -> None:
+    # Importing the modules registers their compilers.
+    from priorauth.core.checks import dosing, history, labs, patient, statements  # noqa: F401
+
+
+_load_kinds()

@@ -1,0 +1,107 @@
+"""Helpers the lab and statement checks share: result lists, windows, units, attestations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from priorauth.core.facts import SNOMED, Attestation, Facts, Observation
+from priorauth.core.model import Qualitative, Units
+from priorauth.core.result import MET, NOT_MET, UNKNOWN, Evidence, Finding, Status
+
+EPS = 1e-9
+
+
+def results_for(codes: tuple[str, ...]) -> Callable[[Facts], tuple[Observation, ...]]:
+    """A reader of every counted result carrying one of `codes`, most recent first."""
+    if len(codes) == 1:
+        only = codes[0]
+
+        def one(facts: Facts) -> tuple[Observation, ...]:
+            return facts.observations.get(only, ())
+
+        return one
+
+    def merged(facts: Facts) -> tuple[Observation, ...]:
+        seen: dict[str, Observation] = {}
+        for c in codes:
+            for o in facts.observations.get(c, ()):
+                seen.setdefault(o.ref, o)
+        return tuple(sorted(seen.values(), key=_recency))
+
+    return merged
+
+
+def _recency(o: Observation) -> tuple[int, int]:
+    # Most recent first; undated last.
+    return (0, -o.when.toordinal()) if o.when else (1, 0)
+
+
+def within(obs: tuple[Observation, ...], since: date, as_of: date) -> list[Observation]:
+    return [o for o in obs if o.when is not None and since <= o.when <= as_of]
+
+
+def up_to(obs: tuple[Observation, ...], as_of: date) -> list[Observation]:
+    """Results of any date not after the review date (undated ones count: no window applies)."""
+    return [o for o in obs if o.when is None or o.when <= as_of]
+
+
+def convert(o: Observation, units: Units) -> float | None:
+    if o.value is None:
+        return None
+    f = units.factors.get(o.unit or "")
+    return None if f is None else o.value * f
+
+
+def when(o: Observation) -> str:
+    return o.when.isoformat() if o.when else "undated"
+
+
+def show(o: Observation) -> str:
+    """A result as a reviewer reads it: '0.8 % on 2019-10-08'."""
+    if o.value is not None:
+        v = f"{o.value:g}"
+        return f"{v} {o.unit} on {when(o)}" if o.unit else f"{v} on {when(o)}"
+    if o.coded:
+        return f"{'/'.join(sorted(c for _, c in o.coded))} on {when(o)}"
+    return f"no value on {when(o)}"
+
+
+class Classifier:
+    """Negative / positive reading of qualitative results, from the policy's code lists."""
+
+    __slots__ = ("neg_codes", "neg_interp", "pos_codes", "pos_interp")
+
+    def __init__(self, q: Qualitative) -> None:
+        self.neg_codes = frozenset((SNOMED, c) for c in q.negative_codes)
+        self.pos_codes = frozenset((SNOMED, c) for c in q.positive_codes)
+        self.neg_interp = frozenset(q.negative_interpretations)
+        self.pos_interp = frozenset(q.positive_interpretations)
+
+    def __call__(self, o: Observation) -> str | None:
+        """'negative', 'positive', or None when the result says neither (or both)."""
+        neg = bool(o.coded & self.neg_codes or o.interpretation & self.neg_interp)
+        pos = bool(o.coded & self.pos_codes or o.interpretation & self.pos_interp)
+        if neg == pos:
+            return None
+        return "negative" if neg else "positive"
+
+
+def attested(
+    cid: str, facts: Facts, link_id: str, context: str, evidence: tuple[Evidence, ...] = ()
+) -> Finding:
+    """Judge a yes/no attestation where `true` meets the criterion."""
+    a = facts.attestations.get(link_id)
+    ev: tuple[Evidence, ...] = (*evidence, a) if a is not None else evidence
+    lead = f"{context}; t" if context else "T"
+    if a is None:
+        return Finding(cid, UNKNOWN, f"{lead}he prescriber has not answered '{link_id}'.", ev)
+    if not isinstance(a.value, bool):
+        return Finding(cid, UNKNOWN, f"{lead}he answer to '{link_id}' is not yes/no.", ev)
+    status: Status = MET if a.value else NOT_MET
+    answer = "yes" if a.value else "no"
+    return Finding(cid, status, f"{lead}he prescriber answered {answer} to '{link_id}'.", ev)
+
+
+def attestation_value(facts: Facts, link_id: str) -> Attestation | None:
+    return facts.attestations.get(link_id)

@@ -1,0 +1,133 @@
+"""Facts: what a request and the claims history say, in the engine's own terms.
+
+Intake adapters (FHIR bundle, claims NDJSON) build these; the evaluator only
+reads them. Facts keep a reference to the FHIR resource they came from
+(`ref`, e.g. "Observation/abc"), so every finding can cite its evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+# A coding is (system, code). Systems the engine cares about:
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+NDC = "http://hl7.org/fhir/sid/ndc"
+NUCC = "http://nucc.org/provider-taxonomy"
+
+Coding = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One laboratory result or vital sign that counts (status final/amended/corrected)."""
+
+    ref: str
+    code: str  # the LOINC code it was indexed under
+    when: date | None  # effectiveDateTime, else effectivePeriod.end, else issued
+    value: float | None = None  # valueQuantity.value
+    unit: str | None = None  # UCUM code, else the unit text
+    coded: frozenset[Coding] = frozenset()  # valueCodeableConcept codings
+    interpretation: frozenset[str] = frozenset()  # interpretation codes (N, NEG, POS, ...)
+    uln: float | None = None  # referenceRange[0].high.value
+    uln_unit: str | None = None
+    # valueQuantity.comparator ("<", "<=", ">=", ">"): the value is a bound, not a measurement
+    comparator: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    ref: str
+    codes: tuple[Coding, ...]
+    active: bool  # clinicalStatus active/recurrence/relapse, or no clinicalStatus at all
+
+
+@dataclass(frozen=True, slots=True)
+class Medication:
+    """An active MedicationStatement or MedicationRequest other than the one requested."""
+
+    ref: str
+    names: str  # lower-cased medication text and codings' displays, joined
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Attestation:
+    """One prescriber answer from a completed/amended QuestionnaireResponse."""
+
+    ref: str  # "QuestionnaireResponse/x#linkId"
+    link_id: str
+    value: bool | int | float | str
+    when: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    ref: str
+    member_id: str | None
+    birth_date: date | None
+    sex_for_clinical_use: str | None = None  # e.g. "male-typical"
+    birth_sex: str | None = None  # US Core birth sex: "M" / "F" / "UNK"
+    gender: str | None = None  # administrative gender
+
+
+@dataclass(frozen=True, slots=True)
+class Prescriber:
+    ref: str
+    taxonomies: tuple[str, ...] = ()  # NUCC provider taxonomy codes
+
+
+@dataclass(frozen=True, slots=True)
+class RequestedItem:
+    """One Claim.item: what is asked for."""
+
+    sequence: int
+    codes: tuple[Coding, ...]  # productOrService codings
+    quantity: float | None
+    ndc: str | None = None  # NDC of the referenced MedicationRequest
+    medication_request: str | None = None  # "MedicationRequest/x"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLine:
+    """One paid claim line from the payer's claims history."""
+
+    ref: str  # "ExplanationOfBenefit/x"
+    codes: tuple[Coding, ...]
+    when: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimsHistory:
+    """The payer's claims for one member. `available` is True when it holds any claim."""
+
+    member_id: str
+    lines: tuple[ClaimLine, ...] = ()
+    claim_count: int = 0
+
+    @property
+    def available(self) -> bool:
+        return self.claim_count > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Everything the evaluator may look at for one request."""
+
+    claim_ref: str
+    as_of: date  # review date: Claim.created (date part) unless overridden
+    expedited: bool
+    patient: Patient
+    prescriber: Prescriber | None
+    items: tuple[RequestedItem, ...]
+    claim_diagnoses: tuple[Coding, ...] = ()
+    conditions: tuple[Condition, ...] = ()
+    # LOINC code -> results, most recent first (undated last)
+    observations: dict[str, tuple[Observation, ...]] = field(default_factory=dict)
+    medications: tuple[Medication, ...] = ()
+    attestations: dict[str, Attestation] = field(default_factory=dict)
+    claims: ClaimsHistory | None = None  # None: no claims source was consulted
+    notes: tuple[str, ...] = ()  # what intake set aside and why (e.g. entered-in-error)

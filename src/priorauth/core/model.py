@@ -1,0 +1,293 @@
+"""The policy schema: a coverage policy as data, validated when loaded.
+
+A policy is a tree of criteria in the policy's own outline. A group combines
+its children with `all` or `one`; a leaf names one `check` (a predicate kind
+with its parameters). Exclusions ("Conditions Not Covered") are checks whose
+finding `applies` or `does_not_apply`. Kits, code sets, windows and the
+approval terms are data too. Adding a policy means writing a file; only a new
+kind of predicate needs code (see `core/checks/`).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+EvidenceKind = Literal["documentation", "claims", "attestation", "md_verification"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- checks: one model per predicate kind -----------------------------------
+
+
+class Units(_Strict):
+    """Accepted units and the factor that converts each to the canonical unit."""
+
+    canonical: str
+    factors: dict[str, float]
+
+
+class DiagnosisCheck(_Strict):
+    kind: Literal["diagnosis"]
+    codes: list[str] = Field(min_length=1, description="ICD-10-CM codes; 'X12.*' is a prefix")
+
+
+class SexCheck(_Strict):
+    kind: Literal["sex"]
+    expected: str
+    clinical_use: dict[str, str] = Field(description="sexParameterForClinicalUse code -> sex")
+    birth_sex: dict[str, str] = Field(description="US Core birth sex code -> sex")
+    gender: dict[str, str] = Field(description="administrative gender -> sex (fallback)")
+
+
+class MinAgeCheck(_Strict):
+    kind: Literal["min_age"]
+    years: int = Field(ge=0)
+
+
+class NoPriorClaimsCheck(_Strict):
+    kind: Literal["no_prior_claims"]
+    hcpcs: list[str] = []
+    ndc: list[str] = []
+    include_kit_ndcs: bool = False
+    attestation: str | None = None
+    attestation_required_when_clean: bool = Field(
+        description="True: a clean claims history still needs the prescriber's confirmation"
+    )
+
+
+Op = Literal["le", "lt", "ge", "gt"]
+
+
+class LabThresholdCheck(_Strict):
+    kind: Literal["lab_threshold"]
+    codes: list[str] = Field(min_length=1)
+    label: str
+    units: Units | None = Field(None, description="None when judged as a multiple of the ULN")
+    window_days: int | None = Field(None, ge=0, description="None: any date")
+    pick: Literal["latest", "lowest", "highest"] = "latest"
+    op: Op
+    value: float | None = None
+    uln_multiple: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> LabThresholdCheck:
+        if (self.value is None) == (self.uln_multiple is None):
+            raise ValueError("give exactly one of value or uln_multiple")
+        if self.value is not None and self.units is None:
+            raise ValueError("an absolute threshold needs units")
+        return self
+
+
+class LabPresentCheck(_Strict):
+    kind: Literal["lab_present"]
+    codes: list[str] = Field(min_length=1)
+    label: str
+    units: Units | None = None
+    window_days: int = Field(ge=0)
+
+
+class LabNegativeCheck(_Strict):
+    kind: Literal["lab_negative"]
+    codes: list[str] = Field(min_length=1)
+    label: str
+    units: Units
+    window_days: int = Field(ge=0)
+    cutoff: float = Field(description="negative when value < cutoff (canonical unit)")
+
+
+class Panel(_Strict):
+    name: str
+    codes: list[str] = Field(min_length=1)
+    viral_load: list[str] = Field([], description="codes whose quantity > 0 means detected")
+
+
+class InfectionScreenCheck(_Strict):
+    kind: Literal["infection_screen"]
+    panels: list[Panel] = Field(min_length=1)
+    conditions: list[str] = []
+
+
+class NoMedicationCheck(_Strict):
+    kind: Literal["no_medication"]
+    names: list[str] = Field(min_length=1)
+    attestation: str | None = None
+
+
+class NoConditionCheck(_Strict):
+    kind: Literal["no_condition"]
+    codes: list[str] = Field(min_length=1)
+    attestation: str | None = None
+
+
+class AttestationCheck(_Strict):
+    kind: Literal["attestation"]
+    link_id: str
+    expect: bool | None = None
+    at_least: float | None = None
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> AttestationCheck:
+        if (self.expect is None) == (self.at_least is None):
+            raise ValueError("give exactly one of expect or at_least")
+        return self
+
+
+class PrescriberSpecialtyCheck(_Strict):
+    kind: Literal["prescriber_specialty"]
+    taxonomies: list[str] = Field(min_length=1)
+    attestation: str | None = None
+
+
+class CreatinineClearanceCheck(_Strict):
+    kind: Literal["creatinine_clearance"]
+    measured_codes: list[str]
+    measured_units: Units = Field(description="canonical mL/min")
+    threshold: float = Field(description="mL/min; met when >= threshold")
+    window_days: int = Field(ge=0)
+    creatinine_codes: list[str]
+    creatinine_units: Units = Field(description="canonical mg/dL")
+    weight_from: str = Field(description="criterion id whose value is the weight in kg")
+    sex_from: str = Field(description="criterion id; the female factor applies when not met")
+    female_factor: float
+
+
+class KitByWeightCheck(_Strict):
+    kind: Literal["kit_by_weight"]
+    weight_from: str
+
+
+class ExclusionByCriterionCheck(_Strict):
+    kind: Literal["excluded_when_not_met"]
+    criterion: str
+
+
+class HistoryOfPositiveCheck(_Strict):
+    kind: Literal["history_of_positive"]
+    codes: list[str] = Field(min_length=1)
+    units: Units
+    cutoff: float = Field(description="positive when value >= cutoff (canonical unit)")
+    attestation: str | None = None
+
+
+Check = Annotated[
+    DiagnosisCheck
+    | SexCheck
+    | MinAgeCheck
+    | NoPriorClaimsCheck
+    | LabThresholdCheck
+    | LabPresentCheck
+    | LabNegativeCheck
+    | InfectionScreenCheck
+    | NoMedicationCheck
+    | NoConditionCheck
+    | AttestationCheck
+    | PrescriberSpecialtyCheck
+    | CreatinineClearanceCheck
+    | KitByWeightCheck
+    | ExclusionByCriterionCheck
+    | HistoryOfPositiveCheck,
+    Field(discriminator="kind"),
+]
+
+
+# --- the policy -------------------------------------------------------------
+
+
+class Criterion(_Strict):
+    id: str = Field(pattern=r"^[A-Z]{1,2}(\.[0-9a-z]+)*$")
+    text: str = Field(min_length=1, description="the policy's own wording")
+    evidence: EvidenceKind | None = None
+    combine: Literal["all", "one"] | None = None
+    children: list[Criterion] = []
+    check: Check | None = None
+    request: str | None = Field(None, description="what to ask for when this is unknown")
+
+    @model_validator(mode="after")
+    def _leaf_or_group(self) -> Criterion:
+        if self.children:
+            if self.check is not None or self.combine is None:
+                raise ValueError(f"{self.id}: a group has children and a combine, no check")
+        elif self.check is None or self.combine is not None:
+            raise ValueError(f"{self.id}: a leaf has a check and no combine")
+        elif self.evidence is None:
+            raise ValueError(f"{self.id}: a leaf names its evidence kind")
+        return self
+
+
+class Kit(_Strict):
+    vials: int = Field(gt=0)
+    ndc: str = Field(pattern=r"^\d{4}-\d{4}-\d{2}$")
+    weight: str = Field(description="the weight band as the policy's table prints it")
+
+
+class Dosing(_Strict):
+    ml_per_kg: float = Field(gt=0)
+    vial_ml: float = Field(gt=0)
+    kits: list[Kit] = Field(min_length=1)
+
+
+class Service(_Strict):
+    """How a request names the service this policy covers."""
+
+    hcpcs: list[str] = []
+    ndc: list[str] = []
+    include_kit_ndcs: bool = False
+    names: list[str] = Field([], description="lower-case product names (for order-time checks)")
+
+
+class Approval(_Strict):
+    days: int = Field(gt=0, description="the authorization window, counted from the decision")
+    units: int = Field(1, gt=0, description="units authorized (kits)")
+    lifetime_limit: int | None = Field(None, gt=0)
+    medical_director_review: Literal["all", "denials", "none"]
+
+
+class Qualitative(_Strict):
+    """Codes that make a result negative or positive (SNOMED CT and interpretation codes)."""
+
+    negative_codes: list[str]
+    positive_codes: list[str]
+    negative_interpretations: list[str]
+    positive_interpretations: list[str]
+
+
+class Policy(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    payer: str
+    number: str
+    title: str
+    version: str
+    effective: date
+    retired: date | None = None
+    source: str
+    service: Service
+    approval: Approval
+    dosing: Dosing | None = None
+    qualitative: Qualitative
+    codesets: dict[str, list[str]] = Field({}, description="named lists, reused via YAML anchors")
+    criteria: list[Criterion] = Field(min_length=1, description="ALL of these must be met")
+    exclusions: list[Criterion] = []
+
+    @model_validator(mode="after")
+    def _ids_unique(self) -> Policy:
+        seen: set[str] = set()
+        for c in walk(self.criteria + self.exclusions):
+            if c.id in seen:
+                raise ValueError(f"criterion id {c.id} appears twice")
+            seen.add(c.id)
+        return self
+
+
+def walk(criteria: list[Criterion]) -> list[Criterion]:
+    """Every criterion of the trees, in the policy's order (parents before children)."""
+    out: list[Criterion] = []
+    for c in criteria:
+        out.append(c)
+        out.extend(walk(c.children))
+    return out

@@ -1,0 +1,91 @@
+"""The determination as a stable JSON object (schema `priorauth.determination/1`).
+
+The shape is documented in docs/determination-json.md. CLI, API and UI all
+serialize through `determination_to_dict`, so they never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from priorauth.core.evaluator import CompiledPolicy
+from priorauth.core.facts import Attestation, ClaimLine, Condition, Medication, Observation
+from priorauth.core.result import MET, NOT_MET, Derived, Determination, Evidence, Finding, Recorded
+
+SCHEMA = "priorauth.determination/1"
+_EXCLUSION_STATUS = {MET: "applies", NOT_MET: "does_not_apply"}
+
+
+def evidence_to_dict(e: Evidence) -> dict[str, Any]:
+    out: dict[str, Any]
+    if isinstance(e, Observation):
+        out = {"resource": e.ref, "loinc": e.code, "date": e.when.isoformat() if e.when else None}
+        if e.value is not None:
+            out["value"], out["unit"] = e.value, e.unit
+        if e.coded:
+            out["coded"] = sorted(f"{s}|{c}" for s, c in e.coded)
+        if e.interpretation:
+            out["interpretation"] = sorted(e.interpretation)
+        if e.uln is not None:
+            out["uln"], out["uln_unit"] = e.uln, e.uln_unit
+        return out
+    if isinstance(e, Attestation):
+        return {
+            "resource": e.ref, "link_id": e.link_id, "value": e.value,
+            "date": e.when.isoformat() if e.when else None,
+        }
+    if isinstance(e, Condition):
+        return {"resource": e.ref, "codes": [f"{s}|{c}" for s, c in e.codes], "active": e.active}
+    if isinstance(e, Medication):
+        return {"resource": e.ref, "medication": e.names, "active": e.active}
+    if isinstance(e, ClaimLine):
+        return {
+            "resource": e.ref, "codes": [f"{s}|{c}" for s, c in e.codes],
+            "date": e.when.isoformat() if e.when else None,
+        }
+    if isinstance(e, Derived):
+        out = {"derived": e.label, "value": e.value}
+        if e.unit:
+            out["unit"] = e.unit
+        if e.inputs:
+            out["from"] = list(e.inputs)
+        if e.note:
+            out["formula"] = e.note
+        return out
+    assert isinstance(e, Recorded)
+    return {"resource": e.ref, "field": e.label, "value": e.value}
+
+
+def _finding(f: Finding, policy: CompiledPolicy, exclusion: bool) -> dict[str, Any]:
+    c = policy.criteria[f.id]
+    return {
+        "status": _EXCLUSION_STATUS.get(f.status, "unknown") if exclusion else f.status,
+        "text": c.text,
+        "evidence_kind": c.evidence,
+        "reason": f.reason,
+        "evidence": [evidence_to_dict(e) for e in f.evidence],
+    }
+
+
+def determination_to_dict(d: Determination, policy: CompiledPolicy) -> dict[str, Any]:
+    p = policy.policy
+    criteria = {i: _finding(f, policy, False) for i, f in d.findings.items()}
+    criteria.update({i: _finding(f, policy, True) for i, f in d.exclusions.items()})
+    return {
+        "schema": SCHEMA,
+        "policy": {"id": p.id, "number": p.number, "version": p.version, "title": p.title},
+        "as_of": d.as_of.isoformat(),
+        "expedited": d.expedited,
+        "recommendation": d.recommendation,
+        "medical_director_review": d.medical_director_review,
+        "criteria": criteria,
+        "kit": {"vials": d.kit.vials, "ndc": d.kit.ndc} if d.kit else None,
+        "requested": {"ndc": d.requested.ndc, "quantity": d.requested.quantity},
+        "authorization": (
+            {"start": d.authorization[0].isoformat(), "end": d.authorization[1].isoformat()}
+            if d.authorization
+            else None
+        ),
+        "missing": list(d.missing),
+        "reasons": [{"id": u.id, "text": u.text, "reason": u.reason} for u in d.reasons],
+    }
