@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,7 @@ def _flat(code: str) -> str:
     return code.strip().upper().replace(".", "")
 
 
+@lru_cache(maxsize=4096)
 def ndc11(code: str) -> str | None:
     """An NDC as 11 digits (5-4-2), or None when it cannot be read without guessing.
 

@@ -61,6 +61,7 @@ class CompiledPolicy:
         ]
         self._top = tuple(c.id for c in policy.criteria)
         self._exclusions = tuple(c.id for c in policy.exclusions)
+        self._criteria_order = tuple(i for i in self.order if i not in self._exclusions)
         self._kit_id = next(
             (c.id for c in self.criteria.values() if c.check and c.check.kind == "kit_by_weight"),
             None,
@@ -166,7 +167,7 @@ class CompiledPolicy:
             policy_version=self.policy.version,
             as_of=as_of,
             recommendation=rec,
-            findings={i: findings[i] for i in self.order if i not in self._exclusions},
+            findings={i: findings[i] for i in self._criteria_order},
             exclusions={i: findings[i] for i in self._exclusions},
             kit=kit,
             requested=requested,
@@ -180,6 +181,8 @@ class CompiledPolicy:
 
     def _missing(self, findings: dict[str, Finding]) -> list[str]:
         out: list[str] = []
+        if not any(findings[i].status == UNKNOWN for i in self._top + self._exclusions):
+            return out
 
         def visit(c: Criterion) -> None:
             if findings[c.id].status != UNKNOWN:
@@ -198,6 +201,10 @@ class CompiledPolicy:
 
     def _reasons(self, findings: dict[str, Finding]) -> list[Unmet]:
         out: list[Unmet] = []
+        if not any(findings[i].status == MET for i in self._exclusions) and not any(
+            findings[i].status == NOT_MET for i in self._top
+        ):
+            return out
 
         def visit(c: Criterion) -> None:
             f = findings[c.id]
@@ -226,25 +233,26 @@ def _modified(requested: Requested, kit: KitChoice | None) -> bool:
 
 
 def _combine(g: _Group, findings: dict[str, Finding]) -> Finding:
-    kids = [findings[i] for i in g.children]
-    statuses = [k.status for k in kids]
+    statuses = [findings[i].status for i in g.children]
     status: Status
     if g.combine == "all":
         status = NOT_MET if NOT_MET in statuses else UNKNOWN if UNKNOWN in statuses else MET
-        key = {NOT_MET: "not met", UNKNOWN: "unknown", MET: "met"}[status]
-        which = [k.id for k in kids if k.status == status]
-        reason = f"ALL of {', '.join(g.children)}: " + (
-            "all met." if status == MET else f"{', '.join(which)} {key}."
-        )
     else:
         status = MET if MET in statuses else UNKNOWN if UNKNOWN in statuses else NOT_MET
-        which = [k.id for k in kids if k.status == status]
-        reason = f"ONE of {', '.join(g.children)}: " + {
-            MET: f"{', '.join(which)} met.",
-            UNKNOWN: f"none met; {', '.join(which)} unknown.",
-            NOT_MET: "none met.",
-        }[status]
-    return Finding(g.id, status, reason)
+    return Finding(g.id, status, lambda: _group_reason(g, status, statuses))
+
+
+def _group_reason(g: _Group, status: Status, statuses: list[Status]) -> str:
+    which = ", ".join(i for i, s in zip(g.children, statuses, strict=True) if s == status)
+    names = ", ".join(g.children)
+    if g.combine == "all":
+        word = {NOT_MET: "not met", UNKNOWN: "unknown", MET: "met"}[status]
+        return f"ALL of {names}: " + ("all met." if status == MET else f"{which} {word}.")
+    return f"ONE of {names}: " + {
+        MET: f"{which} met.",
+        UNKNOWN: f"none met; {which} unknown.",
+        NOT_MET: "none met.",
+    }[status]
 
 
 def compile_policy(policy: Policy) -> CompiledPolicy:

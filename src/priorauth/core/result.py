@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Final, Literal
@@ -46,13 +47,46 @@ class Recorded:
 Evidence = Observation | Attestation | Condition | Medication | ClaimLine | Derived | Recorded
 
 
-@dataclass(slots=True)
+Why = str | Callable[[], str]
+
+
 class Finding:
-    id: str
-    status: Status
-    reason: str
-    evidence: tuple[Evidence, ...] = ()
-    value: float | None = None  # a canonical number dependents reuse (weight in kg)
+    """One criterion's status, the sentence that explains it, and the evidence used.
+
+    The reason may be given as a function: most evaluations end in a
+    recommendation without anyone reading most sentences, so they are only
+    written when read (then kept).
+    """
+
+    __slots__ = ("_why", "evidence", "id", "status", "value")
+
+    def __init__(
+        self,
+        id: str,
+        status: Status,
+        why: Why,
+        evidence: tuple[Evidence, ...] = (),
+        value: float | None = None,  # a canonical number dependents reuse (weight in kg)
+    ) -> None:
+        self.id = id
+        self.status: Status = status
+        self._why = why
+        self.evidence = evidence
+        self.value = value
+
+    @property
+    def reason(self) -> str:
+        w = self._why
+        if not isinstance(w, str):
+            w = self._why = w()
+        return w
+
+    @reason.setter
+    def reason(self, value: Why) -> None:
+        self._why = value
+
+    def __repr__(self) -> str:
+        return f"Finding({self.id!r}, {self.status!r}, {self.reason!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,22 +30,22 @@ def creatinine_clearance(cid: str, c: CreatinineClearanceCheck, ctx: CompileCont
                 o = rs[0]
                 v = convert(o, c.measured_units)
                 if v is None:
-                    return Finding(cid, UNKNOWN, f"Creatinine clearance {show(o)} is not in mL/min.", (o,))
+                    return Finding(cid, UNKNOWN, lambda: f"Creatinine clearance {show(o)} is not in mL/min.", (o,))
                 ok = v >= t - EPS
                 return Finding(
                     cid, MET if ok else NOT_MET,
-                    f"Measured creatinine clearance {show(o)} ({'≥' if ok else '<'} {t:g} mL/min).",
+                    lambda: f"Measured creatinine clearance {show(o)} ({'≥' if ok else '<'} {t:g} mL/min).",
                     (o,), v,
                 )
         crs = [o for code in creat for o in within(facts.observations.get(code, ()), since, st.as_of)]
         if not crs:
             return Finding(
-                cid, UNKNOWN, f"No creatinine clearance or serum creatinine within {window} days."
+                cid, UNKNOWN, lambda: f"No creatinine clearance or serum creatinine within {window} days."
             )
         cr = max(crs, key=lambda o: o.when)  # type: ignore[arg-type, return-value]
         scr = convert(cr, c.creatinine_units)
         if scr is None or scr <= 0:
-            return Finding(cid, UNKNOWN, f"Serum creatinine {show(cr)} is not usable.", (cr,))
+            return Finding(cid, UNKNOWN, lambda: f"Serum creatinine {show(cr)} is not usable.", (cr,))
         weight = st.findings[c.weight_from]
         if weight.status != MET or weight.value is None:
             return Finding(
@@ -110,12 +110,12 @@ def kit_by_weight(cid: str, c: KitByWeightCheck, ctx: CompileContext) -> CheckFn
         if kit is None:
             return Finding(
                 cid, UNKNOWN,
-                f"{w.value:g} kg needs {vials} vials; kits hold {lo} to {hi}: "
+                lambda: f"{w.value:g} kg needs {vials} vials; kits hold {lo} to {hi}: "
                 "the Medical Director must decide the dose.",
                 (calc,), float(vials),
             )
         return Finding(
-            cid, MET, f"{w.value:g} kg → {vials} vials → kit NDC {kit.ndc}.",
+            cid, MET, lambda: f"{w.value:g} kg → {vials} vials → kit NDC {kit.ndc}.",
             (calc, Derived("kit NDC", kit.ndc)), float(vials),
         )
 

@@ -32,16 +32,16 @@ def no_prior_claims(cid: str, c: NoPriorClaimsCheck, ctx: CompileContext) -> Che
             if found:
                 codes = ", ".join(sorted({code for _, code in found}))
                 return Finding(
-                    cid, NOT_MET, f"Claims history shows prior gene therapy ({codes}).",
+                    cid, NOT_MET, lambda: f"Claims history shows prior gene therapy ({codes}).",
                     tuple(line for line, _ in found),
                 )
             context = f"Claims history ({h.claim_count} claims) shows no prior gene therapy"
             if not c.attestation_required_when_clean or c.attestation is None:
-                return Finding(cid, MET, f"{context}.")
+                return Finding(cid, MET, lambda: f"{context}.")
         else:
             context = "No claims history is available for the member"
         if c.attestation is None:
-            return Finding(cid, UNKNOWN, f"{context}.")
+            return Finding(cid, UNKNOWN, lambda: f"{context}.")
         return attested(cid, facts, c.attestation, context)
 
     return check
@@ -58,6 +58,6 @@ def excluded_when_not_met(cid: str, c: ExclusionByCriterionCheck, ctx: CompileCo
     def check(facts: Facts, st: State) -> Finding:
         f = st.findings[target]
         status = {NOT_MET: MET, MET: NOT_MET}.get(f.status, UNKNOWN)
-        return Finding(cid, status, f"Mirrors {target}: {f.reason}", f.evidence)
+        return Finding(cid, status, lambda: f"Mirrors {target}: {f.reason}", f.evidence)
 
     return check

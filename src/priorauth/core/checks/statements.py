@@ -32,14 +32,14 @@ def attestation(cid: str, c: AttestationCheck, ctx: CompileContext) -> CheckFn:
     def at_least(facts: Facts, st: State) -> Finding:
         a = facts.attestations.get(link)
         if a is None:
-            return Finding(cid, UNKNOWN, f"No prescriber attestation '{link}'.")
+            return Finding(cid, UNKNOWN, lambda: f"No prescriber attestation '{link}'.")
         v = a.value
         if isinstance(v, bool) or not isinstance(v, int | float):
-            return Finding(cid, UNKNOWN, f"Attestation '{link}' is not a number.", (a,))
+            return Finding(cid, UNKNOWN, lambda: f"Attestation '{link}' is not a number.", (a,))
         ok = v >= least
         return Finding(
             cid, MET if ok else NOT_MET,
-            f"The prescriber reports {v:g} for '{link}' ({'≥' if ok else '<'} {least:g}).",
+            lambda: f"The prescriber reports {v:g} for '{link}' ({'≥' if ok else '<'} {least:g}).",
             (a,), float(v),
         )
 
@@ -53,7 +53,7 @@ def no_medication(cid: str, c: NoMedicationCheck, ctx: CompileContext) -> CheckF
     def check(facts: Facts, st: State) -> Finding:
         for m in facts.medications:
             if m.active and (hit := names.search(m.names)):
-                return Finding(cid, NOT_MET, f"Active medication {m.ref} names {hit.group(1)}.", (m,))
+                return Finding(cid, NOT_MET, lambda: f"Active medication {m.ref} names {hit.group(1)}.", (m,))
         if c.attestation is None:
             return Finding(cid, MET, "No such active medication in the request.")
         return attested(cid, facts, c.attestation, "No such active medication in the request")
@@ -70,7 +70,7 @@ def no_condition(cid: str, c: NoConditionCheck, ctx: CompileContext) -> CheckFn:
             if cond.active and (
                 hit := next((k for s, k in cond.codes if s == ICD10CM and pats.match(k)), None)
             ):
-                return Finding(cid, NOT_MET, f"Active Condition {cond.ref} ({hit}).", (cond,))
+                return Finding(cid, NOT_MET, lambda: f"Active Condition {cond.ref} ({hit}).", (cond,))
         if c.attestation is None:
             return Finding(cid, MET, "No such active Condition in the request.")
         return attested(cid, facts, c.attestation, "No such active Condition in the request")
