@@ -13,6 +13,7 @@ from priorauth.intake.pas_bundle import read_bundle
 from priorauth.policies import PolicyLibrary
 from priorauth.report import determination_to_dict
 from priorauth.samples import Lab, hemgenix_request
+from priorauth.service.app_service import PriorAuthService
 
 _STYLE = {"approve": "green", "approve-modified": "cyan", "deny": "red", "pend": "yellow"}
 
@@ -31,6 +32,13 @@ def demo_requests() -> dict[str, dict[str, Any]]:
             name="demo-pend", labs={"777-3": None}, attestations={"no-uncontrolled-hiv": None}
         ),
     }
+
+
+def load_demo(service: PriorAuthService) -> int:
+    """Submit the demo requests through the service, as a provider system would."""
+    for bundle in demo_requests().values():
+        service.submit(orjson.dumps(bundle))
+    return len(demo_requests())
 
 
 def run_demo(library: PolicyLibrary, fmt: str) -> None:

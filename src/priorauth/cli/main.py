@@ -13,6 +13,7 @@ from rich.console import Console
 
 from priorauth.cli.exits import Exit, fatal
 from priorauth.cli.render import render_text
+from priorauth.cli.server import claims_app, db_app, serve
 from priorauth.errors import InvalidClaims, InvalidRequest, NoPolicyInForce, PolicyInvalid
 
 app = typer.Typer(
@@ -24,6 +25,9 @@ app = typer.Typer(
 )
 policy_app = typer.Typer(help="Inspect the loaded coverage policies.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
+app.add_typer(db_app, name="db")
+app.add_typer(claims_app, name="claims")
+app.command()(serve)
 
 
 def _date(value: str | None, option: str) -> date | None:
@@ -115,21 +119,33 @@ def policy_show(
             compiled = lib.in_force(pid, when) if when else lib.versions[pid][-1]
         except (KeyError, NoPolicyInForce) as e:
             known = ", ".join(lib.versions)
-            fatal(f"{e if isinstance(e, NoPolicyInForce) else f'no policy {pid!r}'}; "
-                  f"loaded: {known}", Exit.NO_POLICY)
+            fatal(
+                f"{e if isinstance(e, NoPolicyInForce) else f'no policy {pid!r}'}; loaded: {known}",
+                Exit.NO_POLICY,
+            )
         show_policy(compiled.policy, console)
 
 
 @app.command()
 def demo(
     fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="then start the service with them loaded")
+    ] = True,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
 ) -> None:
-    """Build a few demo requests and judge each one (the quickstart's main job)."""
+    """The quickstart's main job: judge demo requests, then serve them on SQLite."""
     from priorauth.cli.demo import run_demo
 
     if fmt not in ("text", "json"):
         fatal(f"--format must be text or json, not {fmt!r}")
-    run_demo(_library(), fmt)
+    lib = _library()
+    run_demo(lib, fmt)
+    if serve_after:
+        from priorauth.cli.server import serve_demo
+
+        serve_demo(lib, host, port)
 
 
 def run() -> None:

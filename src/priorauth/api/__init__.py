@@ -1,0 +1,1 @@
+"""The HTTP adapter: FastAPI application, FHIR endpoints and the case API."""

@@ -1,0 +1,91 @@
+"""The case API for reviewers: open cases, one case with its trace, a Medical Director's decision."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from priorauth.api.deps import Service
+from priorauth.api.responses import JsonResponse
+from priorauth.pas.records import CaseRecord
+
+router = APIRouter(prefix="/api/cases", tags=["cases"])
+
+
+def summary(r: CaseRecord, now: datetime) -> dict[str, Any]:
+    ev = r.evaluation or {}
+    return {
+        "id": r.id,
+        "auth_number": r.auth_number,
+        "status": r.status,
+        "member_id": r.keys.member_id,
+        "submitter": r.keys.submitter.value,
+        "expedited": r.keys.expedited,
+        "received_at": r.received_at.isoformat(),
+        "due_at": r.due_at.isoformat(),
+        "overdue": r.status == "pended" and now > r.due_at,
+        "policy": r.policy_id,
+        "recommendation": r.recommendation,
+        "kit": ev.get("kit"),
+    }
+
+
+def detail(r: CaseRecord, now: datetime) -> dict[str, Any]:
+    d = r.decision
+    return {
+        **summary(r, now),
+        "evaluation": r.evaluation,
+        "decision": None
+        if d is None
+        else {
+            "kind": d.kind,
+            "decided_at": d.decided_at.isoformat(),
+            "decided_by": d.decided_by,
+            "reason": d.reason,
+            "criteria": list(d.criteria),
+            "kit_ndc": d.kit_ndc,
+            "authorization": {"start": d.auth_start.isoformat(), "end": d.auth_end.isoformat()}
+            if d.auth_start and d.auth_end
+            else None,
+        },
+        "history": r.history,
+    }
+
+
+@router.get("", summary="Open cases, soonest deadline first")
+async def open_cases(svc: Service) -> JsonResponse:
+    records = await run_in_threadpool(svc.open_cases)
+    now = datetime.now(UTC)
+    return JsonResponse([summary(r, now) for r in records])
+
+
+@router.get("/{case_id}", summary="One case with the engine's trace and its history")
+async def read_case(svc: Service, case_id: str) -> JsonResponse:
+    record = await run_in_threadpool(svc.case, case_id, True)
+    return JsonResponse(detail(record, datetime.now(UTC)))
+
+
+class DecisionIn(BaseModel):
+    decision: Literal["approve", "approve-modified", "deny"]
+    decided_by: str = Field(min_length=1, max_length=200)
+    reason: str | None = Field(None, max_length=4000)
+    criteria: list[str] = Field(default_factory=list, max_length=50)
+    kit_ndc: str | None = Field(None, max_length=20)
+
+
+@router.post("/{case_id}/decision", summary="A Medical Director's decision")
+async def decide(svc: Service, case_id: str, body: DecisionIn) -> JsonResponse:
+    record = await run_in_threadpool(
+        svc.decide,
+        case_id,
+        body.decision,
+        body.decided_by,
+        body.reason,
+        tuple(body.criteria),
+        body.kit_ndc,
+    )
+    return JsonResponse(detail(record, datetime.now(UTC)))

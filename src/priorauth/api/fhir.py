@@ -1,0 +1,82 @@
+"""FHIR endpoints under /fhir: PAS $submit and $inquire, ClaimResponse, Subscription, metadata."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from priorauth import __version__
+from priorauth.api.deps import Body, Service
+from priorauth.api.responses import FhirResponse
+from priorauth.errors import InvalidRequest
+from priorauth.pas.capability import capability_statement
+from priorauth.pas.records import CaseRecord
+from priorauth.pas.response import claim_response_bundle
+from priorauth.service.app_service import PriorAuthService
+from priorauth.service.errors import BadRequest, Unprocessable
+
+router = APIRouter(prefix="/fhir", tags=["FHIR"])
+
+
+def _bundle_response(
+    svc: PriorAuthService, record: CaseRecord, status: int, inquiry: bool = False
+) -> FhirResponse:
+    body = claim_response_bundle(
+        record, now=svc.clock(), insurer_name=svc.settings.insurer_name, inquiry=inquiry
+    )
+    return FhirResponse(body, status_code=status)
+
+
+@router.post("/Claim/$submit", summary="PAS $submit: a prior authorization request Bundle")
+async def submit(svc: Service, body: Body) -> FhirResponse:
+    result = await run_in_threadpool(svc.submit, body)
+    return _bundle_response(svc, result.record, 201 if result.created else 200)
+
+
+@router.post("/Claim/$inquire", summary="PAS $inquire: the current state of a request")
+async def inquire(svc: Service, body: Body) -> FhirResponse:
+    record = await run_in_threadpool(svc.inquire, body)
+    return _bundle_response(svc, record, 200, inquiry=True)
+
+
+@router.get("/ClaimResponse/{case_id}", summary="Read a ClaimResponse (the case's current state)")
+async def read_claim_response(svc: Service, case_id: str) -> FhirResponse:
+    record = await run_in_threadpool(svc.case, case_id)
+    bundle = claim_response_bundle(
+        record, now=datetime.now(UTC), insurer_name=svc.settings.insurer_name
+    )
+    return FhirResponse(bundle["entry"][0]["resource"])
+
+
+@router.post("/Subscription", summary="Create a PAS rest-hook Subscription")
+async def create_subscription(svc: Service, body: Body) -> FhirResponse:
+    try:
+        resource = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise BadRequest(f"the body is not JSON: {e}") from e
+    try:
+        created = await run_in_threadpool(svc.subscribe, resource)
+    except InvalidRequest as e:
+        raise Unprocessable(str(e)) from e
+    return FhirResponse(created, status_code=201)
+
+
+@router.get("/Subscription/{sub_id}")
+async def read_subscription(svc: Service, sub_id: str) -> FhirResponse:
+    return FhirResponse(await run_in_threadpool(svc.subscription, sub_id))
+
+
+@router.delete("/Subscription/{sub_id}", status_code=204)
+async def delete_subscription(svc: Service, sub_id: str) -> FhirResponse:
+    await run_in_threadpool(svc.unsubscribe, sub_id)
+    return FhirResponse(None, status_code=204)
+
+
+@router.get("/metadata", summary="CapabilityStatement")
+async def metadata(svc: Service) -> FhirResponse:
+    return FhirResponse(
+        capability_statement(svc.settings.base_url, version=__version__, now=datetime.now(UTC))
+    )

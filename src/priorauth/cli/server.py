@@ -1,0 +1,110 @@
+"""`priorauth serve`, `priorauth db upgrade` and `priorauth claims import`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from priorauth.cli.exits import Exit, fatal
+
+db_app = typer.Typer(help="Manage the case database.", no_args_is_help=True)
+claims_app = typer.Typer(help="Manage the claims history.", no_args_is_help=True)
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from priorauth.settings import Settings
+
+    try:
+        return Settings.from_env()
+    except ValueError as e:
+        fatal(str(e))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (PRIORAUTH_DATABASE_URL, default SQLite ./priorauth.db)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from priorauth.store.db import upgrade
+
+    settings = _settings()
+    try:
+        upgrade(settings.database_url)
+    except SQLAlchemyError as e:
+        fatal(f"cannot upgrade the database: {type(e).__name__}: {str(e).splitlines()[0]}")
+    typer.echo("database schema is up to date")
+
+
+@claims_app.command("import")
+def claims_import(
+    file: Annotated[Path, typer.Argument(help="NDJSON of ExplanationOfBenefit")],
+) -> None:
+    """Load paid claims into the database; criterion C reads them. Re-importing is harmless."""
+    from priorauth.errors import InvalidClaims
+    from priorauth.intake.claims import read_claims
+    from priorauth.store.claims import import_claims
+    from priorauth.store.db import SchemaOutOfDate, check_schema, make_engine, session_factory
+
+    settings = _settings()
+    try:
+        raw = file.read_bytes()
+    except OSError as e:
+        fatal(f"cannot read {str(file)!r}: {e.strerror or e}")
+    try:
+        index = read_claims(raw.splitlines())
+    except InvalidClaims as e:
+        fatal(f"{file.name}: {e}")
+    engine = make_engine(settings.database_url)
+    try:
+        check_schema(engine)
+    except SchemaOutOfDate as e:
+        fatal(str(e), Exit.BAD_INPUT)
+    with session_factory(engine)() as s:
+        added, lines = import_claims(s, index)
+    typer.echo(f"imported {added} new claim lines ({lines} read)")
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+) -> None:
+    """Run the PAS service (FastAPI + uvicorn) on the configured database."""
+    import uvicorn
+
+    from priorauth.api.app import create_app
+    from priorauth.policies import builtin
+    from priorauth.service.app_service import PriorAuthService
+    from priorauth.store.db import SchemaOutOfDate, check_schema, make_engine
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        check_schema(engine)
+    except SchemaOutOfDate as e:
+        fatal(f"refusing to start: {e}", Exit.BAD_INPUT)
+    service = PriorAuthService(settings, engine, builtin())
+    uvicorn.run(create_app(service), host=host, port=port, log_level="info", access_log=False)
+
+
+def serve_demo(library, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+    """Upgrade the configured database, submit the demo requests, and serve."""
+    import uvicorn
+
+    from priorauth.api.app import create_app
+    from priorauth.cli.demo import load_demo
+    from priorauth.service.app_service import PriorAuthService
+    from priorauth.store.db import make_engine, upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    service = PriorAuthService(settings, make_engine(settings.database_url), library)
+    n = load_demo(service)
+    typer.echo(
+        f"{n} demo requests are stored as pended cases ({settings.database_url}).\n"
+        f"  open cases:  curl http://{host}:{port}/api/cases\n"
+        f"  metadata:    curl http://{host}:{port}/fhir/metadata\n"
+        f"  API docs:    http://{host}:{port}/docs"
+    )
+    uvicorn.run(create_app(service), host=host, port=port, log_level="info", access_log=False)

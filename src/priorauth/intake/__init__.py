@@ -1,0 +1,1 @@
+"""Intake adapters: turn PAS request bundles and claims-history NDJSON into Facts."""

@@ -1,0 +1,325 @@
+"""Clinical evidence of a PAS bundle: observations, conditions, medications, attestations."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Any
+
+from priorauth.core.facts import LOINC, Attestation, Condition, Medication, Observation
+from priorauth.errors import InvalidRequest
+from priorauth.intake.references import BundleIndex, Resource, contained
+from priorauth.intake.values import (
+    as_list,
+    as_object,
+    at,
+    codings,
+    number,
+    parse_date,
+    positional_builder,
+)
+
+_COUNTING_STATUS = frozenset({"final", "amended", "corrected"})
+_ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
+_NOT_TRUE = frozenset({"entered-in-error", "refuted"})
+_QR_STATUS = frozenset({"completed", "amended"})
+_BODY_WEIGHT = "29463-7"
+_POUNDS = frozenset({"[lb_av]", "lb", "lbs"})
+_LB_TO_KG = 0.45359237
+_MAX_KG = 700.0
+_NONE: frozenset[Any] = frozenset()
+_UNDATED = (date.min, "")
+
+Answer = bool | int | float | str
+
+_new_observation = positional_builder(Observation)
+_new_attestation = positional_builder(Attestation)
+
+
+class Evidence:
+    """Sorts each clinical resource into Facts, or sets it aside with a note."""
+
+    def __init__(self, index: BundleIndex, patient: Resource, requested: set[int]) -> None:
+        self.index = index
+        self.patient = patient
+        self.requested = requested  # id() of the MedicationRequests the claim asks for
+        self.notes: list[str] = []
+        self.conditions: list[Condition] = []
+        self.medications: list[Medication] = []
+        self.attestations: dict[str, Attestation] = {}
+        self._observations: dict[str, list[tuple[tuple[date, str], Observation]]] = {}
+        self._attested_on: dict[str, date] = {}
+
+    def read(self) -> None:
+        readers = {
+            "Observation": self._observation,
+            "Condition": self._condition,
+            "MedicationStatement": self._medication,
+            "MedicationRequest": self._medication,
+            "QuestionnaireResponse": self._questionnaire_response,
+        }
+        for resource, ref in self.index.entries:
+            reader = readers.get(resource["resourceType"])
+            if reader is None or id(resource) in self.requested:
+                continue
+            # The policy requires patient-specific documentation: evidence that
+            # cannot be tied to the claim's patient is not evidence for this claim.
+            reason = self._foreign(resource, ref)
+            if reason is not None:
+                self.notes.append(f"{ref} set aside: {reason}")
+                continue
+            reader(resource, ref)
+
+    def observations(self) -> dict[str, tuple[Observation, ...]]:
+        """LOINC code -> results, most recent first, undated last."""
+        out: dict[str, tuple[Observation, ...]] = {}
+        for code, found in self._observations.items():
+            if len(found) == 1:
+                out[code] = (found[0][1],)
+                continue
+            # Stable and keyed on (date, raw timestamp): same-day results keep
+            # their time order, identical stamps keep bundle order.
+            found.sort(key=_stamp, reverse=True)
+            out[code] = tuple([obs for _, obs in found])
+        return out
+
+    def _foreign(self, resource: Resource, ref: str) -> str | None:
+        subject = resource.get("subject")
+        if subject is None:
+            return "no patient identified"
+        target = as_object(subject, ref, "subject").get("reference")
+        if type(target) is str:
+            found = self.index.lookup(target)
+            if found is self.patient:
+                return None
+            if found is None:
+                return f"its subject {target} is not in the bundle"
+            return f"its subject is {self.index.cite(found)}, not the claim's patient"
+        ident = subject.get("identifier")
+        if type(ident) is dict and type(ident.get("value")) is str:
+            for mine in self.patient.get("identifier") or ():
+                if (
+                    type(mine) is dict
+                    and mine.get("value") == ident["value"]
+                    and mine.get("system") == ident.get("system")
+                ):
+                    return None
+        return "no patient identified"
+
+    def _observation(self, obs: Resource, ref: str) -> None:
+        # The hot path of intake (a dozen per request): type checks are inlined
+        # and error paths are built only on failure.
+        status = obs.get("status")
+        if status not in _COUNTING_STATUS:
+            self.notes.append(f"{ref} set aside: status {status or 'missing'}")
+            return
+        effective = obs.get("effectiveDateTime")
+        stamp = None
+        if (
+            type(effective) is str
+            and len(effective) == 10
+            and effective[4] == "-"
+            and effective[7] == "-"
+            and "issued" not in obs
+        ):
+            try:
+                stamp = (date.fromisoformat(effective), effective)
+            except ValueError:
+                stamp = None  # _when names the error
+        if stamp is None or "effectivePeriod" in obs:
+            stamp = self._when(obs, ref)
+        concept = obs.get("code")
+        if type(concept) is not dict or type(coding_list := concept.get("coding")) is not list:
+            raise InvalidRequest("must be a CodeableConcept with codings", at(ref, "code"))
+        loincs = [
+            code
+            for coding in coding_list
+            if type(coding) is dict
+            and coding.get("system") == LOINC
+            and type(code := coding.get("code")) is str
+        ]
+        value = unit = comparator = None
+        quantity = obs.get("valueQuantity")
+        if quantity is not None:
+            if type(quantity) is not dict:
+                raise InvalidRequest("must be a JSON object", at(ref, "valueQuantity"))
+            unit = quantity.get("code") or quantity.get("unit")
+            comparator = quantity.get("comparator")
+            value = quantity.get("value")
+            if value is not None:
+                if type(value) is int:
+                    value = float(value)
+                elif type(value) is not float:
+                    number(value, ref, "valueQuantity.value")  # raises
+                if not 0 <= value < math.inf:
+                    raise InvalidRequest("must not be negative", at(ref, "valueQuantity.value"))
+                if _BODY_WEIGHT in loincs:
+                    kg = value * _LB_TO_KG if unit in _POUNDS else value
+                    if not 0 < kg <= _MAX_KG:
+                        raise InvalidRequest(
+                            "body weight must be above 0 and at most 700 kg",
+                            at(ref, "valueQuantity.value"),
+                        )
+        uln = uln_unit = None
+        ranges = obs.get("referenceRange")
+        if ranges:
+            first = as_object(as_list(ranges, ref, "referenceRange")[0], ref, "referenceRange[0]")
+            high = first.get("high")
+            if type(high) is dict and "value" in high:
+                uln = number(high["value"], ref, "referenceRange[0].high.value")
+                uln_unit = high.get("code") or high.get("unit")
+        concept = obs.get("valueCodeableConcept")
+        coded = frozenset(codings(concept)) if concept is not None else _NONE
+        interpretation = _NONE
+        if obs.get("interpretation"):
+            interpretation = frozenset(
+                code
+                for concept in as_list(obs["interpretation"], ref, "interpretation")
+                for _, code in codings(concept)
+            )
+        if type(unit) is not str:
+            unit = None
+        if type(uln_unit) is not str:
+            uln_unit = None
+        if type(comparator) is not str:
+            comparator = None
+        when = stamp[0] if stamp[0] is not date.min else None
+        for code in loincs:
+            result = _new_observation(
+                ref, code, when, value, unit, coded, interpretation, uln, uln_unit, comparator
+            )
+            found = self._observations.get(code)
+            if found is None:
+                self._observations[code] = [(stamp, result)]
+            else:
+                found.append((stamp, result))
+
+    def _when(self, obs: Resource, ref: str) -> tuple[date, str]:
+        """Sort key of the clinically relevant date, (date.min, "") when undated.
+
+        effectiveDateTime, else effectivePeriod.end, else issued; every present
+        date must parse, even one a preferred date overrides.
+        """
+        effective = obs.get("effectiveDateTime")
+        chosen: tuple[date, str] | None = None
+        partial = False
+        period = obs.get("effectivePeriod")
+        for path, raw in (
+            ("effectiveDateTime", effective),
+            ("effectivePeriod.end", period.get("end") if type(period) is dict else None),
+            ("issued", obs.get("issued")),
+        ):
+            if raw is not None:
+                parsed = parse_date(raw, ref, path)
+                if chosen is None:
+                    partial = parsed is None
+                    chosen = (parsed or date.min, raw if parsed else "")
+        if partial:
+            self.notes.append(f"{ref}: date is only a year or month, so the result is undated")
+        return chosen or _UNDATED
+
+    def _condition(self, condition: Resource, ref: str) -> None:
+        # A refuted or mistaken diagnosis must not count for or against coverage.
+        for _, code in codings(condition.get("verificationStatus")):
+            if code in _NOT_TRUE:
+                self.notes.append(f"{ref} set aside: verificationStatus {code}")
+                return
+        clinical = codings(condition.get("clinicalStatus"))
+        active = not clinical or any(code in _ACTIVE_CLINICAL for _, code in clinical)
+        self.conditions.append(Condition(ref, codings(condition.get("code")), active))
+
+    def _medication(self, med: Resource, ref: str) -> None:
+        names: list[str] = []
+        concept = med.get("medicationCodeableConcept")
+        reference = med.get("medicationReference")
+        if type(reference) is dict:
+            target = reference.get("reference")
+            if type(target) is str:
+                found = contained(med, target) if target[:1] == "#" else self.index.lookup(target)
+                if found is not None:
+                    concept = found.get("code")
+            if type(reference.get("display")) is str:
+                names.append(reference["display"])
+        if type(concept) is dict:
+            if type(concept.get("text")) is str:
+                names.insert(0, concept["text"])
+            names.extend(
+                coding["display"]
+                for coding in concept.get("coding") or ()
+                if type(coding) is dict and type(coding.get("display")) is str
+            )
+        joined = " | ".join(name.lower() for name in names)
+        self.medications.append(Medication(ref, joined, med.get("status") == "active"))
+
+    def _questionnaire_response(self, qr: Resource, ref: str) -> None:
+        status = qr.get("status")
+        if status not in _QR_STATUS:
+            self.notes.append(f"{ref} set aside: status {status or 'missing'}")
+            return
+        authored = qr.get("authored")
+        when = parse_date(authored, ref, "authored") if authored is not None else None
+        answers: dict[str, Answer] = {}
+        _collect(qr.get("item"), ref, answers)
+        rank = when or date.min
+        for link_id, value in answers.items():
+            # Several QuestionnaireResponses: the most recently authored answer
+            # wins; on a tie (or no dates) the earlier one in the bundle stays.
+            if link_id in self.attestations and rank <= self._attested_on[link_id]:
+                continue
+            self.attestations[link_id] = _new_attestation(f"{ref}#{link_id}", link_id, value, when)
+            self._attested_on[link_id] = rank
+
+
+def _stamp(pair: tuple[tuple[date, str], Observation]) -> tuple[date, str]:
+    return pair[0]
+
+
+def _collect(items: Any, ref: str, out: dict[str, Answer]) -> None:
+    """First answer of every linkId, depth first through item.item and answer.item."""
+    for item in as_list(items, ref, "item"):
+        link_id = as_object(item, ref, "item").get("linkId")
+        answers = item.get("answer")
+        if answers:
+            if type(answers) is not list:
+                raise InvalidRequest("must be a JSON array", at(ref, f"item[{link_id}].answer"))
+            for answer in answers:
+                if type(answer) is not dict:
+                    raise InvalidRequest(
+                        "must be a JSON object", at(ref, f"item[{link_id}].answer")
+                    )
+                value = _answer_value(answer, ref, link_id)
+                if value is not None and type(link_id) is str and link_id not in out:
+                    out[link_id] = value
+                if "item" in answer:
+                    _collect(answer["item"], ref, out)
+        if "item" in item:
+            _collect(item["item"], ref, out)
+
+
+def _answer_value(answer: dict[str, Any], ref: str, link_id: object) -> Answer | None:
+    if "valueBoolean" in answer:
+        value = answer["valueBoolean"]
+        if type(value) is bool:
+            return value
+        problem = "valueBoolean must be JSON true or false"
+    elif "valueInteger" in answer:
+        value = answer["valueInteger"]
+        if type(value) is int:
+            return value
+        problem = "valueInteger must be a JSON integer"
+    elif "valueDecimal" in answer:
+        return number(answer["valueDecimal"], ref, f"item[{link_id}].answer.valueDecimal")
+    else:
+        for key in ("valueString", "valueDate", "valueDateTime"):
+            if key in answer:
+                value = answer[key]
+                if type(value) is str:
+                    return value
+                problem = f"{key} must be a string"
+                break
+        else:
+            coding = answer.get("valueCoding")
+            if type(coding) is dict and type(coding.get("code")) is str:
+                return str(coding["code"])
+            return None
+    raise InvalidRequest(problem, at(ref, f"item[{link_id}].answer"))

@@ -1,0 +1,314 @@
+"""Read a Da Vinci PAS request Bundle (FHIR R4 JSON) into Facts, per the Hemgenix data contract."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import orjson
+
+from priorauth.core.facts import (
+    NDC,
+    NUCC,
+    ClaimsHistory,
+    Facts,
+    Patient,
+    Prescriber,
+    RequestedItem,
+)
+from priorauth.errors import InvalidRequest
+from priorauth.intake.clinical import Evidence
+from priorauth.intake.references import BundleIndex, Resource, contained
+from priorauth.intake.values import as_list, at, codes_in, codings, first_code, number, parse_date
+
+REQUESTED_SERVICE = (
+    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-requestedService"
+)
+SEX_FOR_CLINICAL_USE = "http://hl7.org/fhir/StructureDefinition/patient-sexParameterForClinicalUse"
+BIRTH_SEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"
+_EXPEDITED = frozenset({"stat", "urgent"})
+
+__all__ = ["read_bundle", "validate_bundle"]
+
+
+def read_bundle(
+    data: bytes | str | dict[str, Any],
+    *,
+    as_of: date | None = None,
+    validate: bool = False,
+    claims: ClaimsHistory | None = None,
+) -> Facts:
+    """The Facts of one PAS request Bundle.
+
+    `as_of` overrides the review date (default: Claim.created). `validate` also
+    checks the whole Bundle against the FHIR R4B models (slow: for intake
+    endpoints, not the hot path). `claims` is stored as Facts.claims; callers
+    usually look it up by `facts.patient.member_id` and `dataclasses.replace`.
+    Raises InvalidRequest when the request cannot be read or breaks the contract.
+    """
+    bundle = _load(data)
+    entries = _check_bundle(bundle)
+    if validate:
+        validate_bundle(bundle)
+    try:
+        return _read(entries, as_of, claims)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+        # A field of an unexpected JSON type deep inside a resource; the explicit
+        # checks name the common ones, this keeps the rest a client error.
+        raise InvalidRequest(
+            f"the bundle does not have the FHIR R4 structure expected ({type(exc).__name__})"
+        ) from exc
+
+
+def validate_bundle(bundle: dict[str, Any]) -> None:
+    """Validate against fhir.resources R4B; the first failure becomes one InvalidRequest line."""
+    from fhir.resources.R4B.bundle import Bundle
+    from pydantic import ValidationError
+
+    try:
+        Bundle.model_validate(bundle)
+    except ValidationError as exc:
+        errors = exc.errors()
+        if not errors:
+            raise InvalidRequest("not a valid FHIR R4 Bundle", "Bundle") from exc
+        first = errors[0]
+        where = "Bundle" + "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]
+        )
+        # The message only, never `input`: the input is patient data.
+        msg = str(first["msg"]).split("\n", 1)[0]
+        raise InvalidRequest(f"FHIR validation failed: {msg}", where) from exc
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise InvalidRequest(f"FHIR validation failed ({type(exc).__name__})", "Bundle") from exc
+
+
+def _load(data: bytes | str | dict[str, Any]) -> Any:
+    if isinstance(data, dict):
+        return data
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest("the request is not valid JSON") from exc
+    except TypeError as exc:
+        raise InvalidRequest("the request must be JSON text") from exc
+
+
+def _check_bundle(bundle: Any) -> list[Any]:
+    if type(bundle) is not dict:
+        raise InvalidRequest("the request must be a JSON object (a FHIR Bundle)")
+    if bundle.get("resourceType") != "Bundle":
+        raise InvalidRequest("resourceType must be Bundle", "Bundle.resourceType")
+    if bundle.get("type") != "collection":
+        raise InvalidRequest("a PAS request Bundle has type collection", "Bundle.type")
+    entries = bundle.get("entry")
+    if not entries:
+        raise InvalidRequest("the Bundle has no entries", "Bundle.entry")
+    if type(entries) is not list:
+        raise InvalidRequest("must be a JSON array", "Bundle.entry")
+    return entries
+
+
+def _read(entries: list[Any], as_of: date | None, claims: ClaimsHistory | None) -> Facts:
+    index = BundleIndex(entries)
+    claim, cref = index.entries[0]
+    if claim["resourceType"] != "Claim":
+        raise InvalidRequest("the first entry of a PAS request must be a Claim", "Bundle.entry[0]")
+    if claim.get("use") != "preauthorization":
+        raise InvalidRequest("Claim.use must be preauthorization", at(cref, "use"))
+
+    created = claim.get("created")
+    if created is None:
+        raise InvalidRequest("Claim.created is missing", at(cref, "created"))
+    created_on = parse_date(created, cref, "created")
+    if created_on is None:
+        raise InvalidRequest("Claim.created must be a full date", at(cref, "created"))
+
+    patient = index.resolve(claim.get("patient"), cref, "patient")
+    if patient is None:
+        raise InvalidRequest("Claim.patient has no reference", at(cref, "patient"))
+    if patient["resourceType"] != "Patient":
+        raise InvalidRequest("Claim.patient must reference a Patient", at(cref, "patient"))
+
+    items, requested, requester = _items(claim, cref, index, patient)
+    provider = index.resolve(claim.get("provider"), cref, "provider")
+    _check_references(claim, cref, index, "careTeam", "provider")
+    _check_references(claim, cref, index, "supportingInfo", "valueReference")
+
+    notes: list[str] = []
+    person = _patient(claim, cref, patient, index, notes)
+    evidence = Evidence(index, patient, requested)
+    evidence.read()
+    notes.extend(evidence.notes)
+
+    priority = codings(claim.get("priority"))
+    return Facts(
+        claim_ref=cref,
+        as_of=as_of or created_on,
+        expedited=any(code in _EXPEDITED for _, code in priority),
+        patient=person,
+        prescriber=_prescriber(requester or provider, index),
+        items=items,
+        claim_diagnoses=tuple(
+            coding
+            for dx in as_list(claim.get("diagnosis"), cref, "diagnosis")
+            for coding in codings(dx.get("diagnosisCodeableConcept"))
+        ),
+        conditions=tuple(evidence.conditions),
+        observations=evidence.observations(),
+        medications=tuple(evidence.medications),
+        attestations=evidence.attestations,
+        claims=claims,
+        notes=tuple(notes),
+    )
+
+
+def _check_references(
+    claim: Resource, cref: str, index: BundleIndex, element: str, field: str
+) -> None:
+    """Every `Claim.<element>[].<field>` reference must resolve inside the bundle."""
+    for i, part in enumerate(as_list(claim.get(element), cref, element)):
+        reference = part.get(field)
+        if reference is None:
+            continue
+        # Resolve cheaply first; the error path names the element precisely.
+        target = reference.get("reference") if type(reference) is dict else reference
+        if type(target) is not str or index.lookup(target) is None:
+            index.resolve(reference, cref, f"{element}[{i}].{field}")
+
+
+def _items(
+    claim: Resource, cref: str, index: BundleIndex, patient: Resource
+) -> tuple[tuple[RequestedItem, ...], set[int], Resource | None]:
+    """Claim items, the id() of the MedicationRequests they ask for, and the first requester."""
+    items: list[RequestedItem] = []
+    requested: set[int] = set()
+    requester: Resource | None = None
+    for i, item in enumerate(as_list(claim.get("item"), cref, "item")):
+        path = f"item[{i}]"
+        sequence = item.get("sequence")
+        if type(sequence) is not int or sequence < 1:
+            raise InvalidRequest("must be a positive integer", at(cref, f"{path}.sequence"))
+        quantity = None
+        if type(item.get("quantity")) is dict and "value" in item["quantity"]:
+            quantity = number(item["quantity"]["value"], cref, f"{path}.quantity.value")
+            if quantity <= 0:
+                raise InvalidRequest("must be greater than 0", at(cref, f"{path}.quantity.value"))
+        if item.get("servicedDate") is not None:
+            parse_date(item["servicedDate"], cref, f"{path}.servicedDate", time_allowed=False)
+        ndc = mr_ref = None
+        for ext in as_list(item.get("extension"), cref, f"{path}.extension"):
+            if type(ext) is not dict or ext.get("url") != REQUESTED_SERVICE:
+                continue
+            service = index.resolve(
+                ext.get("valueReference"), cref, f"{path}.extension[requestedService]"
+            )
+            if service is None or service["resourceType"] != "MedicationRequest":
+                break
+            mr_ref = index.cite(service)
+            requested.add(id(service))
+            ndc = _ndc(service, index)
+            subject = service.get("subject")
+            if (
+                type(subject) is dict
+                and type(subject.get("reference")) is str
+                and index.lookup(subject["reference"]) is not patient
+            ):
+                raise InvalidRequest(
+                    "the requested MedicationRequest's subject is not the claim's patient",
+                    at(mr_ref, "subject"),
+                )
+            found = index.resolve(service.get("requester"), mr_ref, "requester")
+            requester = requester or found
+            break
+        items.append(
+            RequestedItem(sequence, codings(item.get("productOrService")), quantity, ndc, mr_ref)
+        )
+    return tuple(items), requested, requester
+
+
+def _ndc(request: Resource, index: BundleIndex) -> str | None:
+    concept = request.get("medicationCodeableConcept")
+    reference = request.get("medicationReference")
+    if concept is None and type(reference) is dict and type(reference.get("reference")) is str:
+        target = reference["reference"]
+        medication = contained(request, target) if target[:1] == "#" else index.lookup(target)
+        concept = medication.get("code") if medication is not None else None
+    found = codes_in(concept, NDC)
+    return found[0] if found else None
+
+
+def _patient(
+    claim: Resource, cref: str, patient: Resource, index: BundleIndex, notes: list[str]
+) -> Patient:
+    ref = index.cite(patient)
+    member_id = None
+    insurance = as_list(claim.get("insurance"), cref, "insurance")
+    if insurance:
+        coverage = index.resolve(insurance[0].get("coverage"), cref, "insurance[0].coverage")
+        if coverage is not None and type(coverage.get("subscriberId")) is str:
+            member_id = coverage["subscriberId"] or None
+    if member_id is None:
+        for ident in as_list(patient.get("identifier"), ref, "identifier"):
+            if any(code == "MB" for _, code in codings(ident.get("type"))):
+                value = ident.get("value")
+                if type(value) is str and value:
+                    member_id = value
+                    break
+
+    birth_date = None
+    if patient.get("birthDate") is not None:
+        birth_date = parse_date(patient["birthDate"], ref, "birthDate", time_allowed=False)
+        if birth_date is None:
+            notes.append(f"{ref}: birthDate is only a year or month, so age is not known")
+
+    sex_for_clinical_use = birth_sex = None
+    for ext in as_list(patient.get("extension"), ref, "extension"):
+        url = ext.get("url")
+        if url == SEX_FOR_CLINICAL_USE and sex_for_clinical_use is None:
+            sex_for_clinical_use = _extension_code(ext)
+        elif url == BIRTH_SEX and birth_sex is None:
+            birth_sex = _extension_code(ext)
+    gender = patient.get("gender")
+    return Patient(
+        ref=ref,
+        member_id=member_id,
+        birth_date=birth_date,
+        sex_for_clinical_use=sex_for_clinical_use,
+        birth_sex=birth_sex,
+        gender=gender if type(gender) is str else None,
+    )
+
+
+def _extension_code(ext: dict[str, Any]) -> str | None:
+    """valueCode, valueCodeableConcept, valueCoding, or a complex extension's "value" part."""
+    code = ext.get("valueCode")
+    if type(code) is str:
+        return code
+    code = first_code(ext.get("valueCodeableConcept"))
+    if code is not None:
+        return code
+    coding = ext.get("valueCoding")
+    if type(coding) is dict and type(coding.get("code")) is str:
+        return str(coding["code"])
+    for part in ext.get("extension") or ():
+        if type(part) is dict and part.get("url") == "value":
+            return _extension_code(part)
+    return None
+
+
+def _prescriber(who: Resource | None, index: BundleIndex) -> Prescriber | None:
+    """The prescriber and its NUCC taxonomies; an Organization has none."""
+    if who is None:
+        return None
+    ref = index.cite(who)
+    taxonomies: list[str] = []
+    practitioner: Resource | None = who if who["resourceType"] == "Practitioner" else None
+    if who["resourceType"] == "PractitionerRole":
+        for concept in as_list(who.get("specialty"), ref, "specialty"):
+            taxonomies.extend(codes_in(concept, NUCC))
+        practitioner = index.resolve(who.get("practitioner"), ref, "practitioner")
+    if practitioner is not None and practitioner["resourceType"] == "Practitioner":
+        pref = index.cite(practitioner)
+        for qualification in as_list(practitioner.get("qualification"), pref, "qualification"):
+            taxonomies.extend(codes_in(qualification.get("code"), NUCC))
+    return Prescriber(ref, tuple(dict.fromkeys(taxonomies)))

@@ -1,0 +1,86 @@
+"""Reference resolution inside one Bundle (fullUrl, relative "Type/id", contained "#id")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from priorauth.errors import InvalidRequest
+from priorauth.intake.values import at
+
+Resource = dict[str, Any]
+
+
+class BundleIndex:
+    """Every entry's resource, reachable by fullUrl and by "Type/id", in bundle order."""
+
+    __slots__ = ("_by_key", "entries")
+
+    def __init__(self, entries: list[Any]) -> None:
+        by_key: dict[str, Resource] = {}
+        self.entries: list[tuple[Resource, str]] = []  # (resource, "Type/id" citation)
+        for i, entry in enumerate(entries):
+            resource = entry.get("resource") if type(entry) is dict else None
+            if type(resource) is not dict or type(kind := resource.get("resourceType")) is not str:
+                raise InvalidRequest("has no resource with a resourceType", f"Bundle.entry[{i}]")
+            full_url = entry.get("fullUrl")
+            if full_url is not None:
+                if type(full_url) is not str or full_url in by_key:
+                    raise InvalidRequest("fullUrl must be a unique string", f"Bundle.entry[{i}]")
+                by_key[full_url] = resource
+            rid = resource.get("id")
+            if type(rid) is str and rid:
+                ref = f"{kind}/{rid}"
+                # setdefault: when two entries share Type/id, the first one answers.
+                by_key.setdefault(ref, resource)
+            else:
+                ref = full_url or kind
+            self.entries.append((resource, ref))
+        self._by_key = by_key
+
+    def lookup(self, reference: str) -> Resource | None:
+        """The resource a reference string points at, or None when it is not in the bundle."""
+        found = self._by_key.get(reference)
+        if found is None and "/_history/" in reference:
+            found = self._by_key.get(reference.split("/_history/", 1)[0])
+        return found
+
+    def resolve(self, reference: Any, ref: str, path: str) -> Resource | None:
+        """Resolve a Reference element; None when it carries no reference string.
+
+        A reference string that points outside the bundle breaks the PAS contract:
+        the payer cannot fetch it, so the request is rejected rather than half-read.
+        """
+        if reference is None:
+            return None
+        if type(reference) is not dict:
+            raise InvalidRequest("must be a Reference object", at(ref, path))
+        target = reference.get("reference")
+        if target is None:
+            return None
+        if type(target) is not str:
+            raise InvalidRequest("reference must be a string", at(ref, path))
+        found = self.lookup(target)
+        if found is None:
+            raise InvalidRequest(
+                f"reference {target} does not resolve inside the bundle", at(ref, path)
+            )
+        return found
+
+    def cite(self, resource: Resource) -> str:
+        """The "Type/id" citation of a resource held by this bundle (fullUrl when it has no id)."""
+        rid = resource.get("id")
+        if type(rid) is str and rid:
+            return f"{resource['resourceType']}/{rid}"
+        for candidate, ref in self.entries:
+            if candidate is resource:
+                return ref
+        return str(resource["resourceType"])
+
+
+def contained(resource: Resource, reference: str) -> Resource | None:
+    """A contained resource addressed as "#id" from inside `resource`."""
+    wanted = reference[1:]
+    for inner in resource.get("contained") or ():
+        if type(inner) is dict and inner.get("id") == wanted:
+            return inner
+    return None

@@ -1,0 +1,111 @@
+"""The words of a PAS response: processNote texts and the documentation a pended case lacks."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from priorauth.pas.records import CaseRecord
+
+__all__ = ["authorization_period", "instant", "missing_documents", "process_notes"]
+
+
+def instant(moment: datetime) -> str:
+    """A FHIR instant (UTC, "Z"); a naive datetime is taken to be UTC already."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def missing_documents(case: CaseRecord) -> list[str]:
+    """What the engine found missing (evaluation["missing"]), for a pended case only."""
+    if case.status != "pended":
+        return []
+    missing = _evaluation(case).get("missing")
+    if not isinstance(missing, list):
+        return []
+    return [m.strip() for m in missing if isinstance(m, str) and m.strip()]
+
+
+def authorization_period(case: CaseRecord) -> tuple[date, date] | None:
+    """The authorized period of an approved or modified case (the decision's, else the engine's)."""
+    if case.status not in ("approved", "modified"):
+        return None
+    decision = case.decision
+    if decision is not None and decision.auth_start is not None and decision.auth_end is not None:
+        return decision.auth_start, decision.auth_end
+    window = _evaluation(case).get("authorization")
+    if isinstance(window, dict):
+        try:
+            return date.fromisoformat(window["start"]), date.fromisoformat(window["end"])
+        except (KeyError, TypeError, ValueError):
+            return None
+    return None
+
+
+def process_notes(case: CaseRecord) -> list[str]:
+    """The texts of ClaimResponse.processNote, in order, for the case's status."""
+    decision = case.decision
+    if case.status == "pended":
+        notes = [f"Missing documentation: {m}" for m in missing_documents(case)]
+        if case.policy_id is None:
+            notes.append(
+                "No coverage policy on file covers the requested service; the request is "
+                "pended for Medical Director review."
+            )
+        else:
+            notes.append("The request is pended for Medical Director review.")
+        notes.append(f"A determination is due by {instant(case.due_at)}.")
+        return notes
+    if case.status == "denied":
+        notes = []
+        if decision is not None and decision.reason and decision.reason.strip():
+            notes.append(f"Reason for denial: {decision.reason.strip()}")
+        notes.extend(_unmet_criteria(case))
+        return notes
+    if case.status in ("approved", "modified"):
+        notes = []
+        if case.status == "modified" and decision is not None and decision.kit_ndc:
+            vials = f" ({decision.kit_vials} vials)" if decision.kit_vials else ""
+            notes.append(
+                f"Modified: the authorization covers one kit, NDC {decision.kit_ndc}{vials}, "
+                "in place of the kit requested."
+            )
+        if decision is not None and decision.reason and decision.reason.strip():
+            notes.append(f"Medical Director note: {decision.reason.strip()}")
+        return notes
+    return ["The prior authorization request was cancelled."]
+
+
+def _unmet_criteria(case: CaseRecord) -> list[str]:
+    """One note per criterion a denial cites, with the policy's wording and the finding.
+
+    The Medical Director's citations (Decision.criteria) come first; without
+    them, the engine's unmet criteria (evaluation["reasons"]) are cited.
+    """
+    evaluation = _evaluation(case)
+    criteria = evaluation.get("criteria")
+    criteria = criteria if isinstance(criteria, dict) else {}
+    cited = list(case.decision.criteria) if case.decision is not None else []
+    if not cited:
+        reasons = evaluation.get("reasons")
+        for r in reasons if isinstance(reasons, list) else ():
+            if isinstance(r, dict) and isinstance(r.get("id"), str):
+                cited.append(r["id"])
+    notes = []
+    for cid in dict.fromkeys(cited):
+        entry = criteria.get(cid)
+        entry = entry if isinstance(entry, dict) else {}
+        text = entry.get("text")
+        note = f"Criterion {cid} not met"
+        if isinstance(text, str) and text.strip():
+            note += f": {text.strip()}"
+        finding = entry.get("reason")
+        if isinstance(finding, str) and finding.strip():
+            note += f" Finding: {finding.strip()}"
+        notes.append(note)
+    return notes
+
+
+def _evaluation(case: CaseRecord) -> dict[str, Any]:
+    return case.evaluation if isinstance(case.evaluation, dict) else {}

@@ -1,0 +1,66 @@
+"""Plain records the PAS adapter turns into FHIR, and reads out of FHIR requests.
+
+The store produces `CaseRecord`s; `pas.response` renders them. Nothing here
+knows about SQL or HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+CaseStatus = Literal["pended", "approved", "modified", "denied", "cancelled"]
+DecisionKind = Literal["approve", "approve-modified", "deny"]
+
+
+@dataclass(frozen=True, slots=True)
+class Identifier:
+    system: str | None
+    value: str
+
+    def key(self) -> str:
+        return f"{self.system or ''}|{self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestKeys:
+    """What identifies a PAS submission and what it asks to do (read from the Claim)."""
+
+    claim_identifier: Identifier  # Claim.identifier[0]
+    submitter: Identifier  # the requesting organization (Claim.provider's identifier, NPI)
+    member_id: str | None
+    service_codes: tuple[str, ...]  # productOrService codes of the items
+    certification: str  # X12 1322 code from extension-certificationType; "I" (initial) when absent
+    related: Identifier | None  # Claim.related[0].claim identifier (an earlier submission)
+    expedited: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    kind: DecisionKind
+    decided_at: datetime
+    decided_by: str
+    reason: str | None  # the Medical Director's words (required for a denial)
+    criteria: tuple[str, ...] = ()  # unmet criterion ids cited by a denial
+    kit_ndc: str | None = None  # the kit actually authorized
+    kit_vials: int | None = None
+    auth_start: date | None = None
+    auth_end: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRecord:
+    id: str  # also the ClaimResponse id
+    status: CaseStatus
+    keys: RequestKeys
+    auth_number: str  # the number carried in reviewAction.number and preAuthRef
+    received_at: datetime
+    due_at: datetime
+    policy_id: str | None  # None: no loaded policy covers the service (manual review)
+    recommendation: str | None
+    evaluation: dict[str, Any] | None  # priorauth.determination/1 (report.determination_to_dict)
+    request: dict[str, Any]  # the request Bundle as received
+    decision: Decision | None = None
+    updated_at: datetime | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)

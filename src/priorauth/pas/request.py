@@ -1,0 +1,284 @@
+"""Read the keys of a Da Vinci PAS request or inquiry Bundle: who asks, for whom, for what."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from priorauth.errors import InvalidRequest
+from priorauth.pas.records import Identifier, RequestKeys
+
+NPI = "http://hl7.org/fhir/sid/us-npi"
+CERTIFICATION_TYPE = (
+    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-certificationType"
+)
+_EXPEDITED = frozenset({"stat", "urgent"})
+_CLAIM = "Bundle.entry[0].resource"
+
+Resource = dict[str, Any]
+
+__all__ = ["BundleIndex", "InquiryKeys", "read_inquiry", "read_keys"]
+
+
+@dataclass(frozen=True, slots=True)
+class InquiryKeys:
+    """What a PAS $inquire names: the member, the asking organization, the services, the Claim."""
+
+    member_id: str | None
+    submitter: Identifier  # the requesting organization (Claim.provider's identifier, NPI)
+    service_codes: tuple[str, ...]
+    claim_identifier: Identifier | None  # Claim.identifier[0] of the inquiry, when it has one
+
+
+class BundleIndex:
+    """The resources of one Bundle, reachable by fullUrl and by "Type/id"; never raises.
+
+    Malformed entries are skipped: this index serves readers that pick a few
+    fields, not validation. When two entries share a key the first one answers.
+    """
+
+    __slots__ = ("_by_key", "entries")
+
+    def __init__(self, bundle: object) -> None:
+        self.entries: list[tuple[str | None, Resource]] = []  # (fullUrl, resource)
+        self._by_key: dict[str, int] = {}
+        raw = bundle.get("entry") if isinstance(bundle, dict) else None
+        for entry in raw if isinstance(raw, list) else ():
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if not isinstance(resource, dict) or not _text(resource.get("resourceType")):
+                continue
+            full_url = _text(entry.get("fullUrl"))
+            position = len(self.entries)
+            self.entries.append((full_url, resource))
+            if full_url is not None:
+                self._by_key.setdefault(full_url, position)
+            rid = _text(resource.get("id"))
+            if rid is not None:
+                self._by_key.setdefault(f"{resource['resourceType']}/{rid}", position)
+
+    def lookup(self, reference: str) -> tuple[str | None, Resource] | None:
+        """The (fullUrl, resource) entry a reference string points at, or None."""
+        position = self._by_key.get(reference)
+        if position is None and "/_history/" in reference:
+            position = self._by_key.get(reference.split("/_history/", 1)[0])
+        return None if position is None else self.entries[position]
+
+    def resolve(self, reference: object, container: Resource | None = None) -> Resource | None:
+        """The resource a Reference element points at: in the bundle, or contained ("#id")."""
+        target = _text(reference.get("reference")) if isinstance(reference, dict) else None
+        if target is None:
+            return None
+        if target.startswith("#"):
+            inner = container.get("contained") if container is not None else None
+            for candidate in inner if isinstance(inner, list) else ():
+                if isinstance(candidate, dict) and candidate.get("id") == target[1:]:
+                    return candidate
+            return None
+        found = self.lookup(target)
+        return None if found is None else found[1]
+
+
+def read_keys(bundle: dict[str, Any]) -> RequestKeys:
+    """The keys of a PAS $submit request Bundle; InvalidRequest when it is not one."""
+    claim, index = _claim_of(bundle)
+    identifier = _claim_identifier(claim)
+    if identifier is None:
+        raise InvalidRequest("the Claim has no identifier (Claim.identifier[0])", _CLAIM)
+    return RequestKeys(
+        claim_identifier=identifier,
+        submitter=_submitter(claim, index),
+        member_id=_member_id(claim, index),
+        service_codes=_service_codes(claim),
+        certification=_certification(claim),
+        related=_related(claim, index),
+        expedited=_expedited(claim),
+    )
+
+
+def read_inquiry(bundle: dict[str, Any]) -> InquiryKeys:
+    """The keys of a PAS $inquire Bundle; InvalidRequest when it is not one.
+
+    An inquiry must name the asking organization and at least one of the Claim
+    identifier and the member, or there is nothing to look up.
+    """
+    claim, index = _claim_of(bundle)
+    identifier = _claim_identifier(claim)
+    member_id = _member_id(claim, index)
+    submitter = _submitter(claim, index)
+    if identifier is None and member_id is None:
+        raise InvalidRequest(
+            "the inquiry names neither a Claim identifier nor a member (Coverage.subscriberId "
+            "or Patient.identifier)",
+            _CLAIM,
+        )
+    return InquiryKeys(
+        member_id=member_id,
+        submitter=submitter,
+        service_codes=_service_codes(claim),
+        claim_identifier=identifier,
+    )
+
+
+def _claim_of(bundle: object) -> tuple[Resource, BundleIndex]:
+    if not isinstance(bundle, dict):
+        raise InvalidRequest("the request body is not a JSON object (a FHIR Bundle)")
+    if bundle.get("resourceType") != "Bundle":
+        raise InvalidRequest("resourceType must be Bundle", "Bundle")
+    entries = bundle.get("entry")
+    if not isinstance(entries, list) or not entries:
+        raise InvalidRequest("the Bundle has no entry; a PAS request starts with a Claim", "Bundle")
+    first = entries[0]
+    claim = first.get("resource") if isinstance(first, dict) else None
+    if not isinstance(claim, dict) or claim.get("resourceType") != "Claim":
+        raise InvalidRequest("the first entry of a PAS request must be a Claim", _CLAIM)
+    use = claim.get("use")
+    if use is not None and use != "preauthorization":
+        raise InvalidRequest("Claim.use must be preauthorization", f"{_CLAIM}.use")
+    return claim, BundleIndex(bundle)
+
+
+def _text(value: object) -> str | None:
+    """A non-blank string, or None."""
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _items(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _identifier(value: object) -> Identifier | None:
+    """An Identifier element with a value; a malformed system is dropped, not trusted."""
+    if not isinstance(value, dict) or (text := _text(value.get("value"))) is None:
+        return None
+    return Identifier(system=_text(value.get("system")), value=text)
+
+
+def _best_identifier(resource: Resource) -> Identifier | None:
+    """The resource's NPI when it has one, else its first usable identifier."""
+    found = [i for i in map(_identifier, _items(resource.get("identifier"))) if i is not None]
+    for identifier in found:
+        if identifier.system == NPI:
+            return identifier
+    return found[0] if found else None
+
+
+def _claim_identifier(claim: Resource) -> Identifier | None:
+    identifiers = _items(claim.get("identifier"))
+    if not identifiers:
+        return None
+    identifier = _identifier(identifiers[0])
+    if identifier is None:
+        raise InvalidRequest("Claim.identifier[0] has no value", f"{_CLAIM}.identifier[0]")
+    return identifier
+
+
+def _submitter(claim: Resource, index: BundleIndex) -> Identifier:
+    """The requesting organization: Claim.provider, through PractitionerRole.organization."""
+    provider = claim.get("provider")
+    found = _provider_identifier(provider, index, claim)
+    if found is None:
+        raise InvalidRequest(
+            "Claim.provider must resolve to an Organization, PractitionerRole or Practitioner "
+            "in the bundle that carries an identifier (NPI), or carry Reference.identifier",
+            f"{_CLAIM}.provider",
+        )
+    return found
+
+
+def _provider_identifier(
+    reference: object, index: BundleIndex, claim: Resource
+) -> Identifier | None:
+    target = index.resolve(reference, claim)
+    found: Identifier | None = None
+    if target is not None:
+        kind = target.get("resourceType")
+        if kind == "PractitionerRole":
+            organization = target.get("organization")
+            org = index.resolve(organization, claim)
+            found = _best_identifier(org) if org is not None else None
+            if found is None and isinstance(organization, dict):
+                found = _identifier(organization.get("identifier"))
+            if found is None:
+                practitioner = index.resolve(target.get("practitioner"), claim)
+                found = _best_identifier(practitioner) if practitioner is not None else None
+            if found is None:
+                found = _best_identifier(target)
+        elif kind in ("Organization", "Practitioner"):
+            found = _best_identifier(target)
+    if found is None and isinstance(reference, dict):
+        found = _identifier(reference.get("identifier"))
+    return found
+
+
+def _member_id(claim: Resource, index: BundleIndex) -> str | None:
+    """Coverage.subscriberId, else the Patient's MB identifier, else any Patient identifier."""
+    insurance = _items(claim.get("insurance"))
+    if insurance and isinstance(insurance[0], dict):
+        coverage = index.resolve(insurance[0].get("coverage"), claim)
+        if coverage is not None and coverage.get("resourceType") == "Coverage":
+            subscriber_id = _text(coverage.get("subscriberId"))
+            if subscriber_id is not None:
+                return subscriber_id
+    patient = index.resolve(claim.get("patient"), claim)
+    if patient is None or patient.get("resourceType") != "Patient":
+        return None
+    identifiers = [i for i in _items(patient.get("identifier")) if isinstance(i, dict)]
+    for identifier in identifiers:
+        if "MB" in _codes(identifier.get("type")) and (value := _text(identifier.get("value"))):
+            return value
+    for identifier in identifiers:
+        if value := _text(identifier.get("value")):
+            return value
+    return None
+
+
+def _codes(concept: object) -> list[str]:
+    """The codes of a CodeableConcept's codings, in order."""
+    if not isinstance(concept, dict):
+        return []
+    codings = _items(concept.get("coding"))
+    return [c["code"] for c in codings if isinstance(c, dict) and _text(c.get("code"))]
+
+
+def _service_codes(claim: Resource) -> tuple[str, ...]:
+    """Every productOrService code of the items, in order, without repeats."""
+    codes: dict[str, None] = {}
+    for item in _items(claim.get("item")):
+        if isinstance(item, dict):
+            codes.update(dict.fromkeys(_codes(item.get("productOrService"))))
+    return tuple(codes)
+
+
+def _certification(claim: Resource) -> str:
+    """X12 1322 certification type: Claim.extension, else the first item's, else "I" (initial).
+
+    PAS 2.x puts extension-certificationType on Claim; the PAS example bundles
+    (and PAS 1.x) carry it on Claim.item, so the items are the fallback.
+    """
+    holders = [claim, *(i for i in _items(claim.get("item")) if isinstance(i, dict))]
+    for holder in holders:
+        for ext in _items(holder.get("extension")):
+            if isinstance(ext, dict) and ext.get("url") == CERTIFICATION_TYPE:
+                codes = _codes(ext.get("valueCodeableConcept"))
+                if codes:
+                    return codes[0]
+    return "I"
+
+
+def _related(claim: Resource, index: BundleIndex) -> Identifier | None:
+    """Claim.related[0].claim: its identifier, or the identifier of the Claim it references."""
+    related = _items(claim.get("related"))
+    reference = related[0].get("claim") if related and isinstance(related[0], dict) else None
+    if not isinstance(reference, dict):
+        return None
+    found = _identifier(reference.get("identifier"))
+    if found is None:
+        target = index.resolve(reference, claim)
+        if target is not None and target.get("resourceType") == "Claim":
+            identifiers = _items(target.get("identifier"))
+            found = _identifier(identifiers[0]) if identifiers else None
+    return found
+
+
+def _expedited(claim: Resource) -> bool:
+    return any(code in _EXPEDITED for code in _codes(claim.get("priority")))

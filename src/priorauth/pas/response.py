@@ -1,0 +1,364 @@
+"""Render a case as a Da Vinci PAS response Bundle (ClaimResponse first), and OperationOutcomes."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, NamedTuple
+
+from priorauth.pas.notes import authorization_period, instant, missing_documents, process_notes
+from priorauth.pas.records import CaseRecord, Identifier
+from priorauth.pas.request import BundleIndex
+
+PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
+REVIEW_ACTION = PAS + "extension-reviewAction"
+REVIEW_ACTION_CODE = PAS + "extension-reviewActionCode"
+ITEM_ISSUE_DATE = PAS + "extension-itemPreAuthIssueDate"
+ITEM_PERIOD = PAS + "extension-itemPreAuthPeriod"
+X12_ACTION = "https://codesystem.x12.org/005010/306"  # HCR01 action code
+X12_REASON = "https://codesystem.x12.org/external/886"  # HCR03 review decision reason code
+X12_REPORT_TYPE = "https://codesystem.x12.org/005010/755"  # PWK01
+X12_TRANSMISSION = "https://codesystem.x12.org/005010/756"  # PWK02
+NDC = "http://hl7.org/fhir/sid/ndc"
+ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
+
+# X12 306 per case status. "C" (Cancelled) answers a cancelled request (HCR01 = C).
+ACTIONS: dict[str, tuple[str, str]] = {
+    "pended": ("A4", "Pended"),
+    "approved": ("A1", "Certified in total"),
+    "modified": ("A6", "Modified"),
+    "denied": ("A3", "Not Certified"),
+    "cancelled": ("C", "Cancelled"),
+}
+# X12 886 (HCR03) reasons: a denial is a failed coverage criterion; a pend lacks documents
+# (0U) or waits for the Medical Director (0V).
+DENIAL_REASON = ("0F", "Not Medically Necessary")
+PEND_MISSING_REASON = ("0U", "Additional Patient Information required")
+PEND_REVIEW_REASON = ("0V", "Requires Medical Review")
+_DISPOSITION = {
+    "pended": "Pended for Medical Director review",
+    "approved": "Certified in total",
+    "modified": "Certified with modification",
+    "denied": "Not certified",
+    "cancelled": "Cancelled",
+}
+_CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
+_DEFAULT_TYPE = {"coding": [{"system": _CLAIM_TYPE, "code": "professional"}]}
+_MORE_INFORMATION = "Additional documentation is needed to complete the prior authorization review."
+# FHIR R4 IssueType (http://hl7.org/fhir/issue-type).
+ISSUE_TYPES = frozenset({
+    "invalid", "structure", "required", "value", "invariant", "security", "login", "unknown",
+    "expired", "forbidden", "suppressed", "processing", "not-supported", "duplicate",
+    "multiple-matches", "not-found", "deleted", "too-long", "code-invalid", "extension",
+    "too-costly", "business-rule", "conflict", "transient", "lock-error", "no-store",
+    "exception", "timeout", "incomplete", "throttled", "informational",
+})  # fmt: skip
+
+__all__ = ["claim_response_bundle", "operation_outcome"]
+
+
+def claim_response_bundle(
+    case: CaseRecord, *, now: datetime, insurer_name: str = "priorauth payer", inquiry: bool = False
+) -> dict[str, Any]:
+    """The PAS response Bundle for a case: ClaimResponse, CommunicationRequest, copied parties.
+
+    `inquiry` renders the $inquire flavour (PAS inquiry response profiles).
+    Pure: the only inputs are the case (with its request Bundle) and `now`.
+    """
+    index = BundleIndex(case.request)
+    claim = _claim(index)
+    parties = _Parties(index, claim)
+    patient = parties.add(claim.get("patient"), lambda: _minimal_patient(case))
+    insurer = parties.add(claim.get("insurer"), lambda: _minimal_org(insurer_name, None))
+    requestor = parties.add(claim.get("provider"), lambda: _minimal_org(None, case.keys.submitter))
+    parties.close()
+    refs = _Refs(patient, insurer, requestor)
+
+    response = _claim_response(case, claim, now, refs, inquiry=inquiry)
+    entries = [{"fullUrl": _urn(case.id, "ClaimResponse"), "resource": response}]
+    missing = missing_documents(case)
+    if missing and not inquiry:
+        request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{case.id}/CommunicationRequest"))
+        full_url = f"urn:uuid:{request_id}"
+        response["communicationRequest"] = [{"reference": full_url}]
+        comm = _communication_request(request_id, missing, now, refs)
+        entries.append({"fullUrl": full_url, "resource": comm})
+    entries.extend({"fullUrl": url, "resource": r} for url, r in parties.entries)
+    profile = "profile-pas-inquiry-response-bundle" if inquiry else "profile-pas-response-bundle"
+    return {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "meta": {"profile": [PAS + profile]},
+        "type": "collection",
+        "timestamp": instant(now),
+        "entry": entries,
+    }
+
+
+def operation_outcome(
+    code: str, diagnostics: str, *, severity: str = "error", expression: str | None = None
+) -> dict[str, Any]:
+    """A one-issue OperationOutcome; `code` is a FHIR IssueType code (ValueError otherwise)."""
+    if code not in ISSUE_TYPES:
+        raise ValueError(f"{code!r} is not a FHIR issue-type code")
+    if severity not in ("fatal", "error", "warning", "information"):
+        raise ValueError(f"{severity!r} is not a FHIR issue-severity code")
+    issue: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": diagnostics}
+    if expression:
+        issue["expression"] = [expression]
+    return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+def _claim(index: BundleIndex) -> dict[str, Any]:
+    """The request's Claim (the first entry); an empty dict when the stored request has none."""
+    if index.entries and index.entries[0][1].get("resourceType") == "Claim":
+        return index.entries[0][1]
+    return {}
+
+
+def _urn(key: str, kind: str) -> str:
+    """urn:uuid for an id: the id itself when it is a UUID, else a stable UUID derived from it."""
+    try:
+        return f"urn:uuid:{uuid.UUID(key)}"
+    except ValueError:
+        return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{kind}/{key}')}"
+
+
+class _Refs(NamedTuple):
+    """The fullUrls of the parties a ClaimResponse names."""
+
+    patient: str
+    insurer: str
+    requestor: str
+
+
+class _Parties:
+    """The request's resources a response repeats, under their request fullUrls, in order."""
+
+    def __init__(self, index: BundleIndex, claim: dict[str, Any]) -> None:
+        self.index, self.claim = index, claim
+        self.entries: list[tuple[str, dict[str, Any]]] = []
+
+    def add(self, reference: object, fallback: Callable[[], dict[str, Any]]) -> str:
+        """Copy the resource a Claim reference points at (or `fallback()`); its fullUrl."""
+        target = reference.get("reference") if isinstance(reference, dict) else None
+        found = self.index.lookup(target) if isinstance(target, str) else None
+        if found is None:
+            resource = fallback()
+            return self._keep(_urn(resource["id"], resource["resourceType"]), resource)
+        full_url, resource = found
+        return self._keep(full_url or _fallback_url(resource), resource)
+
+    def close(self) -> None:
+        """Add whatever the copied resources reference inside the request, transitively."""
+        pending = [r for _, r in self.entries]
+        while pending:
+            for target in _references(pending.pop()):
+                found = self.index.lookup(target)
+                if found is None:
+                    continue
+                full_url = found[0] or _fallback_url(found[1])
+                if not self._has(full_url):
+                    self._keep(full_url, found[1])
+                    pending.append(found[1])
+
+    def _has(self, full_url: str) -> bool:
+        return any(url == full_url for url, _ in self.entries)
+
+    def _keep(self, full_url: str, resource: dict[str, Any]) -> str:
+        if not self._has(full_url):
+            self.entries.append((full_url, copy.deepcopy(resource)))
+        return full_url
+
+
+def _fallback_url(resource: dict[str, Any]) -> str:
+    rid = resource.get("id")
+    return _urn(rid if isinstance(rid, str) else str(uuid.uuid4()), resource["resourceType"])
+
+
+def _references(value: object) -> list[str]:
+    """Every Reference.reference string inside a resource (contained ones excluded)."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("reference")
+            if isinstance(ref, str) and not ref.startswith("#"):
+                found.append(ref)
+            stack.extend(v for k, v in node.items() if k != "contained")
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def _minimal_patient(case: CaseRecord) -> dict[str, Any]:
+    patient: dict[str, Any] = {"resourceType": "Patient", "id": f"{case.id}-patient"[:64]}
+    if case.keys.member_id:
+        patient["identifier"] = [{"value": case.keys.member_id}]
+    return patient
+
+
+def _minimal_org(name: str | None, identifier: Identifier | None) -> dict[str, Any]:
+    seed = name or (identifier.key() if identifier else "organization")
+    org: dict[str, Any] = {
+        "resourceType": "Organization",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"Organization/{seed}")),
+    }
+    if identifier is not None:
+        org["identifier"] = [_identifier_json(identifier)]
+    if name is not None:
+        org["name"] = name
+    return org
+
+
+def _identifier_json(identifier: Identifier) -> dict[str, Any]:
+    out = {"value": identifier.value}
+    if identifier.system:
+        out = {"system": identifier.system, **out}
+    return out
+
+
+def _coding(system: str, code_display: tuple[str, str]) -> dict[str, Any]:
+    return {"coding": [{"system": system, "code": code_display[0], "display": code_display[1]}]}
+
+
+def _period(period: tuple[date, date]) -> dict[str, str]:
+    return {"start": period[0].isoformat(), "end": period[1].isoformat()}
+
+
+def _review_action(case: CaseRecord, action: tuple[str, str]) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = [
+        {"url": REVIEW_ACTION_CODE, "valueCodeableConcept": _coding(X12_ACTION, action)},
+        {"url": "number", "valueString": case.auth_number},
+    ]
+    reason = None
+    if action[0] == "A3":
+        reason = DENIAL_REASON
+    elif action[0] == "A4":
+        reason = PEND_MISSING_REASON if missing_documents(case) else PEND_REVIEW_REASON
+    if reason is not None:
+        parts.append({"url": "reasonCode", "valueCodeableConcept": _coding(X12_REASON, reason)})
+    return {
+        "category": {"coding": [{"system": ADJUDICATION, "code": "submitted"}]},
+        "extension": [{"url": REVIEW_ACTION, "extension": parts}],
+    }
+
+
+def _item_extensions(issued: date | None, period: tuple[date, date] | None) -> list[Any]:
+    out: list[dict[str, Any]] = []
+    if issued is not None:
+        out.append({"url": ITEM_ISSUE_DATE, "valueDate": issued.isoformat()})
+    if period is not None:
+        out.append({"url": ITEM_PERIOD, "valuePeriod": _period(period)})
+    return out
+
+
+def _sequences(claim: dict[str, Any]) -> list[int]:
+    """Claim.item[].sequence (position + 1 where a sequence is unusable); [1] without items."""
+    items = claim.get("item")
+    items = items if isinstance(items, list) else []
+    out: list[int] = []
+    for n, item in enumerate(items, start=1):
+        seq = item.get("sequence") if isinstance(item, dict) else None
+        value = seq if isinstance(seq, int) and not isinstance(seq, bool) and seq > 0 else n
+        if value not in out:
+            out.append(value)
+    return out or [1]
+
+
+def _claim_response(
+    case: CaseRecord, claim: dict[str, Any], now: datetime, refs: _Refs, *, inquiry: bool
+) -> dict[str, Any]:
+    decision = case.decision
+    decided = decision is not None and case.status in ("approved", "modified", "denied")
+    issued = decision.decided_at.date() if decided and decision is not None else None
+    period = authorization_period(case)
+    action = ACTIONS[case.status]
+    identifier = _request_identifier(claim, case.keys.claim_identifier)
+    claim_type = claim.get("type")
+    profile = "profile-claiminquiryresponse" if inquiry else "profile-claimresponse"
+
+    response: dict[str, Any] = {
+        "resourceType": "ClaimResponse",
+        "id": case.id,
+        "meta": {"profile": [PAS + profile]},
+        "identifier": [identifier],
+        # PAS fixes ClaimResponse.status to "active" (PASClaimResponseBase); a cancelled
+        # request is told by reviewActionCode "C", not by the status.
+        "status": "active",
+        "type": copy.deepcopy(claim_type) if isinstance(claim_type, dict) else _DEFAULT_TYPE,
+        "use": "preauthorization",
+        "patient": {"reference": refs.patient},
+        "created": instant(now),
+        "insurer": {"reference": refs.insurer},
+        "requestor": {"reference": refs.requestor},
+        "request": {"type": "Claim", "identifier": _identifier_json(case.keys.claim_identifier)},
+        "outcome": "complete",
+        "disposition": _DISPOSITION[case.status],
+        "preAuthRef": case.auth_number,
+    }
+    if period is not None:
+        response["preAuthPeriod"] = _period(period)
+    notes = process_notes(case)
+    sequences = _sequences(claim)
+    items = []
+    for seq in sequences:
+        item: dict[str, Any] = {"itemSequence": seq}
+        if extensions := _item_extensions(issued, period):
+            item["extension"] = extensions
+        if notes:
+            item["noteNumber"] = list(range(1, len(notes) + 1))
+        item["adjudication"] = [_review_action(case, action)]
+        items.append(item)
+    response["item"] = items
+    if case.status == "modified" and decision is not None and decision.kit_ndc:
+        added: dict[str, Any] = {"itemSequence": sequences}
+        if extensions := _item_extensions(issued, period):
+            added["extension"] = extensions
+        added["productOrService"] = {"coding": [{"system": NDC, "code": decision.kit_ndc}]}
+        added["quantity"] = {"value": 1}
+        added["adjudication"] = [_review_action(case, ACTIONS["approved"])]
+        response["addItem"] = [added]
+    if notes:
+        response["processNote"] = [
+            {"number": n, "type": "display", "text": text} for n, text in enumerate(notes, 1)
+        ]
+    return response
+
+
+def _request_identifier(claim: dict[str, Any], keys: Identifier) -> dict[str, Any]:
+    """Claim.identifier[0] as sent (assigner and extensions kept), when it is the keyed one."""
+    identifiers = claim.get("identifier")
+    first = identifiers[0] if isinstance(identifiers, list) and identifiers else None
+    if isinstance(first, dict) and first.get("value") == keys.value:
+        return copy.deepcopy(first)
+    return _identifier_json(keys)
+
+
+def _communication_request(
+    request_id: str, missing: list[str], now: datetime, refs: _Refs
+) -> dict[str, Any]:
+    """The PAS request for additional documentation: one payload string per missing item."""
+    return {
+        "resourceType": "CommunicationRequest",
+        "id": request_id,
+        "meta": {"profile": [PAS + "profile-communicationrequest"]},
+        "status": "active",
+        "category": [
+            {
+                **_coding(X12_REPORT_TYPE, ("M1", "Medical Record Attachment")),
+                "text": "Additional documentation",
+            }
+        ],
+        "medium": [_coding(X12_TRANSMISSION, ("EL", "Electronically Only"))],
+        "subject": {"reference": refs.patient},
+        "payload": [{"contentString": text} for text in missing],
+        "authoredOn": instant(now),
+        "requester": {"reference": refs.insurer},
+        "recipient": [{"reference": refs.requestor}],
+        "sender": {"reference": refs.requestor},
+        "reasonCode": [{"text": _MORE_INFORMATION}],
+    }

@@ -1,0 +1,284 @@
+"""PAS Subscriptions (R4 Subscriptions Backport): read a request, render it, build notifications."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
+
+from priorauth.errors import InvalidRequest
+from priorauth.pas.notes import instant
+
+BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
+PAS_TOPIC = "http://hl7.org/fhir/us/davinci-pas/SubscriptionTopic/PASSubscriptionTopic"
+FILTER_CRITERIA = BACKPORT + "backport-filter-criteria"
+PAYLOAD_CONTENT = BACKPORT + "backport-payload-content"
+SUBSCRIPTION_PROFILES = (
+    BACKPORT + "backport-subscription",
+    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-subscription",
+)
+NOTIFICATION_PROFILE = BACKPORT + "backport-subscription-notification-r4"
+STATUS_PROFILE = BACKPORT + "backport-subscription-status-r4"
+ORG_FILTER = "org-identifier="
+_JSON_TYPES = frozenset({"application/fhir+json", "application/json"})
+
+PayloadContent = Literal["full-resource", "id-only", "empty"]
+NotificationKind = Literal["event-notification", "handshake", "heartbeat"]
+
+__all__ = [
+    "PAS_TOPIC",
+    "SubscriptionRequest",
+    "notification_bundle",
+    "read_subscription",
+    "subscription_resource",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRequest:
+    """What a client's PAS Subscription asks for."""
+
+    topic: str  # the PAS SubscriptionTopic canonical
+    org_identifier: str  # the filter value after "org-identifier=" (the requestor's NPI)
+    endpoint: str  # http(s) URL notifications are POSTed to
+    content: PayloadContent  # only "full-resource" and "id-only" are accepted
+    headers: tuple[str, ...]  # channel.header, sent with every notification
+    channel: Literal["rest-hook"] = "rest-hook"
+
+
+def read_subscription(resource: dict[str, Any]) -> SubscriptionRequest:
+    """Validate a PAS Subscription (Backport R4 shape); InvalidRequest names the first problem."""
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Subscription":
+        raise InvalidRequest("resourceType must be Subscription", "Subscription")
+    criteria = resource.get("criteria")
+    if not isinstance(criteria, str) or criteria.split("|", 1)[0] != PAS_TOPIC:
+        raise InvalidRequest(f"criteria must be the PAS SubscriptionTopic {PAS_TOPIC}", "criteria")
+    org = _org_filter(resource.get("_criteria"))
+    channel = resource.get("channel")
+    if not isinstance(channel, dict):
+        raise InvalidRequest("channel is required", "Subscription.channel")
+    if channel.get("type") != "rest-hook":
+        raise InvalidRequest("only rest-hook is supported", "Subscription.channel.type")
+    endpoint = _endpoint(channel.get("endpoint"))
+    payload = channel.get("payload")
+    if payload is not None and (
+        not isinstance(payload, str) or payload.split(";", 1)[0].strip() not in _JSON_TYPES
+    ):
+        raise InvalidRequest(
+            "channel.payload must be application/fhir+json (only JSON notifications are sent)",
+            "Subscription.channel.payload",
+        )
+    return SubscriptionRequest(
+        topic=criteria,
+        org_identifier=org,
+        endpoint=endpoint,
+        content=_content(channel.get("_payload")),
+        headers=_headers(channel.get("header")),
+    )
+
+
+def subscription_resource(id: str, req: SubscriptionRequest, status: str) -> dict[str, Any]:
+    """The stored Subscription as a GET returns it.
+
+    channel.header is not echoed: headers usually carry the client's credentials
+    for its endpoint, and a read must not hand them out again.
+    """
+    return {
+        "resourceType": "Subscription",
+        "id": id,
+        "meta": {"profile": list(SUBSCRIPTION_PROFILES)},
+        "status": status,
+        "reason": "Prior Authorization Update Notification Subscription",
+        "criteria": req.topic,
+        "_criteria": {
+            "extension": [{"url": FILTER_CRITERIA, "valueString": ORG_FILTER + req.org_identifier}]
+        },
+        "channel": {
+            "type": req.channel,
+            "endpoint": req.endpoint,
+            "payload": "application/fhir+json",
+            "_payload": {"extension": [{"url": PAYLOAD_CONTENT, "valueCode": req.content}]},
+        },
+    }
+
+
+def notification_bundle(  # noqa: PLR0917 - the positional order is the agreed API
+    subscription_id: str,
+    base_url: str,
+    req_topic: str,
+    event_number: int,
+    response_bundle: dict[str, Any] | None,
+    now: datetime,
+    kind: NotificationKind = "event-notification",
+    *,
+    content: PayloadContent = "full-resource",
+    status: str = "active",
+) -> dict[str, Any]:
+    """A Backport R4 notification Bundle (type history), as PAS_notification_example_full_resource.
+
+    For an event notification `response_bundle` is the PAS response Bundle whose
+    first entry is the ClaimResponse (the focus). `event_number` is this event's
+    number, which is also the count of events since the subscription started;
+    handshakes and heartbeats carry no event and no resources.
+    """
+    if kind not in get_args(NotificationKind):
+        raise ValueError(f"unknown notification type {kind!r}")
+    base = base_url.rstrip("/")
+    subscription_url = f"{base}/Subscription/{subscription_id}"
+    parameters: list[dict[str, Any]] = [
+        {"name": "subscription", "valueReference": {"reference": subscription_url}},
+        {"name": "topic", "valueCanonical": req_topic},
+        {"name": "status", "valueCode": status},
+        {"name": "type", "valueCode": kind},
+        {"name": "events-since-subscription-start", "valueString": str(event_number)},
+    ]
+    entries: list[dict[str, Any]] = []
+    if kind == "event-notification":
+        event, entries = _event(base, event_number, response_bundle, now, content)
+        parameters.append(event)
+    status_id = str(uuid.uuid4())
+    status_entry = {
+        "fullUrl": f"urn:uuid:{status_id}",
+        "resource": {
+            "resourceType": "Parameters",
+            "id": status_id,
+            "meta": {"profile": [STATUS_PROFILE]},
+            "parameter": parameters,
+        },
+        "request": {"method": "GET", "url": f"{subscription_url}/$status"},
+        "response": {"status": "200"},
+    }
+    return {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "meta": {"profile": [NOTIFICATION_PROFILE]},
+        "type": "history",
+        "timestamp": instant(now),
+        "entry": [status_entry, *entries],
+    }
+
+
+def _event(
+    base: str,
+    event_number: int,
+    response_bundle: dict[str, Any] | None,
+    now: datetime,
+    content: PayloadContent,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The notification-event parameter and the Bundle entries that go with it."""
+    raw = response_bundle.get("entry") if isinstance(response_bundle, dict) else None
+    found = [
+        e
+        for e in (raw if isinstance(raw, list) else ())
+        if isinstance(e, dict)
+        and isinstance(e.get("fullUrl"), str)
+        and isinstance(e.get("resource"), dict)
+        and isinstance(e["resource"].get("resourceType"), str)
+    ]
+    if not found:
+        raise ValueError("an event notification needs the PAS response Bundle")
+    focus_resource = found[0]["resource"]
+    if focus_resource.get("resourceType") != "ClaimResponse" or not isinstance(
+        focus_resource.get("id"), str
+    ):
+        raise ValueError("the response Bundle's first entry must be the ClaimResponse, with an id")
+    parts: list[dict[str, Any]] = [
+        {"name": "event-number", "valueString": str(event_number)},
+        {"name": "timestamp", "valueInstant": instant(now)},
+    ]
+    entries: list[dict[str, Any]] = []
+    if content == "full-resource":
+        parts.append({"name": "focus", "valueReference": {"reference": found[0]["fullUrl"]}})
+        parts.extend(
+            {"name": "additional-context", "valueReference": {"reference": e["fullUrl"]}}
+            for e in found[1:]
+        )
+        for e in found:
+            kind = e["resource"]["resourceType"]
+            entries.append(
+                {
+                    "fullUrl": e["fullUrl"],
+                    "resource": e["resource"],
+                    "request": {"method": "POST", "url": f"{base}/{kind}"},
+                    "response": {"status": "201"},
+                }
+            )
+    elif content == "id-only":
+        # Only the ClaimResponse can be read back from this server, so only it is named.
+        url = f"{base}/ClaimResponse/{focus_resource['id']}"
+        parts.append({"name": "focus", "valueReference": {"reference": url}})
+        entries.append(
+            {
+                "fullUrl": url,
+                "request": {"method": "POST", "url": f"{base}/ClaimResponse"},
+                "response": {"status": "201"},
+            }
+        )
+    return {"name": "notification-event", "part": parts}, entries
+
+
+def _org_filter(criteria_element: object) -> str:
+    extensions = criteria_element.get("extension") if isinstance(criteria_element, dict) else None
+    for ext in extensions if isinstance(extensions, list) else ():
+        if not isinstance(ext, dict) or ext.get("url") != FILTER_CRITERIA:
+            continue
+        value = ext.get("valueString")
+        if isinstance(value, str) and value.startswith(ORG_FILTER):
+            org = value[len(ORG_FILTER) :].strip()
+            if org:
+                return org
+    raise InvalidRequest(
+        "a backport-filter-criteria extension with valueString 'org-identifier=<NPI>' is "
+        "required on _criteria",
+        "Subscription._criteria.extension",
+    )
+
+
+def _endpoint(value: object) -> str:
+    where = "Subscription.channel.endpoint"
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest("channel.endpoint is required for rest-hook", where)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise InvalidRequest("channel.endpoint is not a valid URL", where) from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequest("channel.endpoint must be an absolute http(s) URL", where)
+    if any(c.isspace() for c in value):
+        raise InvalidRequest("channel.endpoint must not contain whitespace", where)
+    return value
+
+
+def _content(payload_element: object) -> PayloadContent:
+    extensions = payload_element.get("extension") if isinstance(payload_element, dict) else None
+    for ext in extensions if isinstance(extensions, list) else ():
+        if isinstance(ext, dict) and ext.get("url") == PAYLOAD_CONTENT:
+            code = ext.get("valueCode")
+            if code == "full-resource":
+                return "full-resource"
+            if code == "id-only":
+                return "id-only"
+            raise InvalidRequest(
+                "backport-payload-content must be full-resource or id-only",
+                "Subscription.channel._payload.extension",
+            )
+    return "full-resource"
+
+
+def _headers(value: object) -> tuple[str, ...]:
+    where = "Subscription.channel.header"
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidRequest("channel.header must be a list of strings", where)
+    headers: list[str] = []
+    for n, header in enumerate(value):
+        if not isinstance(header, str) or ":" not in header or not header.split(":", 1)[0].strip():
+            raise InvalidRequest("each channel.header must be 'Name: value'", f"{where}[{n}]")
+        if "\r" in header or "\n" in header:
+            raise InvalidRequest("a channel.header must not contain line breaks", f"{where}[{n}]")
+        headers.append(header)
+    return tuple(headers)

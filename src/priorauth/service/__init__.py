@@ -1,0 +1,1 @@
+"""Use cases that tie intake, engine and store together: submit, inquire, decide, notify."""

@@ -1,0 +1,353 @@
+"""The service object: one per process, holding the store, the policies and the clocks."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from priorauth.core.evaluator import CompiledPolicy
+from priorauth.errors import InvalidRequest
+from priorauth.intake.pas_bundle import read_bundle, validate_bundle
+from priorauth.pas.records import CaseRecord, Decision, RequestKeys
+from priorauth.pas.request import read_inquiry, read_keys
+from priorauth.policies import PolicyLibrary
+from priorauth.report import determination_to_dict
+from priorauth.service.errors import BadRequest, Conflict, NotFound, Unprocessable
+from priorauth.service.notifier import Notifier
+from priorauth.settings import Settings
+from priorauth.store import cases as case_store
+from priorauth.store import claims as claims_store
+from priorauth.store.db import session_factory
+
+log = logging.getLogger("priorauth.service")
+
+CANCEL = "3"  # X12 1322 certification type: cancel
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SubscriptionsMixin:
+    """PAS Subscriptions (Backport, rest-hook, full-resource) filtered by organization."""
+
+    sessions: sessionmaker[Session]
+    clock: Callable[[], datetime]
+
+    def subscribe(self, resource: dict[str, Any]) -> dict[str, Any]:
+        import uuid
+
+        from priorauth.pas.subscriptions import read_subscription, subscription_resource
+        from priorauth.store.models import SubscriptionRow
+
+        req = read_subscription(resource)  # InvalidRequest for a malformed one
+        sid = str(uuid.uuid4())
+        with self.sessions() as s:
+            s.add(
+                SubscriptionRow(
+                    id=sid,
+                    status="active",
+                    org_identifier=req.org_identifier,
+                    endpoint=req.endpoint,
+                    content=req.content,
+                    headers=list(req.headers),
+                    topic=req.topic,
+                    events_sent=0,
+                    created_at=self.clock(),
+                )
+            )
+            s.commit()
+        return subscription_resource(sid, req, "active")
+
+    def subscription(self, sub_id: str) -> dict[str, Any]:
+        from priorauth.pas.subscriptions import SubscriptionRequest, subscription_resource
+        from priorauth.store.models import SubscriptionRow
+
+        with self.sessions() as s:
+            row = s.get(SubscriptionRow, sub_id)
+            if row is None:
+                raise NotFound(f"no Subscription {sub_id}")
+            req = SubscriptionRequest(
+                topic=row.topic,
+                org_identifier=row.org_identifier,
+                endpoint=row.endpoint,
+                content=row.content,
+                headers=tuple(row.headers),
+                channel="rest-hook",  # type: ignore[arg-type]
+            )
+            return subscription_resource(row.id, req, row.status)
+
+    def unsubscribe(self, sub_id: str) -> None:
+        from priorauth.store.models import SubscriptionRow
+
+        with self.sessions() as s:
+            row = s.get(SubscriptionRow, sub_id)
+            if row is None:
+                raise NotFound(f"no Subscription {sub_id}")
+            s.delete(row)
+            s.commit()
+
+
+@dataclass
+class Submitted:
+    record: CaseRecord
+    created: bool  # False: an identical submission was already stored
+
+
+class PriorAuthService(SubscriptionsMixin):
+    """Submit, inquire, decide. Every acknowledgement follows a committed transaction."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        library: PolicyLibrary,
+        clock: Callable[[], datetime] = _now,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.sessions: sessionmaker[Session] = session_factory(engine)
+        self.library = library
+        self.clock = clock
+        self.notifier = notifier or Notifier(self.sessions, settings)
+
+    # --- submission -----------------------------------------------------------
+
+    def submit(self, raw: bytes) -> Submitted:
+        bundle = _parse(raw)
+        try:
+            keys = read_keys(bundle)
+        except InvalidRequest as e:
+            raise BadRequest(f"not a PAS request bundle: {e}") from e
+        try:
+            validate_bundle(bundle)
+        except InvalidRequest as e:
+            raise Unprocessable(str(e)) from e
+        now = self.clock()
+        with self.sessions() as s:
+            if keys.certification == CANCEL:
+                return Submitted(self._cancel(s, keys, now), False)
+            existing = case_store.find_submission(s, keys)
+            if existing is not None:
+                return Submitted(case_store.to_record(existing), False)
+            policy, evaluation = self._evaluate(s, bundle, keys)
+            if keys.related is not None:
+                revised = self._revise(s, keys, raw, policy, evaluation, now)
+                if revised is not None:
+                    return Submitted(revised, False)
+            hours = (
+                self.settings.expedited_hours if keys.expedited else self.settings.standard_hours
+            )
+            row = case_store.new_case(
+                keys=keys,
+                raw=raw,
+                received_at=now,
+                due_at=now + timedelta(hours=hours),
+                policy_id=policy.policy.id if policy else None,
+                policy_version=policy.policy.version if policy else None,
+                recommendation=evaluation["recommendation"] if evaluation else None,
+                evaluation=evaluation,
+            )
+            row, created = case_store.insert_case(s, row, actor=keys.submitter.key())
+            log.info("case %s %s", row.id, "stored" if created else "already stored")
+            return Submitted(case_store.to_record(row), created)
+
+    def _evaluate(
+        self, s: Session, bundle: dict[str, Any], keys: RequestKeys
+    ) -> tuple[CompiledPolicy | None, dict[str, Any] | None]:
+        try:
+            facts = read_bundle(bundle)
+        except InvalidRequest as e:
+            raise Unprocessable(str(e), e.where) from e
+        policy = self.library.for_request(facts)
+        if policy is None:
+            return None, None  # no loaded policy covers it: pended for manual review
+        history = claims_store.history_for(s, facts.patient.member_id)
+        facts = dataclasses.replace(facts, claims=history)
+        return policy, determination_to_dict(policy.evaluate(facts), policy)
+
+    def _cancel(self, s: Session, keys: RequestKeys, now: datetime) -> CaseRecord:
+        row = case_store.find_related(s, keys)
+        if row is None:
+            raise Unprocessable("the cancellation refers to no known request", "Claim.related")
+        if row.status != "cancelled":
+            row.status = "cancelled"
+            row.lifetime_key = None
+            row.updated_at = now
+            case_store.event(s, row.id, "cancelled", keys.submitter.key(), now)
+            s.commit()
+        return case_store.to_record(row)
+
+    def _revise(
+        self,
+        s: Session,
+        keys: RequestKeys,
+        raw: bytes,
+        policy: CompiledPolicy | None,
+        evaluation: dict[str, Any] | None,
+        now: datetime,
+    ) -> CaseRecord | None:
+        row = case_store.find_related(s, keys)
+        if row is None:
+            return None
+        previous = row.claim_identifier
+        row.claim_identifier = keys.claim_identifier.key()
+        row.request_bundle = raw
+        row.evaluation = evaluation
+        row.recommendation = evaluation["recommendation"] if evaluation else None
+        row.policy_id = policy.policy.id if policy else None
+        row.policy_version = policy.policy.version if policy else None
+        row.status = case_store.OPEN
+        for field in (
+            "decision",
+            "decided_at",
+            "decided_by",
+            "decision_reason",
+            "kit_ndc",
+            "kit_vials",
+            "auth_start",
+            "auth_end",
+            "lifetime_key",
+        ):
+            setattr(row, field, None)
+        row.decision_criteria = None
+        row.updated_at = now
+        case_store.event(
+            s,
+            row.id,
+            "revised",
+            keys.submitter.key(),
+            now,
+            previous_claim=previous,
+            recommendation=row.recommendation,
+        )
+        s.commit()
+        return case_store.to_record(row)
+
+    # --- reading ----------------------------------------------------------------
+
+    def inquire(self, raw: bytes) -> CaseRecord:
+        bundle = _parse(raw)
+        try:
+            q = read_inquiry(bundle)
+        except InvalidRequest as e:
+            raise BadRequest(f"not a PAS inquiry bundle: {e}") from e
+        with self.sessions() as s:
+            row = case_store.find_for_inquiry(s, q.member_id, q.submitter.key(), q.service_codes)
+            if row is None:
+                raise NotFound("no prior authorization matches this member, provider and service")
+            return case_store.to_record(row)
+
+    def case(self, case_id: str, with_history: bool = False) -> CaseRecord:
+        with self.sessions() as s:
+            row = case_store.get(s, case_id)
+            if row is None:
+                raise NotFound(f"no case {case_id}")
+            history = case_store.events(s, case_id) if with_history else None
+            return case_store.to_record(row, history)
+
+    def open_cases(self) -> list[CaseRecord]:
+        with self.sessions() as s:
+            return [case_store.to_record(r) for r in case_store.list_open(s)]
+
+    # --- decisions ----------------------------------------------------------------
+
+    def decide(
+        self,
+        case_id: str,
+        kind: str,
+        actor: str,
+        reason: str | None = None,
+        criteria: tuple[str, ...] = (),
+        kit_ndc: str | None = None,
+    ) -> CaseRecord:
+        if kind not in ("approve", "approve-modified", "deny"):
+            raise Unprocessable(f"decision must be approve, approve-modified or deny, not {kind!r}")
+        current = self.case(case_id)
+        policy = self._policy_of(current)
+        reason = (reason or "").strip() or None
+        if kind == "deny":
+            if reason is None:
+                raise Unprocessable("a denial needs a specific reason", "reason")
+            if policy is not None:
+                if not criteria:
+                    raise Unprocessable("a denial names the unmet policy criteria", "criteria")
+                unknown = [c for c in criteria if c not in policy.criteria]
+                if unknown:
+                    raise Unprocessable(f"not criteria of {policy.policy.id}: {', '.join(unknown)}")
+        vials = None
+        if kind != "deny":
+            kit_ndc, vials = self._kit_for(current, policy, kind, kit_ndc)
+        today: date = self.clock().date()
+        days = policy.policy.approval.days if policy else 90
+        decision = Decision(
+            kind=kind,  # type: ignore[arg-type]
+            decided_at=self.clock(),
+            decided_by=actor,
+            reason=reason,
+            criteria=tuple(criteria) if kind == "deny" else (),
+            kit_ndc=kit_ndc,
+            kit_vials=vials,
+            auth_start=today if kind != "deny" else None,
+            auth_end=today + timedelta(days=days - 1) if kind != "deny" else None,
+        )
+        with self.sessions() as s:
+            try:
+                row = case_store.decide(s, case_id, decision)
+            except KeyError as e:
+                raise NotFound(f"no case {case_id}") from e
+            except case_store.CaseConflict as e:
+                raise Conflict(str(e)) from e
+            record = case_store.to_record(row)
+        self.notifier.case_decided(record)
+        return record
+
+    def _policy_of(self, record: CaseRecord) -> CompiledPolicy | None:
+        if record.policy_id is None:
+            return None
+        for v in self.library.versions.get(record.policy_id, []):
+            ev = record.evaluation or {}
+            if v.policy.version == ev.get("policy", {}).get("version"):
+                return v
+        return None
+
+    def _kit_for(
+        self, record: CaseRecord, policy: CompiledPolicy | None, kind: str, kit_ndc: str | None
+    ) -> tuple[str | None, int | None]:
+        ev = record.evaluation or {}
+        engine_kit = ev.get("kit")
+        requested = (ev.get("requested") or {}).get("ndc")
+        if kit_ndc is None:
+            if kind == "approve-modified":
+                if engine_kit is None:
+                    raise Unprocessable(
+                        "approve-modified needs the kit NDC to authorize", "kit_ndc"
+                    )
+                kit_ndc = engine_kit["ndc"]
+            else:
+                kit_ndc = requested or (engine_kit or {}).get("ndc")
+        if policy is not None and kit_ndc is not None:
+            kits = {k.ndc: k.vials for k in policy.kits.values()}
+            if kit_ndc not in kits:
+                raise Unprocessable(f"{kit_ndc} is not a kit of {policy.policy.id}", "kit_ndc")
+            return kit_ndc, kits[kit_ndc]
+        return kit_ndc, None
+
+
+def _parse(raw: bytes) -> dict[str, Any]:
+    try:
+        bundle = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise BadRequest(f"the body is not JSON: {e}") from e
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise BadRequest("the body is not a FHIR Bundle")
+    return bundle

@@ -1,0 +1,42 @@
+"""Every setting in one place, read from PRIORAUTH_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as e:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from e
+
+
+@dataclass(frozen=True)
+class Settings:
+    # SQLite in the working directory by default so the quickstart needs nothing;
+    # PostgreSQL (postgresql+psycopg://...) in production.
+    database_url: str = "sqlite:///priorauth.db"
+    # Decision clocks. CMS-0062-P proposes 24 h (expedited) and 72 h (standard) for drugs.
+    expedited_hours: int = 24
+    standard_hours: int = 72
+    max_body_bytes: int = 5 * 1024 * 1024
+    base_url: str = "http://127.0.0.1:8000"
+    insurer_name: str = "priorauth payer"
+    notify_timeout_seconds: float = 5.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=os.environ.get("PRIORAUTH_DATABASE_URL") or cls.database_url,
+            expedited_hours=_int("PRIORAUTH_EXPEDITED_HOURS", cls.expedited_hours),
+            standard_hours=_int("PRIORAUTH_STANDARD_HOURS", cls.standard_hours),
+            max_body_bytes=_int("PRIORAUTH_MAX_BODY_BYTES", cls.max_body_bytes),
+            base_url=os.environ.get("PRIORAUTH_BASE_URL") or cls.base_url,
+            insurer_name=os.environ.get("PRIORAUTH_INSURER_NAME") or cls.insurer_name,
+        )

@@ -1,0 +1,1 @@
+"""The case store: SQLAlchemy tables, Alembic migrations, and transactional operations."""

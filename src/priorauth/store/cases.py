@@ -1,0 +1,251 @@
+"""Case operations, each one transaction: submit, revise, cancel, decide, read."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from priorauth.pas.records import CaseRecord, Decision, Identifier, RequestKeys
+from priorauth.store.models import CaseEventRow, CaseRow
+
+OPEN = "pended"
+
+
+class CaseConflict(Exception):
+    """The operation does not fit the case's current state (e.g. deciding it twice)."""
+
+
+class LifetimeLimitReached(CaseConflict):
+    """The member already holds an approval under this policy."""
+
+
+def _utc(dt: datetime | None) -> datetime | None:
+    # SQLite returns naive datetimes; everything here is UTC.
+    if dt is None:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def new_case(
+    *,
+    keys: RequestKeys,
+    raw: bytes,
+    received_at: datetime,
+    due_at: datetime,
+    policy_id: str | None,
+    policy_version: str | None,
+    recommendation: str | None,
+    evaluation: dict[str, Any] | None,
+) -> CaseRow:
+    cid = str(uuid.uuid4())
+    return CaseRow(
+        id=cid,
+        auth_number=f"PA{received_at:%Y%m%d}-{cid[:8].upper()}",
+        submitter=keys.submitter.key(),
+        claim_identifier=keys.claim_identifier.key(),
+        member_id=keys.member_id,
+        service_codes=" ".join(keys.service_codes),
+        policy_id=policy_id,
+        policy_version=policy_version,
+        status=OPEN,
+        expedited=keys.expedited,
+        received_at=received_at,
+        due_at=due_at,
+        updated_at=received_at,
+        recommendation=recommendation,
+        evaluation=evaluation,
+        request_bundle=raw,
+        keys=_keys_to_json(keys),
+    )
+
+
+def _keys_to_json(keys: RequestKeys) -> dict[str, Any]:
+    return asdict(keys)
+
+
+def _keys_from_json(d: dict[str, Any]) -> RequestKeys:
+    related = d.get("related")
+    return RequestKeys(
+        claim_identifier=Identifier(**d["claim_identifier"]),
+        submitter=Identifier(**d["submitter"]),
+        member_id=d.get("member_id"),
+        service_codes=tuple(d.get("service_codes", ())),
+        certification=d.get("certification", "I"),
+        related=Identifier(**related) if related else None,
+        expedited=bool(d.get("expedited")),
+    )
+
+
+def event(
+    session: Session, case_id: str, kind: str, actor: str, at: datetime, **detail: Any
+) -> None:
+    session.add(CaseEventRow(case_id=case_id, at=at, kind=kind, actor=actor, detail=detail))
+
+
+def find_submission(session: Session, keys: RequestKeys) -> CaseRow | None:
+    return session.scalars(
+        select(CaseRow).where(
+            CaseRow.submitter == keys.submitter.key(),
+            CaseRow.claim_identifier == keys.claim_identifier.key(),
+        )
+    ).first()
+
+
+def find_related(session: Session, keys: RequestKeys) -> CaseRow | None:
+    """The earlier case a revision or cancellation refers to (Claim.related, else itself)."""
+    target = keys.related or keys.claim_identifier
+    return session.scalars(
+        select(CaseRow)
+        .where(CaseRow.submitter == keys.submitter.key(), CaseRow.claim_identifier == target.key())
+        .with_for_update()
+    ).first()
+
+
+def insert_case(session: Session, row: CaseRow, actor: str) -> tuple[CaseRow, bool]:
+    """Store a new case, or return the one a concurrent identical submission stored first."""
+    session.add(row)
+    try:
+        session.flush()  # the case row first: the event refers to it
+    except IntegrityError:
+        return _existing(session, row)
+    event(
+        session,
+        row.id,
+        "submitted",
+        actor,
+        row.received_at,
+        recommendation=row.recommendation,
+        policy=row.policy_id,
+    )
+    try:
+        session.commit()
+    except IntegrityError:
+        return _existing(session, row)
+    return row, True
+
+
+def _existing(session: Session, row: CaseRow) -> tuple[CaseRow, bool]:
+    # A concurrent identical submission committed first: answer with its case.
+    session.rollback()
+    existing = find_submission(session, _keys_from_json(row.keys))
+    if existing is None:
+        raise LookupError("the submission clashed with a case that cannot be found")
+    return existing, False
+
+
+def decide(session: Session, case_id: str, decision: Decision) -> CaseRow:
+    """Record a Medical Director's decision. Refuses a second approval for the member."""
+    row = session.scalars(select(CaseRow).where(CaseRow.id == case_id).with_for_update()).first()
+    if row is None:
+        raise KeyError(case_id)
+    if row.status != OPEN:
+        raise CaseConflict(f"case {case_id} is {row.status}, not open for a decision")
+    row.status = {"approve": "approved", "approve-modified": "modified", "deny": "denied"}[
+        decision.kind
+    ]
+    row.decision = decision.kind
+    row.decided_at = decision.decided_at
+    row.decided_by = decision.decided_by
+    row.decision_reason = decision.reason
+    row.decision_criteria = list(decision.criteria)
+    row.kit_ndc = decision.kit_ndc
+    row.kit_vials = decision.kit_vials
+    row.auth_start = decision.auth_start
+    row.auth_end = decision.auth_end
+    row.updated_at = decision.decided_at
+    if decision.kind != "deny":
+        row.lifetime_key = f"{row.policy_id or '-'}|{row.member_id or row.id}"
+    event(
+        session,
+        row.id,
+        "decided",
+        decision.decided_by,
+        decision.decided_at,
+        decision=decision.kind,
+        reason=decision.reason,
+        criteria=list(decision.criteria),
+        kit_ndc=decision.kit_ndc,
+    )
+    try:
+        session.commit()
+    except IntegrityError as e:
+        session.rollback()
+        raise LifetimeLimitReached(
+            f"member already holds an approval under {row.policy_id}: one dose per lifetime"
+        ) from e
+    return row
+
+
+def list_open(session: Session, limit: int = 500) -> list[CaseRow]:
+    return list(
+        session.scalars(
+            select(CaseRow).where(CaseRow.status == OPEN).order_by(CaseRow.due_at).limit(limit)
+        )
+    )
+
+
+def get(session: Session, case_id: str) -> CaseRow | None:
+    return session.get(CaseRow, case_id)
+
+
+def find_for_inquiry(
+    session: Session, member_id: str | None, submitter: str, services: tuple[str, ...]
+) -> CaseRow | None:
+    rows = session.scalars(
+        select(CaseRow)
+        .where(CaseRow.member_id == member_id, CaseRow.submitter == submitter)
+        .order_by(CaseRow.received_at.desc())
+    )
+    for row in rows:
+        if not services or set(services) & set(row.service_codes.split()):
+            return row
+    return None
+
+
+def events(session: Session, case_id: str) -> list[CaseEventRow]:
+    return list(
+        session.scalars(
+            select(CaseEventRow).where(CaseEventRow.case_id == case_id).order_by(CaseEventRow.id)
+        )
+    )
+
+
+def to_record(row: CaseRow, history: list[CaseEventRow] | None = None) -> CaseRecord:
+    decision = None
+    if row.decision:
+        decision = Decision(
+            kind=row.decision,  # type: ignore[arg-type]
+            decided_at=_utc(row.decided_at) or datetime.now(UTC),
+            decided_by=row.decided_by or "",
+            reason=row.decision_reason,
+            criteria=tuple(row.decision_criteria or ()),
+            kit_ndc=row.kit_ndc,
+            kit_vials=row.kit_vials,
+            auth_start=row.auth_start,
+            auth_end=row.auth_end,
+        )
+    return CaseRecord(
+        id=row.id,
+        status=row.status,  # type: ignore[arg-type]
+        keys=_keys_from_json(row.keys),
+        auth_number=row.auth_number,
+        received_at=_utc(row.received_at),  # type: ignore[arg-type]
+        due_at=_utc(row.due_at),  # type: ignore[arg-type]
+        policy_id=row.policy_id,
+        recommendation=row.recommendation,
+        evaluation=row.evaluation,
+        request=orjson.loads(row.request_bundle),
+        decision=decision,
+        updated_at=_utc(row.updated_at),
+        history=[
+            {"at": _utc(e.at).isoformat(), "kind": e.kind, "actor": e.actor, **e.detail}  # type: ignore[union-attr]
+            for e in (history or [])
+        ],
+    )

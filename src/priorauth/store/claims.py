@@ -1,0 +1,60 @@
+"""The payer's claims history in the database: import from NDJSON, read per member."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from priorauth.core.facts import ClaimLine, ClaimsHistory
+from priorauth.intake.claims import ClaimsIndex
+from priorauth.store.models import ClaimLineRow
+
+
+def import_claims(session: Session, index: ClaimsIndex) -> tuple[int, int]:
+    """Add the lines not already stored (keyed by claim id and line position).
+
+    Returns (lines added, lines read). Importing the same file twice adds nothing.
+    """
+    added = read = 0
+    for member_id in index.members():
+        history = index.history_for(member_id)
+        existing = {
+            (e, q)
+            for e, q in session.execute(
+                select(ClaimLineRow.eob_id, ClaimLineRow.sequence).where(
+                    ClaimLineRow.member_id == member_id
+                )
+            )
+        }
+        position: dict[str, int] = {}
+        for line in history.lines:
+            read += 1
+            seq = position[line.ref] = position.get(line.ref, 0) + 1
+            if (line.ref, seq) in existing:
+                continue
+            session.add(
+                ClaimLineRow(
+                    eob_id=line.ref, sequence=seq, member_id=member_id,
+                    codes=[list(c) for c in line.codes], service_date=line.when,
+                )
+            )
+            added += 1
+    session.commit()
+    return added, read
+
+
+def history_for(session: Session, member_id: str | None) -> ClaimsHistory:
+    """The member's stored claims; empty (not available) when there are none."""
+    if not member_id:
+        return ClaimsHistory(member_id="")
+    rows = list(
+        session.scalars(
+            select(ClaimLineRow)
+            .where(ClaimLineRow.member_id == member_id)
+            .order_by(ClaimLineRow.eob_id, ClaimLineRow.sequence)
+        )
+    )
+    lines = tuple(
+        ClaimLine(r.eob_id, tuple((c[0], c[1]) for c in r.codes), r.service_date) for r in rows
+    )
+    return ClaimsHistory(member_id, lines, len({r.eob_id for r in rows}))

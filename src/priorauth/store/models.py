@@ -1,0 +1,102 @@
+"""Tables: cases, their history, claims history lines, and PAS subscriptions."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CaseRow(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    auth_number: Mapped[str] = mapped_column(String(40), unique=True)
+    submitter: Mapped[str] = mapped_column(String(200), index=True)  # "system|value"
+    claim_identifier: Mapped[str] = mapped_column(String(300))  # "system|value"
+    member_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    service_codes: Mapped[str] = mapped_column(String(400))  # space-separated
+    policy_id: Mapped[str | None] = mapped_column(String(100))
+    policy_version: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    expedited: Mapped[bool] = mapped_column(Boolean)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recommendation: Mapped[str | None] = mapped_column(String(20))
+    evaluation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    request_bundle: Mapped[bytes] = mapped_column(LargeBinary)  # exactly as received
+    keys: Mapped[dict[str, Any]] = mapped_column(JSON)
+    decision: Mapped[str | None] = mapped_column(String(20))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    decision_criteria: Mapped[list[str] | None] = mapped_column(JSON)
+    kit_ndc: Mapped[str | None] = mapped_column(String(20))
+    kit_vials: Mapped[int | None] = mapped_column(Integer)
+    auth_start: Mapped[date | None] = mapped_column(Date)
+    auth_end: Mapped[date | None] = mapped_column(Date)
+    # Set only while the case holds an approval: "policy|member". Unique, so the
+    # database itself refuses a second approval for one member (NULLs never clash).
+    lifetime_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+
+    __table_args__ = (
+        UniqueConstraint("submitter", "claim_identifier", name="uq_cases_submission"),
+        Index("ix_cases_inquiry", "member_id", "submitter"),
+    )
+
+
+class CaseEventRow(Base):
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ClaimLineRow(Base):
+    __tablename__ = "claim_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    eob_id: Mapped[str] = mapped_column(String(200))
+    sequence: Mapped[int] = mapped_column(Integer)
+    member_id: Mapped[str] = mapped_column(String(100), index=True)
+    codes: Mapped[list[list[str]]] = mapped_column(JSON)  # [[system, code], ...]
+    service_date: Mapped[date | None] = mapped_column(Date)
+
+    __table_args__ = (UniqueConstraint("eob_id", "sequence", name="uq_claim_lines_line"),)
+
+
+class SubscriptionRow(Base):
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    org_identifier: Mapped[str] = mapped_column(String(200), index=True)
+    endpoint: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(String(20))
+    headers: Mapped[list[str]] = mapped_column(JSON)
+    topic: Mapped[str] = mapped_column(Text)
+    events_sent: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
