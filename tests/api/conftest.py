@@ -78,7 +78,7 @@ def client(service: PriorAuthService) -> Iterator[TestClient]:
         yield c
 
 
-def post_fhir(client: TestClient, path: str, body: object) -> "object":
+def post_fhir(client: TestClient, path: str, body: object) -> object:
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
     return client.post(path, content=raw, headers={"Content-Type": "application/fhir+json"})
 

@@ -45,13 +45,17 @@ def test_submit_pends_for_the_medical_director_and_stores_the_recommendation(
     assert again.status_code == 200 and action_codes(again.json()) == ["A4"]
 
 
-def test_expedited_requests_get_a_24_hour_clock(service: PriorAuthService, client: TestClient) -> None:
+def test_expedited_requests_get_a_24_hour_clock(
+    service: PriorAuthService, client: TestClient
+) -> None:
     r = post_fhir(client, SUBMIT, hemgenix_request(name="api-urgent", priority="urgent"))
     case = service.case(claim_response(r)["id"])
     assert case.due_at - case.received_at == __import__("datetime").timedelta(hours=24)
 
 
-def test_resubmission_returns_the_existing_case(client: TestClient, service: PriorAuthService) -> None:
+def test_resubmission_returns_the_existing_case(
+    client: TestClient, service: PriorAuthService
+) -> None:
     bundle = hemgenix_request(name="api-dup")
     first = post_fhir(client, SUBMIT, bundle)
     second = post_fhir(client, SUBMIT, bundle)
@@ -90,7 +94,9 @@ def test_decisions_flow_to_the_claim_response_and_inquiry(client: TestClient) ->
     assert action_codes(final) == ["A1"]
     assert final["preAuthRef"]
     period = next(
-        e["valuePeriod"] for e in final["item"][0]["extension"] if e["url"].endswith("itemPreAuthPeriod")
+        e["valuePeriod"]
+        for e in final["item"][0]["extension"]
+        if e["url"].endswith("itemPreAuthPeriod")
     )
     assert period == {"start": "2026-05-04", "end": "2026-08-01"}
     # deciding twice is refused
@@ -110,7 +116,9 @@ def test_approve_modified_authorizes_the_right_kit(client: TestClient) -> None:
         json={"decision": "approve-modified", "decided_by": "dr.md"},
     )
     assert d.status_code == 200, d.text
-    final = claim_response(client.post(INQUIRE, content=__import__("orjson").dumps(inquiry_for(bundle))))
+    final = claim_response(
+        client.post(INQUIRE, content=__import__("orjson").dumps(inquiry_for(bundle)))
+    )
     assert action_codes(final) == ["A6"]
     added = final["addItem"][0]["productOrService"]["coding"][0]
     assert added["code"] == "0053-0180-18"
@@ -119,7 +127,9 @@ def test_approve_modified_authorizes_the_right_kit(client: TestClient) -> None:
 def test_denial_needs_a_reason_and_criteria_and_is_returned_with_them(
     client: TestClient,
 ) -> None:
-    bundle = hemgenix_request(name="api-deny", labs={"1920-8": Lab(150, "U/L", uln=48, days_before=3)})
+    bundle = hemgenix_request(
+        name="api-deny", labs={"1920-8": Lab(150, "U/L", uln=48, days_before=3)}
+    )
     cr = claim_response(post_fhir(client, SUBMIT, bundle))
     url = f"/api/cases/{cr['id']}/decision"
     assert client.post(url, json={"decision": "deny", "decided_by": "dr.md"}).status_code == 422
@@ -146,8 +156,12 @@ def test_one_approval_per_member_ever(client: TestClient) -> None:
     assert refused.status_code == 409
     assert "lifetime" in refused.json()["issue"][0]["diagnostics"]
     # a denial of the second request is still possible
-    deny = {"decision": "deny", "decided_by": "dr.md", "reason": "already treated",
-            "criteria": ["C"]}
+    deny = {
+        "decision": "deny",
+        "decided_by": "dr.md",
+        "reason": "already treated",
+        "criteria": ["C"],
+    }
     assert client.post(f"/api/cases/{ids[1]}/decision", json=deny).status_code == 200
 
 
@@ -161,11 +175,14 @@ def test_cancel_and_revision(client: TestClient, service: PriorAuthService) -> N
     rclaim = revised["entry"][0]["resource"]
     rclaim["identifier"] = [{"system": "urn:test", "value": "REV-2"}]
     rclaim["related"] = [{"claim": {"identifier": claim["identifier"][0]}}]
-    rclaim.setdefault("extension", []).append({
-        "url": "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-certificationType",
-        "valueCodeableConcept": {"coding": [{"system": "https://codesystem.x12.org/005010/1322",
-                                             "code": "S"}]},
-    })
+    rclaim.setdefault("extension", []).append(
+        {
+            "url": "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-certificationType",
+            "valueCodeableConcept": {
+                "coding": [{"system": "https://codesystem.x12.org/005010/1322", "code": "S"}]
+            },
+        }
+    )
     r = post_fhir(client, SUBMIT, revised)
     assert r.status_code == 200, r.text
     assert claim_response(r)["id"] == cr["id"]
@@ -210,11 +227,15 @@ def test_claims_history_in_the_database_drives_criterion_c(
     from priorauth.samples import claims_ndjson
     from priorauth.store.claims import import_claims
 
-    ndjson = claims_ndjson("MPRIOR", ("http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "J1411"))
+    ndjson = claims_ndjson(
+        "MPRIOR", ("http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "J1411")
+    )
     with service.sessions() as s:
         assert import_claims(s, read_claims(ndjson.splitlines()))[0] >= 1
         assert import_claims(s, read_claims(ndjson.splitlines()))[0] == 0  # idempotent
-    cr = claim_response(post_fhir(client, SUBMIT, hemgenix_request(name="api-prior", member_id="MPRIOR")))
+    cr = claim_response(
+        post_fhir(client, SUBMIT, hemgenix_request(name="api-prior", member_id="MPRIOR"))
+    )
     ev = service.case(cr["id"]).evaluation
     assert ev is not None
     assert ev["recommendation"] == "deny"

@@ -150,7 +150,7 @@ def condition(code: str, active: bool = True) -> Condition:
 
 
 def medication(names: str, active: bool = True) -> Medication:
-    return Medication(f"MedicationStatement/{names.split()[0]}", names.lower(), active)
+    return Medication(f"MedicationStatement/{names.split(maxsplit=1)[0]}", names.lower(), active)
 
 
 def history(*codes: tuple[str, str], member: str = "M1", extra_claims: int = 1) -> ClaimsHistory:

@@ -56,7 +56,9 @@ def test_default_facts_meet_everything(ip0535: CompiledPolicy) -> None:
         ((), (), "unknown"),
     ],
 )
-def test_dx(ip0535: CompiledPolicy, diagnoses: tuple[str, ...], conditions: tuple, expected: str) -> None:
+def test_dx(
+    ip0535: CompiledPolicy, diagnoses: tuple[str, ...], conditions: tuple, expected: str
+) -> None:
     assert judge(ip0535, facts(diagnoses=diagnoses, conditions=conditions), "DX") == expected
 
 
@@ -163,7 +165,9 @@ def test_d_baseline_fix(ip0535: CompiledPolicy, results: list, expected: str) ->
 
 
 def test_d_reports_the_lowest(ip0535: CompiledPolicy) -> None:
-    f = facts(replace={"3187-2": [obs("3187-2", 5.0, "%", days=1), obs("3187-2", 1.5, "%", days=99)]})
+    f = facts(
+        replace={"3187-2": [obs("3187-2", 5.0, "%", days=1), obs("3187-2", 1.5, "%", days=99)]}
+    )
     d = ip0535.evaluate(f).findings["D"]
     assert d.evidence[0].value == 1.5  # type: ignore[union-attr]
     assert "lowest of 2" in d.reason
@@ -190,7 +194,10 @@ NO_E = {
             {"life-threatening-hemorrhage": True, "on-demand-fix-life-threatening": True},
             {"E.ii": "met", "E": "met"},
         ),
-        ({"life-threatening-hemorrhage": True}, {"E.ii.b": "unknown", "E.ii": "unknown", "E": "unknown"}),
+        (
+            {"life-threatening-hemorrhage": True},
+            {"E.ii.b": "unknown", "E.ii": "unknown", "E": "unknown"},
+        ),
         (
             {"life-threatening-hemorrhage": True, "on-demand-fix-life-threatening": False},
             {"E.ii": "not_met"},
@@ -217,8 +224,12 @@ def test_e(ip0535: CompiledPolicy, answers: dict, expected: dict[str, str]) -> N
 
 
 def test_e_not_met_denies_naming_e(ip0535: CompiledPolicy) -> None:
-    answers = {**NO_E, "fix-exposure-days": 10, "life-threatening-hemorrhage": False,
-               "repeated-spontaneous-bleeding": False}
+    answers = {
+        **NO_E,
+        "fix-exposure-days": 10,
+        "life-threatening-hemorrhage": False,
+        "repeated-spontaneous-bleeding": False,
+    }
     d = ip0535.evaluate(facts(answers=answers))
     assert d.recommendation == "deny"
     assert [r.id for r in d.reasons] == ["E"]
@@ -262,30 +273,54 @@ def test_f(ip0535: CompiledPolicy, results: list, fi: str, fii: str) -> None:
         ([obs("5196-1", coded=POSITIVE)], [obs("11011-4", coded=NOT_DETECTED)], (), "not_met"),
         ([obs("5196-1", coded=NEGATIVE)], [obs("11011-4", 15, "[IU]/mL")], (), "not_met"),
         ([obs("5196-1", coded=NEGATIVE)], [obs("11011-4", coded=DETECTED)], (), "not_met"),
-        ([obs("5196-1", coded=NEGATIVE), obs("29615-2", 200, "[IU]/mL")],
-         [obs("11011-4", coded=NOT_DETECTED)], (), "not_met"),
+        (
+            [obs("5196-1", coded=NEGATIVE), obs("29615-2", 200, "[IU]/mL")],
+            [obs("11011-4", coded=NOT_DETECTED)],
+            (),
+            "not_met",
+        ),
         ([obs("5196-1", coded=NEGATIVE)], [], (), "unknown"),
         ([], [obs("11011-4", coded=NOT_DETECTED)], (), "unknown"),
-        ([obs("5196-1", coded=NEGATIVE)], [obs("11011-4", coded=NOT_DETECTED)],
-         (condition("B18.1"),), "not_met"),
-        ([obs("5196-1", coded=NEGATIVE)], [obs("11011-4", coded=NOT_DETECTED)],
-         (condition("B17.10"),), "not_met"),
-        ([obs("5196-1", coded=NEGATIVE)], [obs("11011-4", coded=NOT_DETECTED)],
-         (condition("B18.2", active=False),), "met"),
-        ([obs("5196-1", coded=NEGATIVE)], [obs("11011-4", coded=NOT_DETECTED)],
-         (condition("B18.9"),), "met"),
+        (
+            [obs("5196-1", coded=NEGATIVE)],
+            [obs("11011-4", coded=NOT_DETECTED)],
+            (condition("B18.1"),),
+            "not_met",
+        ),
+        (
+            [obs("5196-1", coded=NEGATIVE)],
+            [obs("11011-4", coded=NOT_DETECTED)],
+            (condition("B17.10"),),
+            "not_met",
+        ),
+        (
+            [obs("5196-1", coded=NEGATIVE)],
+            [obs("11011-4", coded=NOT_DETECTED)],
+            (condition("B18.2", active=False),),
+            "met",
+        ),
+        (
+            [obs("5196-1", coded=NEGATIVE)],
+            [obs("11011-4", coded=NOT_DETECTED)],
+            (condition("B18.9"),),
+            "met",
+        ),
     ],
 )
 def test_gi(ip0535: CompiledPolicy, hbv: list, hcv: list, conds: tuple, expected: str) -> None:
-    f = facts(
-        replace={"5196-1": hbv, "11011-4": hcv}, conditions=conds
-    )
+    f = facts(replace={"5196-1": hbv, "11011-4": hcv}, conditions=conds)
     assert judge(ip0535, f, "G.i") == expected
 
 
 def test_gi_judges_the_most_recent_of_each_test(ip0535: CompiledPolicy) -> None:
-    f = facts(replace={"5196-1": [obs("5196-1", coded=NEGATIVE, days=3),
-                                  obs("5196-1", coded=POSITIVE, days=400)]})
+    f = facts(
+        replace={
+            "5196-1": [
+                obs("5196-1", coded=NEGATIVE, days=3),
+                obs("5196-1", coded=POSITIVE, days=400),
+            ]
+        }
+    )
     assert judge(ip0535, f, "G.i") == "met"
 
 
@@ -308,7 +343,10 @@ def test_gii(ip0535: CompiledPolicy, meds: tuple, answer: bool | None, expected:
     assert judge(ip0535, f, "G.ii") == expected
 
 
-@pytest.mark.parametrize(("answer", "expected"), [(True, "met"), (False, "not_met"), (None, "unknown"), ("yes", "unknown")])
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [(True, "met"), (False, "not_met"), (None, "unknown"), ("yes", "unknown")],
+)
 def test_h(ip0535: CompiledPolicy, answer: object, expected: str) -> None:
     assert judge(ip0535, facts(answers={"no-uncontrolled-hiv": answer}), "H") == expected
 
@@ -336,8 +374,14 @@ def test_j(ip0535: CompiledPolicy, conds: tuple, answer: bool | None, expected: 
 
 @pytest.mark.parametrize(
     ("cid", "code"),
-    [("I.i", "1742-6"), ("I.i", "1744-2"), ("I.ii", "1920-8"), ("I.iii", "1975-2"),
-     ("I.iv", "6768-6"), ("L.ii", "2160-0")],
+    [
+        ("I.i", "1742-6"),
+        ("I.i", "1744-2"),
+        ("I.ii", "1920-8"),
+        ("I.iii", "1975-2"),
+        ("I.iv", "6768-6"),
+        ("L.ii", "2160-0"),
+    ],
 )
 @pytest.mark.parametrize(
     ("value", "uln", "days", "uln_unit", "expected"),
@@ -352,12 +396,25 @@ def test_j(ip0535: CompiledPolicy, conds: tuple, answer: bool | None, expected: 
     ],
 )
 def test_uln_multiples(
-    ip0535: CompiledPolicy, cid: str, code: str, value: float, uln: float | None,
-    days: int, uln_unit: str | None, expected: str,
+    ip0535: CompiledPolicy,
+    cid: str,
+    code: str,
+    value: float,
+    uln: float | None,
+    days: int,
+    uln_unit: str | None,
+    expected: str,
 ) -> None:
-    f = facts(replace={"1742-6": None, code: [obs(code, value, "U/L", days=days, uln=uln, uln_unit=uln_unit)]})
+    f = facts(
+        replace={
+            "1742-6": None,
+            code: [obs(code, value, "U/L", days=days, uln=uln, uln_unit=uln_unit)],
+        }
+    )
     if cid == "L.ii":
-        f = facts(replace={code: [obs(code, value, "mg/dL", days=days, uln=uln, uln_unit=uln_unit)]})
+        f = facts(
+            replace={code: [obs(code, value, "mg/dL", days=days, uln=uln, uln_unit=uln_unit)]}
+        )
     assert judge(ip0535, f, cid) == expected
 
 
@@ -397,8 +454,10 @@ def test_li_measured(ip0535: CompiledPolicy, crcl: float, expected: str) -> None
 def _cg_facts(creatinine: float, unit: str = "mg/dL", **patient: object) -> Facts:
     # 40-year-old on the review date, 72 kg: (140-40)*72/(72*Cr) = 100/Cr
     return facts(
-        replace={"2160-0": [obs("2160-0", creatinine, unit, uln=0.1)],
-                 "29463-7": [obs("29463-7", 72.0, "kg")]},
+        replace={
+            "2160-0": [obs("2160-0", creatinine, unit, uln=0.1)],
+            "29463-7": [obs("29463-7", 72.0, "kg")],
+        },
         patient={"birth_date": date(1986, 5, 4), **patient},
     )
 
@@ -412,7 +471,9 @@ def _cg_facts(creatinine: float, unit: str = "mg/dL", **patient: object) -> Fact
         (100 / 29.9 * 88.4, "umol/L", "not_met"),
     ],
 )
-def test_li_cockcroft_gault(ip0535: CompiledPolicy, creatinine: float, unit: str, expected: str) -> None:
+def test_li_cockcroft_gault(
+    ip0535: CompiledPolicy, creatinine: float, unit: str, expected: str
+) -> None:
     d = ip0535.evaluate(_cg_facts(creatinine, unit))
     li = d.findings["L.i"]
     assert li.status == expected
@@ -444,7 +505,10 @@ def test_l_one_of(ip0535: CompiledPolicy) -> None:
     f = facts(replace={"2160-0": [obs("2160-0", 9.0, "mg/dL", uln=1.3)]})
     d = ip0535.evaluate(f)
     assert (d.findings["L.i"].status, d.findings["L.ii"].status, d.findings["L"].status) == (
-        "not_met", "not_met", "not_met")
+        "not_met",
+        "not_met",
+        "not_met",
+    )
     assert d.recommendation == "deny"
     assert [r.id for r in d.reasons] == ["L"]
 
@@ -488,7 +552,9 @@ def test_m(ip0535: CompiledPolicy, taxonomies: tuple, answer: bool | None, expec
         (obs("29463-7", 88.0, "stone"), "unknown", "unknown", None, None),
     ],
 )
-def test_n_o(ip0535: CompiledPolicy, weight, n: str, o: str, vials: int | None, ndc: str | None) -> None:
+def test_n_o(
+    ip0535: CompiledPolicy, weight, n: str, o: str, vials: int | None, ndc: str | None
+) -> None:
     d = ip0535.evaluate(facts(replace={"29463-7": [weight]}, ndc=None))
     assert (d.findings["N"].status, d.findings["O"].status) == (n, o)
     if vials is not None:

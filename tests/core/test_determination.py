@@ -62,8 +62,12 @@ def test_pend_lists_missing_documentation_in_policy_order(ip0535: CompiledPolicy
 
 def test_pend_for_a_one_group_names_the_group_request(ip0535: CompiledPolicy) -> None:
     none = dict.fromkeys(
-        ["fix-exposure-days", "life-threatening-hemorrhage", "repeated-spontaneous-bleeding",
-         "on-demand-fix-spontaneous"]
+        [
+            "fix-exposure-days",
+            "life-threatening-hemorrhage",
+            "repeated-spontaneous-bleeding",
+            "on-demand-fix-spontaneous",
+        ]
     )
     d = ip0535.evaluate(facts(answers=none))
     assert d.recommendation == "pend"
@@ -72,11 +76,26 @@ def test_pend_for_a_one_group_names_the_group_request(ip0535: CompiledPolicy) ->
 
 def test_unknown_never_becomes_met(ip0535: CompiledPolicy) -> None:
     """Remove each piece of evidence in turn: the outcome may pend or deny, never approve."""
-    for code in ["3187-2", "3185-6", "5196-1", "11011-4", "1742-6", "1920-8", "1975-2",
-                 "6768-6", "777-3", "29463-7"]:
+    for code in [
+        "3187-2",
+        "3185-6",
+        "5196-1",
+        "11011-4",
+        "1742-6",
+        "1920-8",
+        "1975-2",
+        "6768-6",
+        "777-3",
+        "29463-7",
+    ]:
         assert ip0535.evaluate(facts(replace={code: None})).recommendation == "pend", code
-    for link in ["no-prior-gene-therapy", "no-current-hepatitis-antiviral", "no-uncontrolled-hiv",
-                 "no-advanced-liver-disease", "history-of-fix-inhibitors"]:
+    for link in [
+        "no-prior-gene-therapy",
+        "no-current-hepatitis-antiviral",
+        "no-uncontrolled-hiv",
+        "no-advanced-liver-disease",
+        "history-of-fix-inhibitors",
+    ]:
         assert ip0535.evaluate(facts(answers={link: None})).recommendation == "pend", link
 
 
@@ -98,9 +117,42 @@ def test_expedited_is_carried(ip0535: CompiledPolicy) -> None:
 def test_every_contract_id_is_judged(ip0535: CompiledPolicy) -> None:
     d = ip0535.evaluate(facts())
     ids = set(d.findings) | set(d.exclusions)
-    expected = {"DX", "A", "B", "C", "D", "E", "E.i", "E.ii", "E.ii.a", "E.ii.b", "E.iii",
-                "E.iii.a", "E.iii.b", "F", "F.i", "F.ii", "G", "G.i", "G.ii", "H", "I", "I.i",
-                "I.ii", "I.iii", "I.iv", "J", "K", "L", "L.i", "L.ii", "M", "N", "O", "NC.1",
-                "NC.2"}
+    expected = {
+        "DX",
+        "A",
+        "B",
+        "C",
+        "D",
+        "E",
+        "E.i",
+        "E.ii",
+        "E.ii.a",
+        "E.ii.b",
+        "E.iii",
+        "E.iii.a",
+        "E.iii.b",
+        "F",
+        "F.i",
+        "F.ii",
+        "G",
+        "G.i",
+        "G.ii",
+        "H",
+        "I",
+        "I.i",
+        "I.ii",
+        "I.iii",
+        "I.iv",
+        "J",
+        "K",
+        "L",
+        "L.i",
+        "L.ii",
+        "M",
+        "N",
+        "O",
+        "NC.1",
+        "NC.2",
+    }
     assert ids == expected
     assert list(d.findings)[:5] == ["DX", "A", "B", "C", "D"]  # the policy's own order

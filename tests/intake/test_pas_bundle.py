@@ -13,12 +13,12 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.conftest import shared_dir
 
 from priorauth.core.facts import HCPCS, ICD10CM, Facts
 from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import read_bundle
 from priorauth.samples import Lab, hemgenix_request
+from tests.conftest import shared_dir
 
 Bundle = dict[str, Any]
 
@@ -32,13 +32,15 @@ EXAMPLE_MEMBERS = {
 
 def resource(bundle: Bundle, kind: str, n: int = 0) -> dict[str, Any]:
     """The n-th resource of a type in the bundle (mutable: tests edit it in place)."""
-    found = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
+    found: list[dict[str, Any]] = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind
+    ]
     return found[n]
 
 
 def observation(bundle: Bundle, loinc: str) -> dict[str, Any]:
     for entry in bundle["entry"]:
-        res = entry["resource"]
+        res: dict[str, Any] = entry["resource"]
         if res["resourceType"] == "Observation" and res["code"]["coding"][0]["code"] == loinc:
             return res
     raise AssertionError(f"no Observation {loinc}")
@@ -180,11 +182,13 @@ def _claim(bundle: Bundle) -> dict[str, Any]:
 
 
 def _weight(bundle: Bundle) -> dict[str, Any]:
-    return observation(bundle, "29463-7")["valueQuantity"]
+    quantity: dict[str, Any] = observation(bundle, "29463-7")["valueQuantity"]
+    return quantity
 
 
 def _first_item(bundle: Bundle) -> dict[str, Any]:
-    return resource(bundle, "Claim")["item"][0]
+    item: dict[str, Any] = resource(bundle, "Claim")["item"][0]
+    return item
 
 
 def _swap_first_two(bundle: Bundle) -> None:

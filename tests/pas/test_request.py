@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.conftest import shared_dir
 
 from priorauth.errors import InvalidRequest
 from priorauth.pas.records import Identifier
 from priorauth.pas.request import CERTIFICATION_TYPE, NPI, read_inquiry, read_keys
+from tests.conftest import shared_dir
 
 HEMGENIX_MEMBERS = {
     "approve.json": "MC9F4989BF",

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
-from tests.conftest import shared_dir
 
 from priorauth.pas.records import CaseRecord, CaseStatus, Decision
 from priorauth.pas.request import read_keys
@@ -23,6 +22,7 @@ from priorauth.pas.response import (
     claim_response_bundle,
     operation_outcome,
 )
+from tests.conftest import shared_dir
 
 NOW = datetime(2026, 5, 6, 14, 30, tzinfo=UTC)
 RECEIVED = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
@@ -387,3 +387,26 @@ def test_operation_outcome_refuses_unknown_codes() -> None:
         operation_outcome("bad-request", "x")
     with pytest.raises(ValueError, match="issue-severity"):
         operation_outcome("invalid", "x", severity="fatalish")
+
+
+# --- requests from the sample builder (no ../shared needed) -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "decision", "code"),
+    [
+        ("pended", None, "A4"),
+        ("approved", APPROVED, "A1"),
+        ("modified", MODIFIED, "A6"),
+        ("denied", DENIED, "A3"),
+        ("cancelled", None, "C"),
+    ],
+)
+def test_sample_requests_render(status: CaseStatus, decision: Decision | None, code: str) -> None:
+    samples = pytest.importorskip("priorauth.samples")
+    request = samples.hemgenix_request(name=f"pas-{status}", ndc="0053-0170-17")
+    case = _case(status, decision, request=request)
+    response = _claim_response(_render(case))
+    assert _review(response["item"][0]["adjudication"])["code"] == code
+    assert response["identifier"] == request["entry"][0]["resource"]["identifier"]
+    assert ("addItem" in response) == (status == "modified")

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.subscription import Subscription
-from tests.conftest import shared_dir
 
 from priorauth.errors import InvalidRequest
 from priorauth.pas.records import CaseRecord
@@ -25,6 +24,7 @@ from priorauth.pas.subscriptions import (
     read_subscription,
     subscription_resource,
 )
+from tests.conftest import shared_dir
 
 NOW = datetime(2026, 5, 6, 14, 30, tzinfo=UTC)
 BASE = "https://payer.example.org/fhir/"

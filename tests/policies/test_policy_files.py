@@ -14,7 +14,9 @@ from priorauth.policies import PolicyLibrary, builtin, load_directory, parse_pol
 
 DATA = Path(__file__).resolve().parents[2] / "src" / "priorauth" / "policies" / "data"
 SHIPPED = (DATA / "cigna-ip0535-2026-03-12.yaml").read_text(encoding="utf-8")
-SCHEMA = Path(__file__).resolve().parents[2] / "src" / "priorauth" / "policies" / "policy.schema.json"
+SCHEMA = (
+    Path(__file__).resolve().parents[2] / "src" / "priorauth" / "policies" / "policy.schema.json"
+)
 
 
 def test_committed_json_schema_matches_the_model() -> None:
@@ -48,7 +50,7 @@ def _variant(text: str, old: str, new: str) -> str:
         ("  - id: B\n", "  - id: A\n", "appears twice"),
         ("weight_from: N\n          sex_from: A", "weight_from: Z\n          sex_from: A", "Z"),
         ("weight_from: N\n          sex_from: A", "weight_from: E\n          sex_from: A", "group"),
-        ("version: \"2026-03-12\"\n", "", "version"),
+        ('version: "2026-03-12"\n', "", "version"),
         ("years: 18", "years: -1", "greater than or equal"),
         ('ndc: "0053-0100-10"', 'ndc: "53-100-10"', "pattern"),
         ("op: le\n      value: 2\n", "op: le\n", "exactly one of value or uln_multiple"),
@@ -79,7 +81,9 @@ def test_version_in_force_on_the_review_date(tmp_path: Path) -> None:
 
 
 def test_retired_version_is_not_in_force(tmp_path: Path) -> None:
-    retired = _variant(SHIPPED, "effective: 2026-03-12\n", "effective: 2026-03-12\nretired: 2026-06-01\n")
+    retired = _variant(
+        SHIPPED, "effective: 2026-03-12\n", "effective: 2026-03-12\nretired: 2026-06-01\n"
+    )
     lib = PolicyLibrary()
     lib.add(parse_policy(retired))
     assert lib.in_force("cigna-ip0535", date(2026, 5, 31)).policy.version == "2026-03-12"

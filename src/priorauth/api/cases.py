@@ -1,4 +1,4 @@
-"""The case API for reviewers: open cases, one case with its trace, a Medical Director's decision."""
+"""The case API: open cases, one case with its trace, and a Medical Director's decision."""
 
 from __future__ import annotations
 

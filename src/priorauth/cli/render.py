@@ -1,11 +1,10 @@
-"""Text rendering of a determination: a coloured checklist in the policy's order."""
+"""Text rendering of a determination: a coloured checklist in the policy's own order."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 _STYLE = {
@@ -17,72 +16,77 @@ _STYLE = {
 }
 _REC = {"approve": "green", "approve-modified": "cyan", "deny": "red", "pend": "yellow"}
 _KIND = {
-    "documentation": "doc",
-    "claims": "claims",
-    "attestation": "attest",
-    "md_verification": "MD",
+    "documentation": "documentation",
+    "claims": "claims history",
+    "attestation": "prescriber attestation",
+    "md_verification": "Medical Director verification",
 }
 
 
-def _evidence_line(e: dict[str, Any]) -> str:
+def _num(v: object) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def evidence_line(e: dict[str, Any]) -> str:
+    """One piece of evidence as a reviewer reads it."""
     if "derived" in e:
         unit = f" {e['unit']}" if e.get("unit") else ""
-        return f"{e['derived']}: {e['value']}{unit}"
+        formula = f" = {e['formula']}" if e.get("formula") else ""
+        return f"{e['derived']}: {_num(e['value'])}{unit}{formula}"
     if "link_id" in e:
-        return f"{e['resource']} = {e['value']}"
+        return f"{e['resource']}: {e['value']}"
     if "loinc" in e:
-        val = e.get("value")
-        shown = f"{val:g} {e.get('unit') or ''}".strip() if val is not None else ",".join(
-            c.split("|")[1] for c in e.get("coded", [])
-        )
-        uln = f" (ULN {e['uln']:g})" if e.get("uln") is not None else ""
-        return f"{e['resource']}: {shown}{uln} on {e['date'] or 'undated'}"
+        if e.get("value") is not None:
+            shown = f"{_num(e['value'])} {e.get('unit') or ''}".strip()
+        else:
+            shown = ", ".join(c.split("|")[1] for c in e.get("coded", [])) or "no value"
+        uln = f" (ULN {_num(e['uln'])})" if e.get("uln") is not None else ""
+        return f"{e['resource']} LOINC {e['loinc']}: {shown}{uln} on {e['date'] or 'undated'}"
     if "field" in e:
         return f"{e['resource']} {e['field']}: {e['value']}"
+    if "codes" in e:
+        return f"{e['resource']}: {', '.join(c.split('|')[1] for c in e['codes'])}"
     return str(e.get("resource", ""))
 
 
 def render_text(d: dict[str, Any], console: Console) -> None:
+    def line(*parts: str | tuple[str, str]) -> None:
+        console.print(Text.assemble(*parts), soft_wrap=True)
+
     p = d["policy"]
-    console.print(
-        Text.assemble(
-            ("Policy ", "bold"), f"{p['number']} {p['title']} (version {p['version']})",
-            ("  as of ", "bold"), d["as_of"], ("  expedited" if d["expedited"] else "  standard"),
-        )
+    line(
+        (f"{p['number']} {p['title']}", "bold"),
+        f" · version {p['version']} · as of {d['as_of']} · ",
+        "expedited review" if d["expedited"] else "standard review",
     )
-    t = Table(show_lines=False, expand=True)
-    t.add_column("Id", no_wrap=True)
-    t.add_column("Criterion (policy wording)", ratio=3)
-    t.add_column("Kind", no_wrap=True)
-    t.add_column("Status", no_wrap=True)
-    t.add_column("Reason and evidence", ratio=4)
+    line()
     for cid, c in d["criteria"].items():
         label, style = _STYLE[c["status"]]
-        depth = cid.count(".") if not cid.startswith("NC") else 0
-        body = Text(c["reason"])
+        depth = 0 if cid.startswith("NC") else cid.count(".")
+        indent = "    " * depth
+        kind = f"  [{_KIND[c['evidence_kind']]}]" if c.get("evidence_kind") else ""
+        line(indent, (f"{label:<18}", style), (f"{cid:<8}", "bold"), c["text"], (kind, "cyan"))
+        pad = indent + " " * 26
+        line(pad, c["reason"])
         for e in c["evidence"]:
-            body.append("\n  · " + _evidence_line(e), style="dim")
-        t.add_row(
-            "  " * depth + cid, c["text"], _KIND.get(c["evidence_kind"] or "", ""),
-            Text(label, style=style), body,
-        )
-    console.print(t)
+            line(pad, ("· " + evidence_line(e), "dim"))
+    line()
     rec = d["recommendation"]
-    console.print(Text.assemble(("Recommendation: ", "bold"), (rec, f"bold {_REC[rec]}")))
+    line(("Recommendation: ", "bold"), (rec, f"bold {_REC[rec]}"))
     if d["medical_director_review"]:
-        console.print("  The policy sends this review to the Medical Director for the decision.")
+        line("  The policy sends every review to the Medical Director, who decides.")
     kit, req = d["kit"], d["requested"]
-    kit_line = f"{kit['vials']} vials, NDC {kit['ndc']}" if kit else "none (no kit for this weight)"
-    asked = f"NDC {req['ndc'] or '—'}, quantity {req['quantity'] if req['quantity'] is not None else '—'}"
-    console.print(f"Kit: {kit_line}   asked for: {asked}")
+    kit_text = f"{kit['vials']} vials, NDC {kit['ndc']}" if kit else "none (no kit for this weight)"
+    qty = _num(req["quantity"]) if req["quantity"] is not None else "—"
+    line(("Kit: ", "bold"), kit_text, f"   asked for: NDC {req['ndc'] or '—'}, quantity {qty}")
     if d["authorization"]:
         a = d["authorization"]
-        console.print(f"Authorization window: {a['start']} to {a['end']}")
+        line(("Authorization window: ", "bold"), f"{a['start']} to {a['end']}")
     if d["reasons"]:
-        console.print(Text("Unmet:", style="bold red"))
+        line(("Unmet:", "bold red"))
         for r in d["reasons"]:
-            console.print(f"  {r['id']}: {r['text']} — {r['reason']}")
+            line(f"  {r['id']}: {r['text']} — {r['reason']}")
     if d["missing"]:
-        console.print(Text("Missing documentation:", style="bold yellow"))
+        line(("Missing documentation:", "bold yellow"))
         for m in d["missing"]:
-            console.print(f"  • {m}")
+            line(f"  • {m}")

@@ -67,9 +67,9 @@ class CompiledPolicy:
             None,
         )
         self._service_hcpcs = frozenset(policy.service.hcpcs)
-        self._service_ndcs = frozenset(
-            n for n in (ndc11(x) for x in policy.service.ndc) if n
-        ) | (kit_ndcs if policy.service.include_kit_ndcs else frozenset())
+        self._service_ndcs = frozenset(n for n in (ndc11(x) for x in policy.service.ndc) if n) | (
+            kit_ndcs if policy.service.include_kit_ndcs else frozenset()
+        )
         self._approval_days = policy.approval.days
 
     def _compile_leaves(self, ctx: CompileContext) -> list[tuple[str, CheckFn]]:
@@ -248,11 +248,14 @@ def _group_reason(g: _Group, status: Status, statuses: list[Status]) -> str:
     if g.combine == "all":
         word = {NOT_MET: "not met", UNKNOWN: "unknown", MET: "met"}[status]
         return f"ALL of {names}: " + ("all met." if status == MET else f"{which} {word}.")
-    return f"ONE of {names}: " + {
-        MET: f"{which} met.",
-        UNKNOWN: f"none met; {which} unknown.",
-        NOT_MET: "none met.",
-    }[status]
+    return (
+        f"ONE of {names}: "
+        + {
+            MET: f"{which} met.",
+            UNKNOWN: f"none met; {which} unknown.",
+            NOT_MET: "none met.",
+        }[status]
+    )
 
 
 def compile_policy(policy: Policy) -> CompiledPolicy:

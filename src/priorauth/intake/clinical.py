@@ -14,9 +14,9 @@ from priorauth.intake.values import (
     as_object,
     at,
     codings,
+    fast_constructor,
     number,
     parse_date,
-    positional_builder,
 )
 
 _COUNTING_STATUS = frozenset({"final", "amended", "corrected"})
@@ -32,8 +32,8 @@ _UNDATED = (date.min, "")
 
 Answer = bool | int | float | str
 
-_new_observation = positional_builder(Observation)
-_new_attestation = positional_builder(Attestation)
+_new_observation = fast_constructor(Observation)
+_new_attestation = fast_constructor(Attestation)
 
 
 class Evidence:
@@ -64,11 +64,17 @@ class Evidence:
                 continue
             # The policy requires patient-specific documentation: evidence that
             # cannot be tied to the claim's patient is not evidence for this claim.
-            reason = self._foreign(resource, ref)
-            if reason is not None:
-                self.notes.append(f"{ref} set aside: {reason}")
-                continue
-            reader(resource, ref)
+            try:
+                reason = self._foreign(resource, ref)
+                if reason is not None:
+                    self.notes.append(f"{ref} set aside: {reason}")
+                    continue
+                reader(resource, ref)
+            except (AttributeError, TypeError, KeyError, IndexError) as exc:
+                # An element of the wrong JSON type that no explicit check names.
+                raise InvalidRequest(
+                    f"unexpected FHIR structure ({type(exc).__name__})", ref
+                ) from exc
 
     def observations(self) -> dict[str, tuple[Observation, ...]]:
         """LOINC code -> results, most recent first, undated last."""
@@ -110,8 +116,8 @@ class Evidence:
         # The hot path of intake (a dozen per request): type checks are inlined
         # and error paths are built only on failure.
         status = obs.get("status")
-        if status not in _COUNTING_STATUS:
-            self.notes.append(f"{ref} set aside: status {status or 'missing'}")
+        if type(status) is not str or status not in _COUNTING_STATUS:
+            self.notes.append(f"{ref} set aside: status {_shown(status)}")
             return
         effective = obs.get("effectiveDateTime")
         stamp = None
@@ -147,14 +153,12 @@ class Evidence:
             comparator = quantity.get("comparator")
             value = quantity.get("value")
             if value is not None:
-                if type(value) is int:
-                    value = float(value)
-                elif type(value) is not float:
-                    number(value, ref, "valueQuantity.value")  # raises
+                if type(value) is not float:
+                    value = number(value, ref, "valueQuantity.value")
                 if not 0 <= value < math.inf:
                     raise InvalidRequest("must not be negative", at(ref, "valueQuantity.value"))
                 if _BODY_WEIGHT in loincs:
-                    kg = value * _LB_TO_KG if unit in _POUNDS else value
+                    kg = value * _LB_TO_KG if type(unit) is str and unit in _POUNDS else value
                     if not 0 < kg <= _MAX_KG:
                         raise InvalidRequest(
                             "body weight must be above 0 and at most 700 kg",
@@ -186,7 +190,16 @@ class Evidence:
         when = stamp[0] if stamp[0] is not date.min else None
         for code in loincs:
             result = _new_observation(
-                ref, code, when, value, unit, coded, interpretation, uln, uln_unit, comparator
+                ref=ref,
+                code=code,
+                when=when,
+                value=value,
+                unit=unit,
+                coded=coded,
+                interpretation=interpretation,
+                uln=uln,
+                uln_unit=uln_unit,
+                comparator=comparator,
             )
             found = self._observations.get(code)
             if found is None:
@@ -253,8 +266,8 @@ class Evidence:
 
     def _questionnaire_response(self, qr: Resource, ref: str) -> None:
         status = qr.get("status")
-        if status not in _QR_STATUS:
-            self.notes.append(f"{ref} set aside: status {status or 'missing'}")
+        if type(status) is not str or status not in _QR_STATUS:
+            self.notes.append(f"{ref} set aside: status {_shown(status)}")
             return
         authored = qr.get("authored")
         when = parse_date(authored, ref, "authored") if authored is not None else None
@@ -266,8 +279,17 @@ class Evidence:
             # wins; on a tie (or no dates) the earlier one in the bundle stays.
             if link_id in self.attestations and rank <= self._attested_on[link_id]:
                 continue
-            self.attestations[link_id] = _new_attestation(f"{ref}#{link_id}", link_id, value, when)
+            self.attestations[link_id] = _new_attestation(
+                ref=f"{ref}#{link_id}", link_id=link_id, value=value, when=when
+            )
             self._attested_on[link_id] = rank
+
+
+def _shown(status: object) -> str:
+    """A status for a note: a code as sent, never a free-form value."""
+    if type(status) is str and status.replace("-", "").isalpha() and len(status) <= 32:
+        return status
+    return "missing" if status is None else "invalid"
 
 
 def _stamp(pair: tuple[tuple[date, str], Observation]) -> tuple[date, str]:

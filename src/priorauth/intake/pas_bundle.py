@@ -19,7 +19,16 @@ from priorauth.core.facts import (
 from priorauth.errors import InvalidRequest
 from priorauth.intake.clinical import Evidence
 from priorauth.intake.references import BundleIndex, Resource, contained
-from priorauth.intake.values import as_list, at, codes_in, codings, first_code, number, parse_date
+from priorauth.intake.values import (
+    as_list,
+    as_objects,
+    at,
+    codes_in,
+    codings,
+    first_code,
+    number,
+    parse_date,
+)
 
 REQUESTED_SERVICE = (
     "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-requestedService"
@@ -150,7 +159,7 @@ def _read(entries: list[Any], as_of: date | None, claims: ClaimsHistory | None) 
         items=items,
         claim_diagnoses=tuple(
             coding
-            for dx in as_list(claim.get("diagnosis"), cref, "diagnosis")
+            for dx in as_objects(claim.get("diagnosis"), cref, "diagnosis")
             for coding in codings(dx.get("diagnosisCodeableConcept"))
         ),
         conditions=tuple(evidence.conditions),
@@ -166,7 +175,7 @@ def _check_references(
     claim: Resource, cref: str, index: BundleIndex, element: str, field: str
 ) -> None:
     """Every `Claim.<element>[].<field>` reference must resolve inside the bundle."""
-    for i, part in enumerate(as_list(claim.get(element), cref, element)):
+    for i, part in enumerate(as_objects(claim.get(element), cref, element)):
         reference = part.get(field)
         if reference is None:
             continue
@@ -183,7 +192,7 @@ def _items(
     items: list[RequestedItem] = []
     requested: set[int] = set()
     requester: Resource | None = None
-    for i, item in enumerate(as_list(claim.get("item"), cref, "item")):
+    for i, item in enumerate(as_objects(claim.get("item"), cref, "item")):
         path = f"item[{i}]"
         sequence = item.get("sequence")
         if type(sequence) is not int or sequence < 1:
@@ -242,13 +251,13 @@ def _patient(
 ) -> Patient:
     ref = index.cite(patient)
     member_id = None
-    insurance = as_list(claim.get("insurance"), cref, "insurance")
+    insurance = as_objects(claim.get("insurance"), cref, "insurance")
     if insurance:
         coverage = index.resolve(insurance[0].get("coverage"), cref, "insurance[0].coverage")
         if coverage is not None and type(coverage.get("subscriberId")) is str:
             member_id = coverage["subscriberId"] or None
     if member_id is None:
-        for ident in as_list(patient.get("identifier"), ref, "identifier"):
+        for ident in as_objects(patient.get("identifier"), ref, "identifier"):
             if any(code == "MB" for _, code in codings(ident.get("type"))):
                 value = ident.get("value")
                 if type(value) is str and value:
@@ -262,7 +271,7 @@ def _patient(
             notes.append(f"{ref}: birthDate is only a year or month, so age is not known")
 
     sex_for_clinical_use = birth_sex = None
-    for ext in as_list(patient.get("extension"), ref, "extension"):
+    for ext in as_objects(patient.get("extension"), ref, "extension"):
         url = ext.get("url")
         if url == SEX_FOR_CLINICAL_USE and sex_for_clinical_use is None:
             sex_for_clinical_use = _extension_code(ext)
@@ -304,11 +313,11 @@ def _prescriber(who: Resource | None, index: BundleIndex) -> Prescriber | None:
     taxonomies: list[str] = []
     practitioner: Resource | None = who if who["resourceType"] == "Practitioner" else None
     if who["resourceType"] == "PractitionerRole":
-        for concept in as_list(who.get("specialty"), ref, "specialty"):
+        for concept in as_objects(who.get("specialty"), ref, "specialty"):
             taxonomies.extend(codes_in(concept, NUCC))
         practitioner = index.resolve(who.get("practitioner"), ref, "practitioner")
     if practitioner is not None and practitioner["resourceType"] == "Practitioner":
         pref = index.cite(practitioner)
-        for qualification in as_list(practitioner.get("qualification"), pref, "qualification"):
+        for qualification in as_objects(practitioner.get("qualification"), pref, "qualification"):
             taxonomies.extend(codes_in(qualification.get("code"), NUCC))
     return Prescriber(ref, tuple(dict.fromkeys(taxonomies)))

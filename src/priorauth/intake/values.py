@@ -70,8 +70,13 @@ def parse_date(
 
 def number(value: object, ref: str, path: str = "") -> float:
     """A JSON number (not a boolean, not a string), as float."""
-    if (type(value) is int or type(value) is float) and math.isfinite(value):
-        return float(value)
+    if type(value) is int or type(value) is float:
+        try:
+            result = float(value)
+        except OverflowError:  # a Python int beyond float range (dict input only)
+            result = math.inf
+        if math.isfinite(result):
+            return result
     raise InvalidRequest("must be a number", at(ref, path))
 
 
@@ -79,8 +84,11 @@ def codings(concept: Any) -> tuple[Coding, ...]:
     """(system, code) pairs of a CodeableConcept; codings without a code are skipped."""
     if type(concept) is not dict:
         return ()
+    found = concept.get("coding")
+    if type(found) is not list:
+        return ()
     out = []
-    for coding in concept.get("coding") or ():
+    for coding in found:
         if type(coding) is dict:
             code = coding.get("code")
             if type(code) is str and code:
@@ -91,11 +99,11 @@ def codings(concept: Any) -> tuple[Coding, ...]:
 
 def codes_in(concept: Any, system: str) -> list[str]:
     """Codes of one system in a CodeableConcept."""
-    if type(concept) is not dict:
+    if type(concept) is not dict or type(found := concept.get("coding")) is not list:
         return []
     return [
         code
-        for coding in concept.get("coding") or ()
+        for coding in found
         if type(coding) is dict
         and coding.get("system") == system
         and type(code := coding.get("code")) is str
@@ -118,6 +126,15 @@ def as_list(value: Any, ref: str, path: str = "") -> list[Any]:
     raise InvalidRequest("must be a JSON array", at(ref, path))
 
 
+def as_objects(value: Any, ref: str, path: str) -> list[dict[str, Any]]:
+    """A repeating complex element: a JSON array of objects (absent means empty)."""
+    found = as_list(value, ref, path)
+    for i, element in enumerate(found):
+        if type(element) is not dict:
+            raise InvalidRequest("must be a JSON object", at(ref, f"{path}[{i}]"))
+    return found
+
+
 def as_object(value: Any, ref: str, path: str = "") -> dict[str, Any]:
     """A complex element (or array member) that must be a JSON object."""
     if type(value) is dict:
@@ -126,25 +143,36 @@ def as_object(value: Any, ref: str, path: str = "") -> dict[str, Any]:
     raise InvalidRequest(problem, at(ref, path))
 
 
-def positional_builder(cls: type[T]) -> Callable[..., T]:
-    """A constructor for a frozen slots dataclass taking every field, in order, positionally.
+def fast_constructor(cls: type[T]) -> Callable[..., T]:
+    """A constructor for a frozen slots dataclass, same signature, that skips object.__setattr__.
 
     Why: a frozen dataclass's generated __init__ assigns each field through
-    object.__setattr__, which made building the ~30 fact objects of a request cost
-    as much as parsing its JSON (the intake benchmark allows extraction plus
-    evaluation 3x orjson.loads). The slot descriptors store directly, at a third
-    of the cost. Falls back to the class itself when that shortcut would skip
-    something the class does on construction (a __post_init__) or it has no slots.
+    object.__setattr__, which made building the ~30 fact objects of a request
+    cost as much as parsing its JSON (the intake benchmark allows extraction plus
+    evaluation 3x orjson.loads). Slot descriptors store directly, at less than
+    half the cost. Falls back to the class itself when the shortcut would skip
+    something the class does on construction (__post_init__, default factories)
+    or the class has no slots.
     """
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    if hasattr(cls, "__post_init__") or getattr(cls, "__slots__", None) is None:
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    if (
+        hasattr(cls, "__post_init__")
+        or getattr(cls, "__slots__", None) is None
+        or any(f.default_factory is not dataclasses.MISSING for f in fields)
+    ):
         return cls
-    # Generated like dataclasses generates __init__: unrolled, one store per field.
-    setters = {f"_set_{name}": getattr(cls, name).__set__ for name in names}
-    params = ", ".join(names)
-    stores = "".join(f"    _set_{name}(obj, {name})\n" for name in names)
-    source = f"def build({params}):\n    obj = _new(_cls)\n{stores}    return obj\n"
-    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls, **setters}
+    # Generated the way dataclasses generates __init__: one store per field.
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    params = []
+    for f in fields:
+        namespace[f"_set_{f.name}"] = getattr(cls, f.name).__set__
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            namespace[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+    stores = "".join(f"    _set_{f.name}(obj, {f.name})\n" for f in fields)
+    source = f"def build({', '.join(params)}):\n    obj = _new(_cls)\n{stores}    return obj\n"
     exec(source, namespace)  # names come from dataclasses.fields, never from input
     build: Callable[..., T] = namespace["build"]
     return build

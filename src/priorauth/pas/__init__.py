@@ -1,1 +1,1 @@
-"""Da Vinci PAS wire formats: request keys, ClaimResponse bundles, OperationOutcome, Subscriptions."""
+"""Da Vinci PAS wire formats: request keys, ClaimResponse, OperationOutcome, Subscriptions."""

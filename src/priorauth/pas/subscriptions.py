@@ -104,7 +104,7 @@ def subscription_resource(id: str, req: SubscriptionRequest, status: str) -> dic
     }
 
 
-def notification_bundle(  # noqa: PLR0917 - the positional order is the agreed API
+def notification_bundle(
     subscription_id: str,
     base_url: str,
     req_topic: str,

@@ -31,7 +31,9 @@ def evidence_to_dict(e: Evidence) -> dict[str, Any]:
         return out
     if isinstance(e, Attestation):
         return {
-            "resource": e.ref, "link_id": e.link_id, "value": e.value,
+            "resource": e.ref,
+            "link_id": e.link_id,
+            "value": e.value,
             "date": e.when.isoformat() if e.when else None,
         }
     if isinstance(e, Condition):
@@ -40,7 +42,8 @@ def evidence_to_dict(e: Evidence) -> dict[str, Any]:
         return {"resource": e.ref, "medication": e.names, "active": e.active}
     if isinstance(e, ClaimLine):
         return {
-            "resource": e.ref, "codes": [f"{s}|{c}" for s, c in e.codes],
+            "resource": e.ref,
+            "codes": [f"{s}|{c}" for s, c in e.codes],
             "date": e.when.isoformat() if e.when else None,
         }
     if isinstance(e, Derived):

@@ -136,10 +136,11 @@ class PriorAuthService(SubscriptionsMixin):
         with self.sessions() as s:
             if keys.certification == CANCEL:
                 return Submitted(self._cancel(s, keys, now), False)
+            # Judge before looking for a duplicate: a broken bundle is refused even if resent.
+            policy, evaluation = self._evaluate(s, bundle, keys)
             existing = case_store.find_submission(s, keys)
             if existing is not None:
                 return Submitted(case_store.to_record(existing), False)
-            policy, evaluation = self._evaluate(s, bundle, keys)
             if keys.related is not None:
                 revised = self._revise(s, keys, raw, policy, evaluation, now)
                 if revised is not None:

@@ -86,9 +86,8 @@ class Notifier:
             response_bundle=response,
             now=now,
             kind="event-notification",
+            content=sub.content,
         )
-        if sub.content == "id-only":
-            body["entry"] = body["entry"][:1]
         headers = {"Content-Type": "application/fhir+json"}
         for h in sub.headers:
             name, _, value = h.partition(":")

@@ -34,8 +34,11 @@ def import_claims(session: Session, index: ClaimsIndex) -> tuple[int, int]:
                 continue
             session.add(
                 ClaimLineRow(
-                    eob_id=line.ref, sequence=seq, member_id=member_id,
-                    codes=[list(c) for c in line.codes], service_date=line.when,
+                    eob_id=line.ref,
+                    sequence=seq,
+                    member_id=member_id,
+                    codes=[list(c) for c in line.codes],
+                    service_date=line.when,
                 )
             )
             added += 1

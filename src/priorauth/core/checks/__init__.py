@@ -51,7 +51,9 @@ DEPENDENCIES: dict[str, Callable[[Any], list[str]]] = {}
 
 def compiler(
     kind: str, depends: Callable[[Any], list[str]] | None = None
-) -> Callable[[Callable[[str, M, CompileContext], CheckFn]], Callable[[str, M, CompileContext], CheckFn]]:
+) -> Callable[
+    [Callable[[str, M, CompileContext], CheckFn]], Callable[[str, M, CompileContext], CheckFn]
+]:
     """Register the compiler of one predicate kind."""
 
     def register(

@@ -95,12 +95,16 @@ def attested(
     ev: tuple[Evidence, ...] = (*evidence, a) if a is not None else evidence
     lead = f"{context}; t" if context else "T"
     if a is None:
-        return Finding(cid, UNKNOWN, lambda: f"{lead}he prescriber has not answered '{link_id}'.", ev)
+        return Finding(
+            cid, UNKNOWN, lambda: f"{lead}he prescriber has not answered '{link_id}'.", ev
+        )
     if not isinstance(a.value, bool):
         return Finding(cid, UNKNOWN, lambda: f"{lead}he answer to '{link_id}' is not yes/no.", ev)
     status: Status = MET if a.value else NOT_MET
     answer = "yes" if a.value else "no"
-    return Finding(cid, status, lambda: f"{lead}he prescriber answered {answer} to '{link_id}'.", ev)
+    return Finding(
+        cid, status, lambda: f"{lead}he prescriber answered {answer} to '{link_id}'.", ev
+    )
 
 
 def attestation_value(facts: Facts, link_id: str) -> Attestation | None:

@@ -30,26 +30,45 @@ def creatinine_clearance(cid: str, c: CreatinineClearanceCheck, ctx: CompileCont
                 o = rs[0]
                 v = convert(o, c.measured_units)
                 if v is None:
-                    return Finding(cid, UNKNOWN, lambda: f"Creatinine clearance {show(o)} is not in mL/min.", (o,))
+                    return Finding(
+                        cid,
+                        UNKNOWN,
+                        lambda: f"Creatinine clearance {show(o)} is not in mL/min.",
+                        (o,),
+                    )
                 ok = v >= t - EPS
                 return Finding(
-                    cid, MET if ok else NOT_MET,
-                    lambda: f"Measured creatinine clearance {show(o)} ({'≥' if ok else '<'} {t:g} mL/min).",
-                    (o,), v,
+                    cid,
+                    MET if ok else NOT_MET,
+                    lambda: (
+                        f"Measured creatinine clearance {show(o)} "
+                        f"({'≥' if ok else '<'} {t:g} mL/min)."
+                    ),
+                    (o,),
+                    v,
                 )
-        crs = [o for code in creat for o in within(facts.observations.get(code, ()), since, st.as_of)]
+        crs = [
+            o for code in creat for o in within(facts.observations.get(code, ()), since, st.as_of)
+        ]
         if not crs:
             return Finding(
-                cid, UNKNOWN, lambda: f"No creatinine clearance or serum creatinine within {window} days."
+                cid,
+                UNKNOWN,
+                lambda: f"No creatinine clearance or serum creatinine within {window} days.",
             )
         cr = max(crs, key=lambda o: o.when)  # type: ignore[arg-type, return-value]
         scr = convert(cr, c.creatinine_units)
         if scr is None or scr <= 0:
-            return Finding(cid, UNKNOWN, lambda: f"Serum creatinine {show(cr)} is not usable.", (cr,))
+            return Finding(
+                cid, UNKNOWN, lambda: f"Serum creatinine {show(cr)} is not usable.", (cr,)
+            )
         weight = st.findings[c.weight_from]
         if weight.status != MET or weight.value is None:
             return Finding(
-                cid, UNKNOWN, "Cockcroft-Gault needs a current body weight, and there is none.", (cr,)
+                cid,
+                UNKNOWN,
+                "Cockcroft-Gault needs a current body weight, and there is none.",
+                (cr,),
             )
         b = facts.patient.birth_date
         if b is None:
@@ -63,11 +82,12 @@ def creatinine_clearance(cid: str, c: CreatinineClearanceCheck, ctx: CompileCont
         status: Status = MET if low >= t - EPS else NOT_MET if high < t - EPS else UNKNOWN
         est = low  # the conservative estimate is the one reported
         inputs = (cr.ref, *(e.ref for e in weight.evidence if hasattr(e, "ref")))
-        formula = (
-            f"(140 − {age}) × {weight.value:.1f} kg / (72 × {scr:.2f} mg/dL)"
-            + (f" × {c.female_factor:g}" if sex == NOT_MET else "")
+        formula = f"(140 − {age}) × {weight.value:.1f} kg / (72 × {scr:.2f} mg/dL)" + (
+            f" × {c.female_factor:g}" if sex == NOT_MET else ""
         )
-        ev = Derived("Cockcroft-Gault creatinine clearance", round(est, 1), "mL/min", inputs, formula)
+        ev = Derived(
+            "Cockcroft-Gault creatinine clearance", round(est, 1), "mL/min", inputs, formula
+        )
         if status == UNKNOWN:
             reason = (
                 f"Estimated creatinine clearance is {female:.1f} to {male:.1f} mL/min "
@@ -103,20 +123,30 @@ def kit_by_weight(cid: str, c: KitByWeightCheck, ctx: CompileContext) -> CheckFn
         # The weight is not rounded; the vial count is rounded up (50.0 kg -> 10, 50.1 -> 11).
         vials = math.ceil(volume / vial - EPS)
         calc = Derived(
-            "vials", vials, None, tuple(e.ref for e in w.evidence if hasattr(e, "ref")),
+            "vials",
+            vials,
+            None,
+            tuple(e.ref for e in w.evidence if hasattr(e, "ref")),
             f"ceil({per_kg:g} mL/kg × {w.value:g} kg / {vial:g} mL)",
         )
         kit = ctx.kits.get(vials)
         if kit is None:
             return Finding(
-                cid, UNKNOWN,
-                lambda: f"{w.value:g} kg needs {vials} vials; kits hold {lo} to {hi}: "
-                "the Medical Director must decide the dose.",
-                (calc,), float(vials),
+                cid,
+                UNKNOWN,
+                lambda: (
+                    f"{w.value:g} kg needs {vials} vials; kits hold {lo} to {hi}: "
+                    "the Medical Director must decide the dose."
+                ),
+                (calc,),
+                float(vials),
             )
         return Finding(
-            cid, MET, lambda: f"{w.value:g} kg → {vials} vials → kit NDC {kit.ndc}.",
-            (calc, Derived("kit NDC", kit.ndc)), float(vials),
+            cid,
+            MET,
+            lambda: f"{w.value:g} kg → {vials} vials → kit NDC {kit.ndc}.",
+            (calc, Derived("kit NDC", kit.ndc)),
+            float(vials),
         )
 
     return check

@@ -7,7 +7,7 @@ from priorauth.core.checks.common import attested
 from priorauth.core.codes import ndc11
 from priorauth.core.facts import HCPCS, NDC, ClaimLine, Facts
 from priorauth.core.model import ExclusionByCriterionCheck, NoPriorClaimsCheck
-from priorauth.core.result import MET, NOT_MET, UNKNOWN, Finding
+from priorauth.core.result import MET, NOT_MET, UNKNOWN, Finding, Status
 
 
 @compiler("no_prior_claims")
@@ -32,7 +32,9 @@ def no_prior_claims(cid: str, c: NoPriorClaimsCheck, ctx: CompileContext) -> Che
             if found:
                 codes = ", ".join(sorted({code for _, code in found}))
                 return Finding(
-                    cid, NOT_MET, lambda: f"Claims history shows prior gene therapy ({codes}).",
+                    cid,
+                    NOT_MET,
+                    lambda: f"Claims history shows prior gene therapy ({codes}).",
                     tuple(line for line, _ in found),
                 )
             context = f"Claims history ({h.claim_count} claims) shows no prior gene therapy"
@@ -57,7 +59,7 @@ def excluded_when_not_met(cid: str, c: ExclusionByCriterionCheck, ctx: CompileCo
 
     def check(facts: Facts, st: State) -> Finding:
         f = st.findings[target]
-        status = {NOT_MET: MET, MET: NOT_MET}.get(f.status, UNKNOWN)
+        status: Status = MET if f.status == NOT_MET else NOT_MET if f.status == MET else UNKNOWN
         return Finding(cid, status, lambda: f"Mirrors {target}: {f.reason}", f.evidence)
 
     return check

@@ -54,14 +54,19 @@ def lab_threshold(cid: str, c: LabThresholdCheck, ctx: CompileContext) -> CheckF
     def judge(o: Observation) -> Finding:
         if c.uln_multiple is not None:
             if o.value is None:
-                return Finding(cid, UNKNOWN, lambda: f"{c.label} {show(o)} has no numeric value.", (o,))
+                return Finding(
+                    cid, UNKNOWN, lambda: f"{c.label} {show(o)} has no numeric value.", (o,)
+                )
             if o.uln is None or o.uln <= 0:
                 return Finding(
                     cid, UNKNOWN, lambda: f"{c.label} {show(o)} has no upper limit of normal.", (o,)
                 )
             if o.uln_unit and o.unit and o.uln_unit != o.unit:
                 return Finding(
-                    cid, UNKNOWN, lambda: f"{c.label} {show(o)}: ULN is in {o.uln_unit}, not {o.unit}.", (o,)
+                    cid,
+                    UNKNOWN,
+                    lambda: f"{c.label} {show(o)}: ULN is in {o.uln_unit}, not {o.unit}.",
+                    (o,),
                 )
             limit = c.uln_multiple * o.uln
             ok = _passes(c.op, o.value, limit)
@@ -69,15 +74,19 @@ def lab_threshold(cid: str, c: LabThresholdCheck, ctx: CompileContext) -> CheckF
             return Finding(
                 cid,
                 MET if ok else NOT_MET,
-                lambda: f"{c.label} {show(o)} is {ratio:.2f} × ULN {o.uln:g} "
-                f"({'within' if ok else 'outside'} {rule}).",
+                lambda: (
+                    f"{c.label} {show(o)} is {ratio:.2f} × ULN {o.uln:g} "
+                    f"({'within' if ok else 'outside'} {rule})."
+                ),
                 (o,),
                 ratio,
             )
         assert c.units is not None and c.value is not None
         v = convert(o, c.units)
         if v is None:
-            return Finding(cid, UNKNOWN, lambda: f"{c.label} {show(o)} is not in an accepted unit.", (o,))
+            return Finding(
+                cid, UNKNOWN, lambda: f"{c.label} {show(o)} is not in an accepted unit.", (o,)
+            )
         ok = _passes(c.op, v, c.value)
         return Finding(
             cid,
@@ -102,9 +111,7 @@ def lab_threshold(cid: str, c: LabThresholdCheck, ctx: CompileContext) -> CheckF
         if c.pick == "latest":
             return judge(rs[0])
         readable = [
-            (v, o)
-            for o in rs
-            if (v := (convert(o, c.units) if c.units else o.value)) is not None
+            (v, o) for o in rs if (v := (convert(o, c.units) if c.units else o.value)) is not None
         ]
         if not readable:
             return Finding(cid, UNKNOWN, lambda: f"No readable {c.label} value {scope}.", tuple(rs))
@@ -132,21 +139,30 @@ def lab_present(cid: str, c: LabPresentCheck, ctx: CompileContext) -> CheckFn:
                 return Finding(
                     cid,
                     UNKNOWN,
-                    lambda: f"No {c.label} (LOINC {codes}) within {window} days; "
-                    f"the latest is {show(allr[0])}.",
+                    lambda: (
+                        f"No {c.label} (LOINC {codes}) within {window} days; "
+                        f"the latest is {show(allr[0])}."
+                    ),
                     (allr[0],),
                 )
-            return Finding(cid, UNKNOWN, lambda: f"No {c.label} (LOINC {codes}) within {window} days.")
+            return Finding(
+                cid, UNKNOWN, lambda: f"No {c.label} (LOINC {codes}) within {window} days."
+            )
         o = rs[0]
         if c.units is None:
             return Finding(cid, MET, lambda: f"{c.label} {show(o)}, within {window} days.", (o,))
         v = convert(o, c.units)
         if v is None or v <= 0:
             return Finding(
-                cid, UNKNOWN, lambda: f"{c.label} {show(o)} is not a usable value in an accepted unit.", (o,)
+                cid,
+                UNKNOWN,
+                lambda: f"{c.label} {show(o)} is not a usable value in an accepted unit.",
+                (o,),
             )
         note = "" if o.unit == c.units.canonical else f" = {v:.1f} {c.units.canonical}"
-        return Finding(cid, MET, lambda: f"{c.label} {show(o)}{note}, within {window} days.", (o,), v)
+        return Finding(
+            cid, MET, lambda: f"{c.label} {show(o)}{note}, within {window} days.", (o,), v
+        )
 
     return check
 
@@ -179,8 +195,12 @@ def lab_negative(cid: str, c: LabNegativeCheck, ctx: CompileContext) -> CheckFn:
                 v,
             )
         if q is None:
-            return Finding(cid, UNKNOWN, lambda: f"{c.label} {show(o)} is neither negative nor positive.", (o,))
-        return Finding(cid, MET if q == "negative" else NOT_MET, lambda: f"{c.label} {show(o)} is {q}.", (o,))
+            return Finding(
+                cid, UNKNOWN, lambda: f"{c.label} {show(o)} is neither negative nor positive.", (o,)
+            )
+        return Finding(
+            cid, MET if q == "negative" else NOT_MET, lambda: f"{c.label} {show(o)} is {q}.", (o,)
+        )
 
     return check
 
@@ -200,7 +220,9 @@ def infection_screen(cid: str, c: InfectionScreenCheck, ctx: CompileContext) -> 
     def check(facts: Facts, st: State) -> Finding:
         for cond in facts.conditions:
             if cond.active and any(s == ICD10CM and conditions.match(k) for s, k in cond.codes):
-                return Finding(cid, NOT_MET, lambda: f"Active hepatitis Condition {cond.ref}.", (cond,))
+                return Finding(
+                    cid, NOT_MET, lambda: f"Active hepatitis Condition {cond.ref}.", (cond,)
+                )
         evidence: list[Observation] = []
         positive: list[str] = []
         missing: list[str] = []
@@ -221,7 +243,9 @@ def infection_screen(cid: str, c: InfectionScreenCheck, ctx: CompileContext) -> 
                 missing.append(name)
         ev = tuple(evidence)
         if positive:
-            return Finding(cid, NOT_MET, lambda: f"Positive or detected: {'; '.join(positive)}.", ev)
+            return Finding(
+                cid, NOT_MET, lambda: f"Positive or detected: {'; '.join(positive)}.", ev
+            )
         if missing:
             return Finding(cid, UNKNOWN, lambda: f"No negative {' or '.join(missing)} result.", ev)
         return Finding(cid, MET, "Hepatitis B negative and hepatitis C not detected.", ev)
@@ -241,7 +265,10 @@ def history_of_positive(cid: str, c: HistoryOfPositiveCheck, ctx: CompileContext
             v = convert(o, c.units)
             if q == "positive" or (q is None and v is not None and v >= c.cutoff - EPS):
                 return Finding(
-                    cid, MET, lambda: f"Positive result {show(o)} (cutoff {c.cutoff:g} {unit}).", (o,)
+                    cid,
+                    MET,
+                    lambda: f"Positive result {show(o)} (cutoff {c.cutoff:g} {unit}).",
+                    (o,),
                 )
         if c.attestation is None:
             return Finding(cid, NOT_MET, "No positive result on record.")

@@ -20,19 +20,29 @@ def diagnosis(cid: str, c: DiagnosisCheck, ctx: CompileContext) -> CheckFn:
         for code in claim_icd:
             if pats.match(code):
                 return Finding(
-                    cid, MET, lambda: f"{code} is a diagnosis on the claim.",
+                    cid,
+                    MET,
+                    lambda: f"{code} is a diagnosis on the claim.",
                     (Recorded(facts.claim_ref, "diagnosis", code),),
                 )
         for cond in facts.conditions:
             if cond.active and any(s == ICD10CM and pats.match(k) for s, k in cond.codes):
-                return Finding(cid, MET, lambda: f"Active Condition {cond.ref} codes {wanted}.", (cond,))
+                return Finding(
+                    cid, MET, lambda: f"Active Condition {cond.ref} codes {wanted}.", (cond,)
+                )
         if claim_icd:
             return Finding(
-                cid, NOT_MET, lambda: f"The claim's diagnoses ({', '.join(claim_icd)}) do not include "
-                f"{wanted}, and no active Condition does.",
+                cid,
+                NOT_MET,
+                lambda: (
+                    f"The claim's diagnoses ({', '.join(claim_icd)}) do not include "
+                    f"{wanted}, and no active Condition does."
+                ),
                 tuple(Recorded(facts.claim_ref, "diagnosis", k) for k in claim_icd),
             )
-        return Finding(cid, UNKNOWN, lambda: f"No ICD-10-CM diagnosis on the claim and no {wanted} Condition.")
+        return Finding(
+            cid, UNKNOWN, lambda: f"No ICD-10-CM diagnosis on the claim and no {wanted} Condition."
+        )
 
     return check
 
@@ -62,10 +72,14 @@ def sex(cid: str, c: SexCheck, ctx: CompileContext) -> CheckFn:
                 continue
             ok = mapped == c.expected
             return Finding(
-                cid, MET if ok else NOT_MET,
-                lambda: f"{label.capitalize()} is {raw}{note}.", tuple(seen),
+                cid,
+                MET if ok else NOT_MET,
+                lambda: f"{label.capitalize()} is {raw}{note}.",
+                tuple(seen),
             )
-        return Finding(cid, UNKNOWN, "No sex for clinical use, birth sex or gender is recorded.", tuple(seen))
+        return Finding(
+            cid, UNKNOWN, "No sex for clinical use, birth sex or gender is recorded.", tuple(seen)
+        )
 
     return check
 
@@ -81,7 +95,8 @@ def min_age(cid: str, c: MinAgeCheck, ctx: CompileContext) -> CheckFn:
         age = a.year - b.year - ((a.month, a.day) < (b.month, b.day))
         ok = age >= c.years
         return Finding(
-            cid, MET if ok else NOT_MET,
+            cid,
+            MET if ok else NOT_MET,
             lambda: f"Born {b.isoformat()}: {age} years old on {a.isoformat()}.",
             (Recorded(p.ref, "birth date", b.isoformat()), Derived("age", age, "years")),
             float(age),
@@ -100,15 +115,26 @@ def prescriber_specialty(cid: str, c: PrescriberSpecialtyCheck, ctx: CompileCont
         ev = tuple(Recorded(pr.ref, "specialty (NUCC)", t) for t in taxa) if pr else ()
         hit = next((t for t in taxa if t in allowed), None)
         if hit is not None:
-            return Finding(cid, MET, lambda: f"The prescriber's specialty {hit} is a hemophilia specialty.", ev)
+            return Finding(
+                cid, MET, lambda: f"The prescriber's specialty {hit} is a hemophilia specialty.", ev
+            )
         a = facts.attestations.get(c.attestation) if c.attestation else None
         if a is not None and c.attestation:
-            known = f"Specialty {', '.join(taxa)} is not on the list" if taxa else "No specialty recorded"
+            known = (
+                f"Specialty {', '.join(taxa)} is not on the list"
+                if taxa
+                else "No specialty recorded"
+            )
             return attested(cid, facts, c.attestation, known, ev)
         if taxa:
             return Finding(
-                cid, NOT_MET, lambda: f"The prescriber's specialty ({', '.join(taxa)}) is not a "
-                "hemophilia specialty, and no attestation says otherwise.", ev,
+                cid,
+                NOT_MET,
+                lambda: (
+                    f"The prescriber's specialty ({', '.join(taxa)}) is not a "
+                    "hemophilia specialty, and no attestation says otherwise."
+                ),
+                ev,
             )
         return Finding(cid, UNKNOWN, "The prescriber's specialty is not known.", ev)
 

@@ -38,9 +38,11 @@ def attestation(cid: str, c: AttestationCheck, ctx: CompileContext) -> CheckFn:
             return Finding(cid, UNKNOWN, lambda: f"Attestation '{link}' is not a number.", (a,))
         ok = v >= least
         return Finding(
-            cid, MET if ok else NOT_MET,
+            cid,
+            MET if ok else NOT_MET,
             lambda: f"The prescriber reports {v:g} for '{link}' ({'≥' if ok else '<'} {least:g}).",
-            (a,), float(v),
+            (a,),
+            float(v),
         )
 
     return at_least
@@ -53,7 +55,9 @@ def no_medication(cid: str, c: NoMedicationCheck, ctx: CompileContext) -> CheckF
     def check(facts: Facts, st: State) -> Finding:
         for m in facts.medications:
             if m.active and (hit := names.search(m.names)):
-                return Finding(cid, NOT_MET, lambda: f"Active medication {m.ref} names {hit.group(1)}.", (m,))
+                return Finding(
+                    cid, NOT_MET, lambda: f"Active medication {m.ref} names {hit.group(1)}.", (m,)
+                )
         if c.attestation is None:
             return Finding(cid, MET, "No such active medication in the request.")
         return attested(cid, facts, c.attestation, "No such active medication in the request")
@@ -70,7 +74,9 @@ def no_condition(cid: str, c: NoConditionCheck, ctx: CompileContext) -> CheckFn:
             if cond.active and (
                 hit := next((k for s, k in cond.codes if s == ICD10CM and pats.match(k)), None)
             ):
-                return Finding(cid, NOT_MET, lambda: f"Active Condition {cond.ref} ({hit}).", (cond,))
+                return Finding(
+                    cid, NOT_MET, lambda: f"Active Condition {cond.ref} ({hit}).", (cond,)
+                )
         if c.attestation is None:
             return Finding(cid, MET, "No such active Condition in the request.")
         return attested(cid, facts, c.attestation, "No such active Condition in the request")
