@@ -591,3 +591,36 @@ def test_nc2(ip0535: CompiledPolicy, results: list, answer: bool | None, expecte
     d = ip0535.evaluate(f)
     assert d.exclusions["NC.2"].status == expected
     assert d.recommendation == {"met": "deny", "not_met": "approve", "unknown": "pend"}[expected]
+
+
+# --- results sent as a bound (valueQuantity.comparator) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "value", "unit", "comparator", "cid", "expected"),
+    [
+        ("3187-2", 1.0, "%", "<", "D", "met"),  # "<1 %" is at most 2 %
+        ("3187-2", 2.0, "%", ">", "D", "not_met"),  # ">2 %" fails "≤ 2 %"
+        ("3187-2", 1.0, "%", ">", "D", "unknown"),  # ">1 %" may or may not be ≤ 2
+        ("3185-6", 0.6, "BU/mL", "<", "F.ii", "met"),  # "<0.6 BU" is negative
+        ("3185-6", 0.5, "BU/mL", ">", "F.ii", "unknown"),
+        ("777-3", 50, "10*9/L", ">", "K", "met"),
+        ("777-3", 50, "10*9/L", "<", "K", "not_met"),
+        ("29463-7", 88, "kg", "<", "N", "unknown"),  # a bound is not a weight
+    ],
+)
+def test_comparators_are_bounds(
+    ip0535: CompiledPolicy,
+    code: str,
+    value: float,
+    unit: str,
+    comparator: str,
+    cid: str,
+    expected: str,
+) -> None:
+    import dataclasses
+
+    o = dataclasses.replace(
+        obs(code, value, unit, days=9 if code != "3187-2" else 900), comparator=comparator
+    )
+    assert judge(ip0535, facts(replace={code: [o]}), cid) == expected

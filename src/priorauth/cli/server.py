@@ -69,13 +69,11 @@ def claims_import(
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
 ) -> None:
     """Run the PAS service (FastAPI + uvicorn) on the configured database."""
     import uvicorn
 
-    from priorauth.api.app import create_app
-    from priorauth.policies import builtin
-    from priorauth.service.app_service import PriorAuthService
     from priorauth.store.db import SchemaOutOfDate, check_schema, make_engine
 
     settings = _settings()
@@ -84,8 +82,17 @@ def serve(
         check_schema(engine)
     except SchemaOutOfDate as e:
         fatal(f"refusing to start: {e}", Exit.BAD_INPUT)
-    service = PriorAuthService(settings, engine, builtin())
-    uvicorn.run(create_app(service), host=host, port=port, log_level="info", access_log=False)
+    finally:
+        engine.dispose()
+    uvicorn.run(
+        "priorauth.api.factory:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=False,
+    )
 
 
 def serve_demo(library, host: str, port: int) -> None:  # type: ignore[no-untyped-def]

@@ -1,8 +1,11 @@
 """Facts: what a request and the claims history say, in the engine's own terms.
 
 Intake adapters (FHIR bundle, claims NDJSON) build these; the evaluator only
-reads them. Facts keep a reference to the FHIR resource they came from
-(`ref`, e.g. "Observation/abc"), so every finding can cite its evidence.
+reads them. They are plain slotted dataclasses, not frozen ones: a request
+builds a few dozen of them, and a frozen dataclass's __init__ costs about
+twice as much. Nothing mutates a fact after intake. Facts keep a reference to
+the FHIR resource they came from (`ref`, e.g. "Observation/abc"), so every
+finding can cite its evidence.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ NUCC = "http://nucc.org/provider-taxonomy"
 Coding = tuple[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Observation:
     """One laboratory result or vital sign that counts (status final/amended/corrected)."""
 
@@ -38,14 +41,14 @@ class Observation:
     comparator: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Condition:
     ref: str
     codes: tuple[Coding, ...]
     active: bool  # clinicalStatus active/recurrence/relapse, or no clinicalStatus at all
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Medication:
     """An active MedicationStatement or MedicationRequest other than the one requested."""
 
@@ -54,7 +57,7 @@ class Medication:
     active: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Attestation:
     """One prescriber answer from a completed/amended QuestionnaireResponse."""
 
@@ -64,7 +67,7 @@ class Attestation:
     when: date | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Patient:
     ref: str
     member_id: str | None
@@ -74,13 +77,13 @@ class Patient:
     gender: str | None = None  # administrative gender
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Prescriber:
     ref: str
     taxonomies: tuple[str, ...] = ()  # NUCC provider taxonomy codes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestedItem:
     """One Claim.item: what is asked for."""
 
@@ -91,7 +94,7 @@ class RequestedItem:
     medication_request: str | None = None  # "MedicationRequest/x"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClaimLine:
     """One paid claim line from the payer's claims history."""
 
@@ -100,7 +103,7 @@ class ClaimLine:
     when: date | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClaimsHistory:
     """The payer's claims for one member. `available` is True when it holds any claim."""
 
@@ -113,7 +116,7 @@ class ClaimsHistory:
         return self.claim_count > 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Facts:
     """Everything the evaluator may look at for one request."""
 

@@ -14,7 +14,6 @@ from priorauth.intake.values import (
     as_object,
     at,
     codings,
-    fast_constructor,
     number,
     parse_date,
 )
@@ -32,8 +31,8 @@ _UNDATED = (date.min, "")
 
 Answer = bool | int | float | str
 
-_new_observation = fast_constructor(Observation)
-_new_attestation = fast_constructor(Attestation)
+_new_observation = Observation
+_new_attestation = Attestation
 
 
 class Evidence:

@@ -8,7 +8,6 @@ f-string per field would dominate the cost of a 25-resource bundle.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from collections.abc import Callable
@@ -141,38 +140,3 @@ def as_object(value: Any, ref: str, path: str = "") -> dict[str, Any]:
         return value
     problem = "is missing" if value is None else "must be a JSON object"
     raise InvalidRequest(problem, at(ref, path))
-
-
-def fast_constructor(cls: type[T]) -> Callable[..., T]:
-    """A constructor for a frozen slots dataclass, same signature, that skips object.__setattr__.
-
-    Why: a frozen dataclass's generated __init__ assigns each field through
-    object.__setattr__, which made building the ~30 fact objects of a request
-    cost as much as parsing its JSON (the intake benchmark allows extraction plus
-    evaluation 3x orjson.loads). Slot descriptors store directly, at less than
-    half the cost. Falls back to the class itself when the shortcut would skip
-    something the class does on construction (__post_init__, default factories)
-    or the class has no slots.
-    """
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-    if (
-        hasattr(cls, "__post_init__")
-        or getattr(cls, "__slots__", None) is None
-        or any(f.default_factory is not dataclasses.MISSING for f in fields)
-    ):
-        return cls
-    # Generated the way dataclasses generates __init__: one store per field.
-    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    params = []
-    for f in fields:
-        namespace[f"_set_{f.name}"] = getattr(cls, f.name).__set__
-        if f.default is dataclasses.MISSING:
-            params.append(f.name)
-        else:
-            namespace[f"_default_{f.name}"] = f.default
-            params.append(f"{f.name}=_default_{f.name}")
-    stores = "".join(f"    _set_{f.name}(obj, {f.name})\n" for f in fields)
-    source = f"def build({', '.join(params)}):\n    obj = _new(_cls)\n{stores}    return obj\n"
-    exec(source, namespace)  # names come from dataclasses.fields, never from input
-    build: Callable[..., T] = namespace["build"]
-    return build

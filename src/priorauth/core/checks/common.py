@@ -12,6 +12,45 @@ from priorauth.core.result import MET, NOT_MET, UNKNOWN, Evidence, Finding, Stat
 EPS = 1e-9
 
 
+# (criterion op, result comparator) -> (answer, how the bound must compare with the limit).
+# E.g. ("le", "<"): a result "<v" passes "≤ L" when v ≤ L; otherwise it cannot tell.
+_BOUNDS: dict[tuple[str, str], tuple[bool, str]] = {
+    ("le", "<"): (True, "le"), ("le", "<="): (True, "le"),
+    ("le", ">"): (False, "ge"), ("le", ">="): (False, "gt"),
+    ("lt", "<"): (True, "le"), ("lt", "<="): (True, "lt"),
+    ("lt", ">"): (False, "ge"), ("lt", ">="): (False, "ge"),
+    ("ge", ">"): (True, "ge"), ("ge", ">="): (True, "ge"),
+    ("ge", "<"): (False, "le"), ("ge", "<="): (False, "lt"),
+    ("gt", ">"): (True, "ge"), ("gt", ">="): (True, "gt"),
+    ("gt", "<"): (False, "le"), ("gt", "<="): (False, "le"),
+}  # fmt: skip
+
+
+def _cmp(op: str, value: float, limit: float) -> bool:
+    if op == "le":
+        return value <= limit + EPS
+    if op == "lt":
+        return value < limit - EPS
+    if op == "ge":
+        return value >= limit - EPS
+    return value > limit + EPS
+
+
+def passes(op: str, value: float, limit: float, comparator: str | None = None) -> bool | None:
+    """Whether a result satisfies `op limit` ("le", "lt", "ge", "gt").
+
+    With a comparator the value is only a bound ("<0.6" means somewhere below
+    0.6): the answer is True or False when the bound settles it, else None.
+    """
+    if comparator is None:
+        return _cmp(op, value, limit)
+    rule = _BOUNDS.get((op, comparator))
+    if rule is None:
+        return None
+    answer, test = rule
+    return answer if _cmp(test, value, limit) else None
+
+
 def results_for(codes: tuple[str, ...]) -> Callable[[Facts], tuple[Observation, ...]]:
     """A reader of every counted result carrying one of `codes`, most recent first."""
     if len(codes) == 1:

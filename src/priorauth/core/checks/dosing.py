@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from priorauth.core.checks import CheckFn, CompileContext, State, compiler
-from priorauth.core.checks.common import EPS, convert, show, within
+from priorauth.core.checks.common import EPS, convert, passes, show, within
 from priorauth.core.facts import Facts
 from priorauth.core.model import CreatinineClearanceCheck, KitByWeightCheck
 from priorauth.core.result import MET, NOT_MET, UNKNOWN, Derived, Finding, Status
@@ -36,7 +36,14 @@ def creatinine_clearance(cid: str, c: CreatinineClearanceCheck, ctx: CompileCont
                         lambda: f"Creatinine clearance {show(o)} is not in mL/min.",
                         (o,),
                     )
-                ok = v >= t - EPS
+                ok = passes("ge", v, t, o.comparator)
+                if ok is None:
+                    return Finding(
+                        cid,
+                        UNKNOWN,
+                        lambda: f"Creatinine clearance {show(o)} is only a bound below {t:g}.",
+                        (o,),
+                    )
                 return Finding(
                     cid,
                     MET if ok else NOT_MET,
@@ -58,7 +65,7 @@ def creatinine_clearance(cid: str, c: CreatinineClearanceCheck, ctx: CompileCont
             )
         cr = max(crs, key=lambda o: o.when)  # type: ignore[arg-type, return-value]
         scr = convert(cr, c.creatinine_units)
-        if scr is None or scr <= 0:
+        if scr is None or scr <= 0 or cr.comparator is not None:
             return Finding(
                 cid, UNKNOWN, lambda: f"Serum creatinine {show(cr)} is not usable.", (cr,)
             )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from priorauth.core.checks import CheckFn, CompileContext, State, compiler
 from priorauth.core.checks.common import (
-    EPS,
     Classifier,
     attested,
     convert,
+    passes,
     results_for,
     show,
     up_to,
@@ -21,21 +21,16 @@ from priorauth.core.model import (
     LabNegativeCheck,
     LabPresentCheck,
     LabThresholdCheck,
-    Op,
 )
 from priorauth.core.result import MET, NOT_MET, UNKNOWN, Finding
 
 _SYMBOL = {"le": "≤", "lt": "<", "ge": "≥", "gt": ">"}
 
 
-def _passes(op: Op, value: float, limit: float) -> bool:
-    if op == "le":
-        return value <= limit + EPS
-    if op == "lt":
-        return value < limit - EPS
-    if op == "ge":
-        return value >= limit - EPS
-    return value > limit + EPS
+def _bound_unsettled(cid: str, label: str, o: Observation, rule: str) -> Finding:
+    return Finding(
+        cid, UNKNOWN, lambda: f"{label} {show(o)} is only a bound; it does not settle {rule}.", (o,)
+    )
 
 
 @compiler("lab_threshold")
@@ -69,7 +64,9 @@ def lab_threshold(cid: str, c: LabThresholdCheck, ctx: CompileContext) -> CheckF
                     (o,),
                 )
             limit = c.uln_multiple * o.uln
-            ok = _passes(c.op, o.value, limit)
+            ok = passes(c.op, o.value, limit, o.comparator)
+            if ok is None:
+                return _bound_unsettled(cid, c.label, o, rule)
             ratio = o.value / o.uln
             return Finding(
                 cid,
@@ -87,7 +84,9 @@ def lab_threshold(cid: str, c: LabThresholdCheck, ctx: CompileContext) -> CheckF
             return Finding(
                 cid, UNKNOWN, lambda: f"{c.label} {show(o)} is not in an accepted unit.", (o,)
             )
-        ok = _passes(c.op, v, c.value)
+        ok = passes(c.op, v, c.value, o.comparator)
+        if ok is None:
+            return _bound_unsettled(cid, c.label, o, rule)
         return Finding(
             cid,
             MET if ok else NOT_MET,
@@ -152,7 +151,7 @@ def lab_present(cid: str, c: LabPresentCheck, ctx: CompileContext) -> CheckFn:
         if c.units is None:
             return Finding(cid, MET, lambda: f"{c.label} {show(o)}, within {window} days.", (o,))
         v = convert(o, c.units)
-        if v is None or v <= 0:
+        if v is None or v <= 0 or o.comparator is not None:
             return Finding(
                 cid,
                 UNKNOWN,
@@ -186,7 +185,10 @@ def lab_negative(cid: str, c: LabNegativeCheck, ctx: CompileContext) -> CheckFn:
                 return Finding(
                     cid, UNKNOWN, lambda: f"{c.label} {show(o)} is not in an accepted unit.", (o,)
                 )
-            q = "negative" if v < c.cutoff - EPS else "positive"
+            below = passes("lt", v, c.cutoff, o.comparator)
+            if below is None:
+                return _bound_unsettled(cid, c.label, o, f"the cutoff {c.cutoff:g} {unit}")
+            q = "negative" if below else "positive"
             return Finding(
                 cid,
                 MET if q == "negative" else NOT_MET,
@@ -263,7 +265,8 @@ def history_of_positive(cid: str, c: HistoryOfPositiveCheck, ctx: CompileContext
         for o in up_to(read(facts), st.as_of):
             q = classify(o)
             v = convert(o, c.units)
-            if q == "positive" or (q is None and v is not None and v >= c.cutoff - EPS):
+            at_least = None if v is None else passes("ge", v, c.cutoff, o.comparator)
+            if q == "positive" or (q is None and at_least):
                 return Finding(
                     cid,
                     MET,

@@ -1,0 +1,197 @@
+"""Load benchmark of PAS $submit over loopback with wrk, on SQLite and PostgreSQL.
+
+Run: uv run python bench/load.py [--seconds 10] [--postgres URL]
+
+For each database it starts `priorauth serve` in its own process on a fresh
+database, then drives it with wrk (Debian package `wrk`) at 1, 10 and 50
+concurrent connections. Every request is a new submission (a unique
+Claim.identifier), judged by the engine and committed before the answer. The
+baseline, measured in the same run against the same server, is GET
+/fhir/metadata: what the HTTP stack alone costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+from sqlalchemy import create_engine, text
+
+from priorauth.samples import hemgenix_request
+
+HERE = Path(__file__).resolve().parent
+CONCURRENCY = (1, 10, 50)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fresh_postgres(url: str) -> str:
+    """A clean database `priorauth_bench` next to the one named by url."""
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text("DROP DATABASE IF EXISTS priorauth_bench"))
+        c.execute(text("CREATE DATABASE priorauth_bench"))
+    admin.dispose()
+    return url.rsplit("/", 1)[0] + "/priorauth_bench"
+
+
+def start_server(
+    db_url: str, workers: int, validation: bool
+) -> tuple[subprocess.Popen[bytes], str]:
+    env = {
+        **os.environ,
+        "PRIORAUTH_DATABASE_URL": db_url,
+        "PRIORAUTH_FHIR_VALIDATION": "true" if validation else "false",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "priorauth", "db", "upgrade"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "priorauth",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/fhir/metadata", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the server did not start")
+
+
+def wrk(
+    base: str, script: str, path: str, conns: int, seconds: int, env: dict[str, str]
+) -> dict[str, float]:
+    threads = min(conns, 2)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(conns),
+            "-d",
+            f"{seconds}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(HERE / script),
+            f"{base}{path}",
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    vals = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in {"P50", "P99", "REQS", "SECS", "ERRS", "NON201"}:
+            vals[parts[0]] = float(parts[1])
+    vals["RPS"] = vals["REQS"] / vals["SECS"]
+    return vals
+
+
+def run_backend(
+    name: str, db_url: str, seconds: int, body_file: str, workers: int, validation: bool
+) -> list[str]:
+    proc, base = start_server(db_url, workers, validation)
+    label = f"{name} | {'on' if validation else 'off'}"
+    rows = []
+    try:
+        for conns in CONCURRENCY:
+            env = {
+                "PRIORAUTH_BENCH_BODY": body_file,
+                "PRIORAUTH_BENCH_RUN": f"{name}-{conns}-{time.time_ns()}",
+            }
+            s = wrk(base, "submit.lua", "/fhir/Claim/$submit", conns, seconds, env)
+            b = wrk(base, "metadata.lua", "/fhir/metadata", conns, max(2, seconds // 3), {})
+            rows.append(
+                f"| {label} | {conns} | {s['RPS']:.0f} | {s['P50']:.1f} | {s['P99']:.1f} | "
+                f"{int(s['NON201'] + s['ERRS'])} | {b['RPS']:.0f} | {b['P99']:.1f} |"
+            )
+            print(rows[-1], flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--workers", type=int, default=2, help="server worker processes")
+    ap.add_argument(
+        "--postgres",
+        default=os.environ.get("PRIORAUTH_TEST_DATABASE_URL"),
+        help="a PostgreSQL URL (a database priorauth_bench is created beside it)",
+    )
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+    bundle = hemgenix_request(name="load")
+    bundle["entry"][0]["resource"]["identifier"][0]["value"] = "__TRACE__"
+    with tempfile.TemporaryDirectory() as tmp:
+        body_file = str(Path(tmp) / "body.json")
+        Path(body_file).write_bytes(orjson.dumps(bundle))
+        print(f"$submit load, {args.seconds} s per row, body {len(orjson.dumps(bundle)):,} bytes")
+        print(f"server: priorauth serve --workers {args.workers}; FHIR model validation on and off")
+        print(
+            "| database | validation | clients | $submit req/s | p50 ms | p99 ms | non-201 "
+            "| metadata req/s | metadata p99 ms |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
+        for validation in (True, False):
+            run_backend(
+                "SQLite",
+                f"sqlite:///{tmp}/bench-{validation}.db",
+                args.seconds,
+                body_file,
+                args.workers,
+                validation,
+            )
+            if args.postgres:
+                run_backend(
+                    "PostgreSQL",
+                    fresh_postgres(args.postgres),
+                    args.seconds,
+                    body_file,
+                    args.workers,
+                    validation,
+                )
+        print("(PostgreSQL skipped: pass --postgres URL or set PRIORAUTH_TEST_DATABASE_URL)")
+
+
+if __name__ == "__main__":
+    main()
