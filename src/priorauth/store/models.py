@@ -100,3 +100,32 @@ class SubscriptionRow(Base):
     topic: Mapped[str] = mapped_column(Text)
     events_sent: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UserRow(Base):
+    """A reviewer who signs in to the web app."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(40))  # "intake" | "medical_director"
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CoverageAssertionRow(Base):
+    """A CRD coverage-information answer, kept so its coverage-assertion-id can be looked up."""
+
+    __tablename__ = "coverage_assertions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    member_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    policy_id: Mapped[str | None] = mapped_column(String(100))
+    policy_version: Mapped[str | None] = mapped_column(String(40))
+    order: Mapped[dict[str, Any]] = mapped_column(JSON)  # the ordered resource and its context
+    coverage: Mapped[dict[str, Any]] = mapped_column(JSON)  # the coverage-information content
+    evaluation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
