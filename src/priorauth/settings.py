@@ -42,6 +42,14 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"
     insurer_name: str = "priorauth payer"
     notify_timeout_seconds: float = 5.0
+    # SMART Backend Services on every API endpoint. Off is a development mode that
+    # must be asked for (PRIORAUTH_AUTH=off) and is announced with a warning.
+    auth_enabled: bool = True
+    # Signs access tokens; every worker must share it. Generated when absent.
+    secret_key: str = ""
+    # Per-client request budget: a bucket of `rate_burst` refilled at `rate_per_minute`.
+    rate_per_minute: int = 1200
+    rate_burst: int = 200
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -52,6 +60,10 @@ class Settings:
             standard_hours=_int("PRIORAUTH_STANDARD_HOURS", cls.standard_hours),
             max_body_bytes=_int("PRIORAUTH_MAX_BODY_BYTES", cls.max_body_bytes),
             fhir_validation=_bool("PRIORAUTH_FHIR_VALIDATION", cls.fhir_validation),
+            auth_enabled=_bool("PRIORAUTH_AUTH", cls.auth_enabled),
+            secret_key=os.environ.get("PRIORAUTH_SECRET_KEY", ""),
+            rate_per_minute=_int("PRIORAUTH_RATE_PER_MINUTE", cls.rate_per_minute),
+            rate_burst=_int("PRIORAUTH_RATE_BURST", cls.rate_burst),
             base_url=os.environ.get("PRIORAUTH_BASE_URL") or cls.base_url,
             insurer_name=os.environ.get("PRIORAUTH_INSURER_NAME") or cls.insurer_name,
         )

@@ -11,8 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from priorauth import __version__
-from priorauth.api import cases, fhir
+from priorauth.api import cases, fhir, security
 from priorauth.api.responses import outcome_response
+from priorauth.api.security import warn_if_open
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import ServiceError
 
@@ -32,12 +33,16 @@ def create_app(service: PriorAuthService) -> FastAPI:
         description="Prior authorization engine: Da Vinci PAS endpoints and the case API.",
     )
     app.state.service = service
+    app.include_router(security.router)
     app.include_router(fhir.router)
     app.include_router(cases.router)
+    warn_if_open(service.settings.auth_enabled)
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError):  # type: ignore[no-untyped-def]
-        return outcome_response(exc.status, exc.code, exc.message, exc.expression)
+        response = outcome_response(exc.status, exc.code, exc.message, exc.expression)
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):  # type: ignore[no-untyped-def]

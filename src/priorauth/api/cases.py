@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from priorauth.api.deps import Service
 from priorauth.api.responses import JsonResponse
+from priorauth.api.security import require
+from priorauth.auth import scopes as sc
 from priorauth.pas.records import CaseRecord
+from priorauth.store.audit import Actor
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 
@@ -57,15 +60,19 @@ def detail(r: CaseRecord, now: datetime) -> dict[str, Any]:
 
 
 @router.get("", summary="Open cases, soonest deadline first")
-async def open_cases(svc: Service) -> JsonResponse:
-    records = await run_in_threadpool(svc.open_cases)
+async def open_cases(
+    svc: Service, who: Annotated[Actor, Depends(require(sc.CASES_READ))]
+) -> JsonResponse:
+    records = await run_in_threadpool(svc.open_cases, who)
     now = datetime.now(UTC)
     return JsonResponse([summary(r, now) for r in records])
 
 
 @router.get("/{case_id}", summary="One case with the engine's trace and its history")
-async def read_case(svc: Service, case_id: str) -> JsonResponse:
-    record = await run_in_threadpool(svc.case, case_id, True)
+async def read_case(
+    svc: Service, case_id: str, who: Annotated[Actor, Depends(require(sc.CASES_READ))]
+) -> JsonResponse:
+    record = await run_in_threadpool(svc.case, case_id, True, who)
     return JsonResponse(detail(record, datetime.now(UTC)))
 
 
@@ -78,7 +85,12 @@ class DecisionIn(BaseModel):
 
 
 @router.post("/{case_id}/decision", summary="A Medical Director's decision")
-async def decide(svc: Service, case_id: str, body: DecisionIn) -> JsonResponse:
+async def decide(
+    svc: Service,
+    case_id: str,
+    body: DecisionIn,
+    who: Annotated[Actor, Depends(require(sc.CASES_DECIDE))],
+) -> JsonResponse:
     record = await run_in_threadpool(
         svc.decide,
         case_id,
@@ -87,5 +99,6 @@ async def decide(svc: Service, case_id: str, body: DecisionIn) -> JsonResponse:
         body.reason,
         tuple(body.criteria),
         body.kit_ndc,
+        who,
     )
     return JsonResponse(detail(record, datetime.now(UTC)))

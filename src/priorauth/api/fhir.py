@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 
 from priorauth import __version__
 from priorauth.api.deps import Body, Service
 from priorauth.api.responses import FhirResponse
+from priorauth.api.security import require
+from priorauth.auth import scopes as sc
 from priorauth.errors import InvalidRequest
 from priorauth.pas.capability import capability_statement
 from priorauth.pas.records import CaseRecord
 from priorauth.pas.response import claim_response_bundle
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import BadRequest, Unprocessable
+from priorauth.store.audit import Actor
 
 router = APIRouter(prefix="/fhir", tags=["FHIR"])
 
@@ -31,20 +35,26 @@ def _bundle_response(
 
 
 @router.post("/Claim/$submit", summary="PAS $submit: a prior authorization request Bundle")
-async def submit(svc: Service, body: Body) -> FhirResponse:
-    result = await run_in_threadpool(svc.submit, body)
+async def submit(
+    svc: Service, body: Body, who: Annotated[Actor, Depends(require(sc.SUBMIT))]
+) -> FhirResponse:
+    result = await run_in_threadpool(svc.submit, body, who)
     return _bundle_response(svc, result.record, 201 if result.created else 200)
 
 
 @router.post("/Claim/$inquire", summary="PAS $inquire: the current state of a request")
-async def inquire(svc: Service, body: Body) -> FhirResponse:
-    record = await run_in_threadpool(svc.inquire, body)
+async def inquire(
+    svc: Service, body: Body, who: Annotated[Actor, Depends(require(sc.INQUIRE))]
+) -> FhirResponse:
+    record = await run_in_threadpool(svc.inquire, body, who)
     return _bundle_response(svc, record, 200, inquiry=True)
 
 
 @router.get("/ClaimResponse/{case_id}", summary="Read a ClaimResponse (the case's current state)")
-async def read_claim_response(svc: Service, case_id: str) -> FhirResponse:
-    record = await run_in_threadpool(svc.case, case_id)
+async def read_claim_response(
+    svc: Service, case_id: str, who: Annotated[Actor, Depends(require(sc.CLAIM_RESPONSE_READ))]
+) -> FhirResponse:
+    record = await run_in_threadpool(svc.case, case_id, False, who)
     bundle = claim_response_bundle(
         record, now=datetime.now(UTC), insurer_name=svc.settings.insurer_name
     )
@@ -52,26 +62,32 @@ async def read_claim_response(svc: Service, case_id: str) -> FhirResponse:
 
 
 @router.post("/Subscription", summary="Create a PAS rest-hook Subscription")
-async def create_subscription(svc: Service, body: Body) -> FhirResponse:
+async def create_subscription(
+    svc: Service, body: Body, who: Annotated[Actor, Depends(require(sc.SUBSCRIPTION))]
+) -> FhirResponse:
     try:
         resource = orjson.loads(body)
     except orjson.JSONDecodeError as e:
         raise BadRequest(f"the body is not JSON: {e}") from e
     try:
-        created = await run_in_threadpool(svc.subscribe, resource)
+        created = await run_in_threadpool(svc.subscribe, resource, who)
     except InvalidRequest as e:
         raise Unprocessable(str(e)) from e
     return FhirResponse(created, status_code=201)
 
 
 @router.get("/Subscription/{sub_id}")
-async def read_subscription(svc: Service, sub_id: str) -> FhirResponse:
-    return FhirResponse(await run_in_threadpool(svc.subscription, sub_id))
+async def read_subscription(
+    svc: Service, sub_id: str, who: Annotated[Actor, Depends(require(sc.SUBSCRIPTION))]
+) -> FhirResponse:
+    return FhirResponse(await run_in_threadpool(svc.subscription, sub_id, who))
 
 
 @router.delete("/Subscription/{sub_id}", status_code=204)
-async def delete_subscription(svc: Service, sub_id: str) -> FhirResponse:
-    await run_in_threadpool(svc.unsubscribe, sub_id)
+async def delete_subscription(
+    svc: Service, sub_id: str, who: Annotated[Actor, Depends(require(sc.SUBSCRIPTION))]
+) -> FhirResponse:
+    await run_in_threadpool(svc.unsubscribe, sub_id, who)
     return FhirResponse(None, status_code=204)
 
 

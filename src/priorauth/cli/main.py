@@ -11,6 +11,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from priorauth.cli.admin import audit_app, clients_app
 from priorauth.cli.exits import Exit, fatal
 from priorauth.cli.render import render_text
 from priorauth.cli.server import claims_app, db_app, serve
@@ -27,6 +28,8 @@ policy_app = typer.Typer(help="Inspect the loaded coverage policies.", no_args_i
 app.add_typer(policy_app, name="policy")
 app.add_typer(db_app, name="db")
 app.add_typer(claims_app, name="claims")
+app.add_typer(clients_app, name="clients")
+app.add_typer(audit_app, name="audit")
 app.command()(serve)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import secrets
 from pathlib import Path
 from typing import Annotated
 
@@ -84,6 +87,9 @@ def serve(
         fatal(f"refusing to start: {e}", Exit.BAD_INPUT)
     finally:
         engine.dispose()
+    if not os.environ.get("PRIORAUTH_SECRET_KEY"):
+        # Every worker must check the tokens the others issue: share one secret.
+        os.environ["PRIORAUTH_SECRET_KEY"] = secrets.token_urlsafe(32)
     uvicorn.run(
         "priorauth.api.factory:app_from_env",
         factory=True,
@@ -104,7 +110,8 @@ def serve_demo(library, host: str, port: int) -> None:  # type: ignore[no-untype
     from priorauth.service.app_service import PriorAuthService
     from priorauth.store.db import make_engine, upgrade
 
-    settings = _settings()
+    # The demo is a development server: authentication is off, and says so.
+    settings = dataclasses.replace(_settings(), auth_enabled=False)
     upgrade(settings.database_url)
     service = PriorAuthService(settings, make_engine(settings.database_url), library)
     n = load_demo(service)

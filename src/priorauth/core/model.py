@@ -207,6 +207,9 @@ class Criterion(_Strict):
     children: list[Criterion] = []
     check: Check | None = None
     request: str | None = Field(None, description="what to ask for when this is unknown")
+    question: str | None = Field(
+        None, description="how a form (DTR) asks for this criterion's attestation, when it has one"
+    )
 
     @model_validator(mode="after")
     def _leaf_or_group(self) -> Criterion:

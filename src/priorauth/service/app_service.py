@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Engine
@@ -22,15 +23,25 @@ from priorauth.pas.records import CaseRecord, Decision, RequestKeys
 from priorauth.pas.request import read_inquiry, read_keys
 from priorauth.policies import PolicyLibrary
 from priorauth.report import determination_to_dict
-from priorauth.service.errors import BadRequest, Conflict, NotFound, Unprocessable
+from priorauth.service.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceError,
+    Unprocessable,
+)
 from priorauth.service.notifier import Notifier
+from priorauth.service.ratelimit import RateLimiter
 from priorauth.settings import Settings
 from priorauth.store import cases as case_store
 from priorauth.store import claims as claims_store
+from priorauth.store.audit import SYSTEM, Actor, AuditLog
 from priorauth.store.db import session_factory
 
 log = logging.getLogger("priorauth.service")
 
+T = TypeVar("T")
 CANCEL = "3"  # X12 1322 certification type: cancel
 
 
@@ -44,13 +55,15 @@ class SubscriptionsMixin:
     sessions: sessionmaker[Session]
     clock: Callable[[], datetime]
 
-    def subscribe(self, resource: dict[str, Any]) -> dict[str, Any]:
+    def _subscribe(self, resource: dict[str, Any], who: Actor) -> dict[str, Any]:
         import uuid
 
         from priorauth.pas.subscriptions import read_subscription, subscription_resource
         from priorauth.store.models import SubscriptionRow
 
         req = read_subscription(resource)  # InvalidRequest for a malformed one
+        if who.organization and req.org_identifier != who.organization:
+            raise Forbidden("a client may subscribe to its own organization's results only")
         sid = str(uuid.uuid4())
         with self.sessions() as s:
             s.add(
@@ -69,13 +82,13 @@ class SubscriptionsMixin:
             s.commit()
         return subscription_resource(sid, req, "active")
 
-    def subscription(self, sub_id: str) -> dict[str, Any]:
+    def subscription(self, sub_id: str, who: Actor = SYSTEM) -> dict[str, Any]:
         from priorauth.pas.subscriptions import SubscriptionRequest, subscription_resource
         from priorauth.store.models import SubscriptionRow
 
         with self.sessions() as s:
             row = s.get(SubscriptionRow, sub_id)
-            if row is None:
+            if row is None or (who.organization and row.org_identifier != who.organization):
                 raise NotFound(f"no Subscription {sub_id}")
             req = SubscriptionRequest(
                 topic=row.topic,
@@ -87,12 +100,12 @@ class SubscriptionsMixin:
             )
             return subscription_resource(row.id, req, row.status)
 
-    def unsubscribe(self, sub_id: str) -> None:
+    def unsubscribe(self, sub_id: str, who: Actor = SYSTEM) -> None:
         from priorauth.store.models import SubscriptionRow
 
         with self.sessions() as s:
             row = s.get(SubscriptionRow, sub_id)
-            if row is None:
+            if row is None or (who.organization and row.org_identifier != who.organization):
                 raise NotFound(f"no Subscription {sub_id}")
             s.delete(row)
             s.commit()
@@ -121,6 +134,9 @@ class PriorAuthService(SubscriptionsMixin):
         self.library = library
         self.clock = clock
         self.notifier = notifier or Notifier(self.sessions, settings)
+        self.audit = AuditLog(engine)
+        self.limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
+        self.secret_key = settings.secret_key or secrets.token_urlsafe(32)
         # SQLite has one writer at a time and its busy handler sleeps and retries, which
         # starves some requests under load; queueing writers here keeps waits fair.
         self._writes: AbstractContextManager[object] = (
@@ -129,12 +145,14 @@ class PriorAuthService(SubscriptionsMixin):
 
     # --- submission -----------------------------------------------------------
 
-    def submit(self, raw: bytes) -> Submitted:
+    def _submit(self, raw: bytes, who: Actor) -> Submitted:
         bundle = _parse(raw)
         try:
             keys = read_keys(bundle)
         except InvalidRequest as e:
             raise BadRequest(f"not a PAS request bundle: {e}") from e
+        if who.organization and keys.submitter.value != who.organization:
+            raise Forbidden("the request's provider is not the organization of this client")
         if self.settings.fhir_validation:
             try:
                 validate_bundle(bundle)
@@ -244,33 +262,45 @@ class PriorAuthService(SubscriptionsMixin):
 
     # --- reading ----------------------------------------------------------------
 
-    def inquire(self, raw: bytes) -> CaseRecord:
+    def _inquire(self, raw: bytes, who: Actor) -> CaseRecord:
         bundle = _parse(raw)
         try:
             q = read_inquiry(bundle)
         except InvalidRequest as e:
             raise BadRequest(f"not a PAS inquiry bundle: {e}") from e
+        if who.organization and q.submitter.value != who.organization:
+            raise Forbidden("the inquiry's provider is not the organization of this client")
         with self.sessions() as s:
             row = case_store.find_for_inquiry(s, q.member_id, q.submitter.key(), q.service_codes)
             if row is None:
                 raise NotFound("no prior authorization matches this member, provider and service")
             return case_store.to_record(row)
 
-    def case(self, case_id: str, with_history: bool = False) -> CaseRecord:
+    def case(
+        self, case_id: str, with_history: bool = False, who: Actor | None = None
+    ) -> CaseRecord:
+        """One case. With `who`, the read is checked (own organization only) and audited."""
         with self.sessions() as s:
             row = case_store.get(s, case_id)
-            if row is None:
+            org = who.organization if who else None
+            if row is None or (org and row.keys.get("submitter", {}).get("value") != org):
+                if who:
+                    self.audit.record(who, "read", "failure", f"case/{case_id}", reason="not-found")
                 raise NotFound(f"no case {case_id}")
+            if who:
+                self.audit.record(who, "read", "success", f"case/{case_id}")
             history = case_store.events(s, case_id) if with_history else None
             return case_store.to_record(row, history)
 
-    def open_cases(self) -> list[CaseRecord]:
+    def open_cases(self, who: Actor | None = None) -> list[CaseRecord]:
+        if who:
+            self.audit.record(who, "search", "success", "cases?status=pended")
         with self.sessions() as s:
             return [case_store.to_record(r) for r in case_store.list_open(s)]
 
     # --- decisions ----------------------------------------------------------------
 
-    def decide(
+    def _decide(
         self,
         case_id: str,
         kind: str,
@@ -319,6 +349,59 @@ class PriorAuthService(SubscriptionsMixin):
             record = case_store.to_record(row)
         self.notifier.case_decided(record)
         return record
+
+    # --- the public, audited use cases -----------------------------------------
+
+    def _audit_run(self, action: str, who: Actor, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except ServiceError as e:
+            self.audit.record(who, action, "failure", None, status=e.status, reason=e.code)
+            raise
+
+    def submit(self, raw: bytes, who: Actor = SYSTEM) -> Submitted:
+        """Store a PAS request and its evaluation; acknowledged only once committed."""
+        result = self._audit_run("submit", who, lambda: self._submit(raw, who))
+        case = f"case/{result.record.id}"
+        self.audit.record(who, "submit", "success", case, created=result.created)
+        if result.created:
+            ev = result.record.evaluation or {}
+            self.audit.record(
+                SYSTEM, "evaluate", "success", case, recommendation=result.record.recommendation
+            )
+            if ev.get("missing"):
+                self.audit.record(SYSTEM, "doc-request", "success", case, items=len(ev["missing"]))
+        return result
+
+    def inquire(self, raw: bytes, who: Actor = SYSTEM) -> CaseRecord:
+        record = self._audit_run("inquire", who, lambda: self._inquire(raw, who))
+        self.audit.record(who, "inquire", "success", f"case/{record.id}")
+        return record
+
+    def decide(
+        self,
+        case_id: str,
+        kind: str,
+        actor: str,
+        reason: str | None = None,
+        criteria: tuple[str, ...] = (),
+        kit_ndc: str | None = None,
+        who: Actor | None = None,
+    ) -> CaseRecord:
+        """A Medical Director's decision; pushed to the submitter's subscriptions."""
+        by = who or Actor(actor, "user")
+        record = self._audit_run(
+            "decide", by, lambda: self._decide(case_id, kind, actor, reason, criteria, kit_ndc)
+        )
+        self.audit.record(
+            by, "decide", "success", f"case/{case_id}", decision=kind, criteria=list(criteria)
+        )
+        return record
+
+    def subscribe(self, resource: dict[str, Any], who: Actor = SYSTEM) -> dict[str, Any]:
+        created = self._audit_run("subscribe", who, lambda: self._subscribe(resource, who))
+        self.audit.record(who, "subscribe", "success", f"subscription/{created['id']}")
+        return created
 
     def _policy_of(self, record: CaseRecord) -> CompiledPolicy | None:
         if record.policy_id is None:

@@ -15,10 +15,13 @@ class ServiceError(Exception):
     status = 500
     code = "exception"  # FHIR issue type
 
-    def __init__(self, message: str, expression: str | None = None) -> None:
+    def __init__(
+        self, message: str, expression: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.expression = expression
+        self.headers = headers or {}
 
 
 class BadRequest(ServiceError):
@@ -39,3 +42,11 @@ class Conflict(ServiceError):
 
 class Forbidden(ServiceError):
     status, code = 403, "forbidden"
+
+
+class Unauthorized(ServiceError):
+    status, code = 401, "login"
+
+
+class TooManyRequests(ServiceError):
+    status, code = 429, "throttled"

@@ -129,3 +129,55 @@ class CoverageAssertionRow(Base):
     order: Mapped[dict[str, Any]] = mapped_column(JSON)  # the ordered resource and its context
     coverage: Mapped[dict[str, Any]] = mapped_column(JSON)  # the coverage-information content
     evaluation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class AuditRow(Base):
+    """One audit record. Append-only; each carries the hash of the one before it."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))  # user name, client id, or "anonymous"
+    actor_kind: Mapped[str] = mapped_column(String(20))  # user | client | system | anonymous
+    action: Mapped[str] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(20))  # success | failure
+    entity: Mapped[str | None] = mapped_column(String(200))  # e.g. "case/<id>"
+    source: Mapped[str | None] = mapped_column(String(100))  # the caller's address
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)  # never PHI
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The chain's head, one row, locked while a record is appended so the chain never forks."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiClientRow(Base):
+    """A system registered for SMART Backend Services (client credentials + signed JWT)."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)  # client_id
+    name: Mapped[str] = mapped_column(String(200))
+    jwks: Mapped[dict[str, Any]] = mapped_column(JSON)
+    scopes: Mapped[str] = mapped_column(Text)  # space-separated
+    organization: Mapped[str | None] = mapped_column(String(200))  # NPI of its organization
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UsedJtiRow(Base):
+    """Assertion ids already used, kept until the assertion expires: a replay is refused."""
+
+    __tablename__ = "used_jtis"
+
+    jti: Mapped[str] = mapped_column(String(300), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

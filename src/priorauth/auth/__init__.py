@@ -1,0 +1,1 @@
+"""SMART Backend Services: registered clients, signed-assertion token exchange, scoped access."""

@@ -1,0 +1,180 @@
+"""The token endpoint's logic: check a client's signed assertion, issue a short-lived token.
+
+SMART Backend Services (HL7 FAST): grant_type client_credentials, with a JWT
+client assertion signed RS384 or ES384 by a key in the client's registered JWKS.
+The assertion's iss and sub are the client id, aud is our token URL, exp is at
+most five minutes away, and its jti is never accepted twice. Access tokens are
+HS256 JWTs signed with the server's secret, so every worker can check them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from priorauth.store.audit import Actor
+from priorauth.store.models import ApiClientRow, UsedJtiRow
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ALGORITHMS = ("RS384", "ES384")
+MAX_ASSERTION_LIFETIME = timedelta(minutes=5)
+TOKEN_LIFETIME = timedelta(minutes=5)
+
+
+class TokenError(Exception):
+    """An OAuth error: `error` is the RFC 6749 code, the message says why."""
+
+    def __init__(self, error: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.error, self.message, self.status = error, message, status
+
+
+@dataclass(frozen=True)
+class Issued:
+    access_token: str
+    scope: str
+    expires_in: int
+    client_id: str
+
+
+def issue(s: Session, form: dict[str, str], token_url: str, secret: str, now: datetime) -> Issued:
+    if form.get("grant_type") != "client_credentials":
+        raise TokenError("unsupported_grant_type", "grant_type must be client_credentials")
+    if form.get("client_assertion_type") != ASSERTION_TYPE:
+        raise TokenError("invalid_request", f"client_assertion_type must be {ASSERTION_TYPE}")
+    assertion = form.get("client_assertion") or ""
+    try:
+        header = jwt.get_unverified_header(assertion)
+        unverified = jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.PyJWTError as e:
+        raise TokenError("invalid_client", f"the client assertion is not a JWT: {e}", 401) from e
+    if header.get("alg") not in ALGORITHMS:
+        raise TokenError("invalid_client", "the assertion must be signed RS384 or ES384", 401)
+    client_id = unverified.get("iss")
+    client = s.get(ApiClientRow, client_id) if isinstance(client_id, str) else None
+    if client is None or not client.active:
+        raise TokenError("invalid_client", "unknown or inactive client", 401)
+    key = _key_for(client.jwks, header)
+    try:
+        claims = jwt.decode(
+            assertion,
+            key=key,
+            algorithms=list(ALGORITHMS),
+            audience=token_url,
+            issuer=client.id,
+            options={"require": ["iss", "sub", "aud", "exp", "jti"]},
+            leeway=0,
+        )
+    except jwt.ExpiredSignatureError as e:
+        raise TokenError("invalid_client", "the client assertion has expired", 401) from e
+    except jwt.PyJWTError as e:
+        raise TokenError("invalid_client", f"the client assertion is not valid: {e}", 401) from e
+    if claims["sub"] != client.id:
+        raise TokenError("invalid_client", "the assertion's sub must be the client id", 401)
+    exp = datetime.fromtimestamp(claims["exp"], UTC)
+    if exp - now > MAX_ASSERTION_LIFETIME + timedelta(seconds=5):
+        raise TokenError("invalid_client", "the assertion may live at most five minutes", 401)
+    _spend_jti(s, client.id, str(claims["jti"]), exp, now)
+    granted = _grant(form.get("scope", ""), client.scopes)
+    expires = now + TOKEN_LIFETIME
+    token = jwt.encode(
+        {
+            "iss": "priorauth",
+            "sub": client.id,
+            "scope": granted,
+            "org": client.organization,
+            "exp": int(expires.timestamp()),
+            "iat": int(now.timestamp()),
+            "jti": secrets.token_urlsafe(16),
+        },
+        secret,
+        algorithm="HS256",
+    )
+    return Issued(token, granted, int(TOKEN_LIFETIME.total_seconds()), client.id)
+
+
+def _key_for(jwks: dict[str, Any], header: dict[str, Any]) -> Any:
+    keys = [k for k in jwks.get("keys", []) if isinstance(k, dict)]
+    kid = header.get("kid")
+    matching = [k for k in keys if kid is None or k.get("kid") == kid]
+    for k in matching:
+        try:
+            return jwt.PyJWK(k, algorithm=header["alg"]).key
+        except jwt.PyJWTError:
+            continue
+    raise TokenError("invalid_client", "no registered key matches the assertion's kid", 401)
+
+
+def _spend_jti(s: Session, client_id: str, jti: str, exp: datetime, now: datetime) -> None:
+    s.execute(delete(UsedJtiRow).where(UsedJtiRow.expires_at < now))
+    s.add(UsedJtiRow(jti=f"{client_id}:{jti}", client_id=client_id, expires_at=exp))
+    try:
+        s.commit()
+    except IntegrityError as e:
+        s.rollback()
+        raise TokenError("invalid_client", "this assertion (jti) was already used", 401) from e
+
+
+def _grant(requested: str, registered: str) -> str:
+    allowed = set(registered.split())
+    asked = requested.split()
+    granted = [sc for sc in asked if sc in allowed]
+    if asked and not granted:
+        raise TokenError("invalid_scope", "none of the requested scopes is allowed for this client")
+    return " ".join(granted or sorted(allowed))
+
+
+def verify_access_token(token: str, secret: str, source: str | None) -> Actor:
+    """The Actor behind a bearer token; raises jwt.PyJWTError when it is not ours or expired."""
+    claims = jwt.decode(
+        token,
+        secret,
+        algorithms=["HS256"],
+        issuer="priorauth",
+        options={"require": ["exp", "sub", "scope"]},
+    )
+    return Actor(
+        id=str(claims["sub"]),
+        kind="client",
+        source=source,
+        organization=claims.get("org"),
+        scopes=frozenset(str(claims["scope"]).split()),
+    )
+
+
+def register_client(
+    s: Session,
+    client_id: str,
+    name: str,
+    jwks: dict[str, Any],
+    scopes: list[str],
+    organization: str | None,
+    now: datetime,
+) -> ApiClientRow:
+    if not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+        raise ValueError("the JWKS has no keys")
+    for k in jwks["keys"]:
+        if "d" in k:
+            raise ValueError("the JWKS holds a private key; register the public keys only")
+        jwt.PyJWK(k)  # raises on an unusable key
+    if s.scalars(select(ApiClientRow).where(ApiClientRow.id == client_id)).first():
+        raise ValueError(f"client {client_id!r} exists")
+    row = ApiClientRow(
+        id=client_id,
+        name=name,
+        jwks=jwks,
+        scopes=" ".join(scopes),
+        organization=organization,
+        active=True,
+        created_at=now,
+    )
+    s.add(row)
+    s.commit()
+    return row
