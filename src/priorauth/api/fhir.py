@@ -24,6 +24,18 @@ from priorauth.store.audit import Actor
 
 router = APIRouter(prefix="/fhir", tags=["FHIR"])
 
+# The bodies are read raw (to enforce the size limit and answer with OperationOutcome),
+# so their shape is declared here for the OpenAPI schema and its fuzzers.
+FHIR_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/fhir+json": {"schema": {"type": "object"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
+
 
 def _bundle_response(
     svc: PriorAuthService, record: CaseRecord, status: int, inquiry: bool = False
@@ -34,7 +46,11 @@ def _bundle_response(
     return FhirResponse(body, status_code=status)
 
 
-@router.post("/Claim/$submit", summary="PAS $submit: a prior authorization request Bundle")
+@router.post(
+    "/Claim/$submit",
+    openapi_extra=FHIR_BODY,
+    summary="PAS $submit: a prior authorization request Bundle",
+)
 async def submit(
     svc: Service, body: Body, who: Annotated[Actor, Depends(require(sc.SUBMIT))]
 ) -> FhirResponse:
@@ -42,7 +58,11 @@ async def submit(
     return _bundle_response(svc, result.record, 201 if result.created else 200)
 
 
-@router.post("/Claim/$inquire", summary="PAS $inquire: the current state of a request")
+@router.post(
+    "/Claim/$inquire",
+    openapi_extra=FHIR_BODY,
+    summary="PAS $inquire: the current state of a request",
+)
 async def inquire(
     svc: Service, body: Body, who: Annotated[Actor, Depends(require(sc.INQUIRE))]
 ) -> FhirResponse:
@@ -61,7 +81,9 @@ async def read_claim_response(
     return FhirResponse(bundle["entry"][0]["resource"])
 
 
-@router.post("/Subscription", summary="Create a PAS rest-hook Subscription")
+@router.post(
+    "/Subscription", openapi_extra=FHIR_BODY, summary="Create a PAS rest-hook Subscription"
+)
 async def create_subscription(
     svc: Service, body: Body, who: Annotated[Actor, Depends(require(sc.SUBSCRIPTION))]
 ) -> FhirResponse:
