@@ -7,6 +7,7 @@ import gc
 from fastapi import FastAPI
 
 from priorauth.api.app import create_app
+from priorauth.observability import configure as configure_logging
 from priorauth.policies import builtin
 from priorauth.service.app_service import PriorAuthService
 from priorauth.settings import Settings
@@ -14,6 +15,7 @@ from priorauth.store.db import check_schema, make_engine
 
 
 def app_from_env() -> FastAPI:
+    configure_logging()
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     check_schema(engine)

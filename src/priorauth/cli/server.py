@@ -98,6 +98,7 @@ def serve(
         workers=workers,
         log_level="info",
         access_log=False,
+        log_config=None,  # priorauth.observability configures JSON logs in each worker
     )
 
 
