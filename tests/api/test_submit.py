@@ -241,3 +241,24 @@ def test_claims_history_in_the_database_drives_criterion_c(
     assert ev["recommendation"] == "deny"
     assert ev["criteria"]["C"]["status"] == "not_met"
     assert ev["criteria"]["NC.1"]["status"] == "applies"
+
+
+def test_metadata_claims_only_what_is_served(client: TestClient) -> None:
+    """Every operation and interaction in the CapabilityStatement has a route behind it."""
+    cs = client.get("/fhir/metadata").json()
+    served = {
+        (method.upper(), path)
+        for path, ops in client.get("/openapi.json").json()["paths"].items()
+        for method in ops
+    }
+    for res in cs["rest"][0]["resource"]:
+        kind = res["type"]
+        for op in res.get("operation", []):
+            assert ("POST", f"/fhir/{kind}/${op['name']}") in served, op["name"]
+        for i in res.get("interaction", []):
+            method, path = {
+                "read": ("GET", f"/fhir/{kind}/{{"),
+                "create": ("POST", f"/fhir/{kind}"),
+                "delete": ("DELETE", f"/fhir/{kind}/{{"),
+            }[i["code"]]
+            assert any(m == method and p.startswith(path) for m, p in served), (kind, i["code"])

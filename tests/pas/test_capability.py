@@ -38,7 +38,11 @@ def test_lists_exactly_what_the_server_does() -> None:
     (rest,) = _statement()["rest"]
     assert rest["mode"] == "server"
     resources = {r["type"]: r for r in rest["resource"]}
-    assert set(resources) == {"Claim", "ClaimResponse", "Subscription"}
+    assert set(resources) == {"Claim", "ClaimResponse", "Subscription", "Questionnaire"}
+    assert {o["name"] for o in resources["Questionnaire"]["operation"]} == {
+        "questionnaire-package",
+        "next-question",
+    }
     claim = resources["Claim"]
     assert {(o["name"], o["definition"]) for o in claim["operation"]} == {
         ("submit", "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-submit"),
@@ -55,4 +59,4 @@ def test_lists_exactly_what_the_server_does() -> None:
     )
     assert "rest-hook" in subscription["documentation"]
     # No system-level interactions or operations are claimed.
-    assert set(rest) == {"mode", "resource"}
+    assert set(rest) == {"mode", "resource", "security"}

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from priorauth import __version__
-from priorauth.api import cases, fhir, security
+from priorauth.api import cases, cds, dtr, fhir, security
 from priorauth.api.responses import outcome_response
 from priorauth.api.security import warn_if_open
 from priorauth.service.app_service import PriorAuthService
@@ -36,6 +36,8 @@ def create_app(service: PriorAuthService) -> FastAPI:
     app.include_router(security.router)
     app.include_router(fhir.router)
     app.include_router(cases.router)
+    cds.install(app, service)
+    dtr.install(app, service)
     warn_if_open(service.settings.auth_enabled)
 
     @app.exception_handler(ServiceError)

@@ -78,7 +78,37 @@ def capability_statement(base_url: str, *, version: str, now: datetime) -> dict[
                         ),
                         "interaction": [{"code": "create"}, {"code": "read"}, {"code": "delete"}],
                     },
+                    {
+                        # Da Vinci DTR payer operations (the CRD hooks are at /cds-services).
+                        "type": "Questionnaire",
+                        "operation": [
+                            {
+                                "name": "questionnaire-package",
+                                "definition": "http://hl7.org/fhir/us/davinci-dtr/"
+                                "OperationDefinition/questionnaire-package",
+                            },
+                            {
+                                "name": "next-question",
+                                "definition": "http://hl7.org/fhir/uv/sdc/"
+                                "OperationDefinition/Questionnaire-next-question",
+                            },
+                        ],
+                    },
                 ],
+                "security": {
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "SMART-on-FHIR",
+                                }
+                            ]
+                        }
+                    ],
+                    "description": "SMART Backend Services (client credentials, private_key_jwt "
+                    "RS384/ES384); see /.well-known/smart-configuration.",
+                },
             }
         ],
     }

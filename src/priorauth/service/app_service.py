@@ -139,7 +139,7 @@ class PriorAuthService(SubscriptionsMixin):
         self.secret_key = settings.secret_key or secrets.token_urlsafe(32)
         # SQLite has one writer at a time and its busy handler sleeps and retries, which
         # starves some requests under load; queueing writers here keeps waits fair.
-        self._writes: AbstractContextManager[object] = (
+        self.write_lock: AbstractContextManager[object] = (
             threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
         )
 
@@ -159,7 +159,7 @@ class PriorAuthService(SubscriptionsMixin):
             except InvalidRequest as e:
                 raise Unprocessable(str(e)) from e
         now = self.clock()
-        with self._writes, self.sessions() as s:
+        with self.write_lock, self.sessions() as s:
             if keys.certification == CANCEL:
                 return Submitted(self._cancel(s, keys, now), False)
             # Judge before looking for a duplicate: a broken bundle is refused even if resent.
@@ -339,7 +339,7 @@ class PriorAuthService(SubscriptionsMixin):
             auth_start=today if kind != "deny" else None,
             auth_end=today + timedelta(days=days - 1) if kind != "deny" else None,
         )
-        with self._writes, self.sessions() as s:
+        with self.write_lock, self.sessions() as s:
             try:
                 row = case_store.decide(s, case_id, decision)
             except KeyError as e:

@@ -1,0 +1,46 @@
+"""DTR endpoints: Questionnaire $questionnaire-package and $next-question under /fhir."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from priorauth.api.deps import Body, Service
+from priorauth.api.responses import FhirResponse
+from priorauth.api.security import require
+from priorauth.auth import scopes as sc
+from priorauth.dtr.service import DtrService
+from priorauth.service.app_service import PriorAuthService
+from priorauth.store.audit import Actor
+
+router = APIRouter(prefix="/fhir", tags=["DTR"])
+
+
+def _dtr(svc: PriorAuthService) -> DtrService:
+    dtr = getattr(svc, "_dtr_service", None)
+    if dtr is None:
+        dtr = DtrService(svc)
+        svc._dtr_service = dtr  # type: ignore[attr-defined]
+    return dtr
+
+
+@router.post("/Questionnaire/$questionnaire-package", summary="DTR questionnaire package")
+async def questionnaire_package(
+    svc: Service, body: Body, who: Annotated[Actor, Depends(require(sc.DTR))]
+) -> FhirResponse:
+    return FhirResponse(await run_in_threadpool(_dtr(svc).package, body))
+
+
+@router.post("/Questionnaire/$next-question", summary="SDC adaptive form: the next question")
+async def next_question(
+    svc: Service, body: Body, who: Annotated[Actor, Depends(require(sc.DTR))]
+) -> FhirResponse:
+    return FhirResponse(await run_in_threadpool(_dtr(svc).next_question, body))
+
+
+def install(app: FastAPI, service: PriorAuthService) -> None:
+    """Add the DTR routes to an app built by create_app(service)."""
+    app.state.service = service
+    app.include_router(router)

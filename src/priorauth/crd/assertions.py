@@ -1,0 +1,79 @@
+"""Coverage assertions: each coverage-information answer, kept under its coverage-assertion-id."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from priorauth.core.evaluator import CompiledPolicy
+from priorauth.core.result import Determination
+from priorauth.report import determination_to_dict
+from priorauth.store.models import CoverageAssertionRow
+
+Json = dict[str, Any]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Assertion:
+    id: str
+    policy_id: str | None
+    policy_version: str | None
+    bundle: Json  # the order and the EHR's resources, PAS-shaped (crd.bundle)
+    order_ref: str
+    as_of: date
+    coverage: Json
+
+
+def save(
+    s: Session,
+    *,
+    assertion_id: str,
+    now: datetime,
+    policy: CompiledPolicy,
+    det: Determination,
+    bundle: Json,
+    order_ref: str,
+    member_id: str | None,
+    coverage: Json,
+    source: str,
+) -> None:
+    s.add(
+        CoverageAssertionRow(
+            id=assertion_id,
+            created_at=now,
+            member_id=member_id,
+            policy_id=policy.policy.id,
+            policy_version=policy.policy.version,
+            order={
+                "bundle": bundle,
+                "order": order_ref,
+                "as_of": det.as_of.isoformat(),
+                "source": source,
+            },
+            coverage=coverage,
+            evaluation=determination_to_dict(det, policy),
+        )
+    )
+
+
+def load(s: Session, assertion_id: str) -> Assertion | None:
+    row = s.get(CoverageAssertionRow, assertion_id)
+    if row is None:
+        return None
+    return Assertion(
+        id=row.id,
+        policy_id=row.policy_id,
+        policy_version=row.policy_version,
+        bundle=row.order["bundle"],
+        order_ref=row.order["order"],
+        as_of=date.fromisoformat(row.order["as_of"]),
+        coverage=row.coverage,
+    )

@@ -1,0 +1,105 @@
+"""The CRD coverage-information extension from a determination, and its STU 2 consistency rules."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from priorauth.core.result import Determination
+
+Json = dict[str, Any]
+COVERAGE_INFORMATION = (
+    "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
+)
+_REQUIRED = ("coverage", "covered", "date", "coverage-assertion-id")
+_SINGLE = (*_REQUIRED, "pa-needed", "satisfied-pa-id")
+_CODES = {
+    "covered": {"covered", "not-covered", "conditional"},
+    "pa-needed": {"auth-needed", "no-auth", "satisfied", "performpa", "conditional"},
+    "doc-needed": {"clinical", "admin", "patient", "conditional", "no-doc"},
+    "doc-purpose": {"withpa", "withclaim", "withorder", "retain-doc", "OR"},
+    "info-needed": {"performer", "location", "timeframe", "contract", "detail-code", "OTH"},
+}
+
+
+def coverage_information(
+    *,
+    coverage_ref: str,
+    determination: Determination,
+    final_denial: bool,
+    questionnaire: str | None,
+    assertion_id: str,
+    on: date,
+) -> Json:
+    """What the payer asserts about one order.
+
+    Hemgenix always needs prior authorization (every review goes to the Medical
+    Director), so the engine decides only what documentation is still needed,
+    or that the order is not covered when no answer could change a denial.
+    """
+    parts: list[Json] = [{"url": "coverage", "valueReference": {"reference": coverage_ref}}]
+    if final_denial:
+        parts.append({"url": "covered", "valueCode": "not-covered"})
+        unmet = "; ".join(f"{u.id}: {u.text}" for u in determination.reasons)
+        parts.append({"url": "reason", "valueCodeableConcept": {"text": f"Not met: {unmet}"}})
+    else:
+        parts.append({"url": "covered", "valueCode": "covered"})
+        parts.append({"url": "pa-needed", "valueCode": "auth-needed"})
+        if determination.recommendation in ("approve", "approve-modified"):
+            parts.append({"url": "doc-needed", "valueCode": "no-doc"})
+        else:
+            parts.append({"url": "doc-needed", "valueCode": "clinical"})
+            parts.append({"url": "doc-purpose", "valueCode": "withpa"})
+            if questionnaire is not None:
+                parts.append({"url": "questionnaire", "valueCanonical": questionnaire})
+    parts.append({"url": "date", "valueDate": on.isoformat()})
+    parts.append({"url": "coverage-assertion-id", "valueString": assertion_id})
+    return {"url": COVERAGE_INFORMATION, "extension": parts}
+
+
+def with_coverage_information(resource: Json, extension: Json) -> Json:
+    """A copy of the order carrying the extension (an earlier assertion is replaced)."""
+    kept = [e for e in resource.get("extension") or () if e.get("url") != COVERAGE_INFORMATION]
+    return {**resource, "extension": [*kept, extension]}
+
+
+def violations(extension: Json) -> list[str]:
+    """Every CRD STU 2 rule the extension breaks (cardinalities, codes, crd-ci-q1..q5)."""
+    out: list[str] = []
+    if extension.get("url") != COVERAGE_INFORMATION:
+        out.append("url is not ext-coverage-information")
+    parts = extension.get("extension") or []
+    if any(key.startswith("value") for key in extension):
+        out.append("a complex extension has no value[x]")
+    by: dict[str, list[Any]] = {}
+    for part in parts:
+        values = [v for k, v in part.items() if k.startswith("value")]
+        if len(values) != 1 or ("extension" in part and part["url"] != "detail"):
+            out.append(f"{part.get('url')}: needs exactly one value")
+        by.setdefault(part.get("url", ""), []).append(values[0] if values else None)
+    for name in _REQUIRED:
+        if name not in by:
+            out.append(f"{name} is required")
+    for name in _SINGLE:
+        if len(by.get(name, ())) > 1:
+            out.append(f"{name} appears more than once")
+    for name, allowed in _CODES.items():
+        out.extend(
+            f"{name}: {v!r} is not a known code" for v in by.get(name, ()) if v not in allowed
+        )
+    covered = set(by.get("covered", ()))
+    pa, doc = set(by.get("pa-needed", ())), set(by.get("doc-needed", ()))
+    if "questionnaire" in by and (not doc or doc == {"no-doc"}):
+        out.append("crd-ci-q1: questionnaire only when doc-needed is present and not no-doc")
+    if "not-covered" in covered and pa:
+        out.append("crd-ci-q2: not-covered carries no pa-needed")
+    conditional = "conditional" in covered | pa | doc
+    if ("info-needed" in by) != conditional:
+        out.append("crd-ci-q3: info-needed exactly when something is conditional")
+    if "satisfied" in pa and "withpa" in by.get("doc-purpose", ()):
+        out.append("crd-ci-q4: a satisfied PA needs no documentation for a PA")
+    if ("satisfied-pa-id" in by) != ("satisfied" in pa):
+        out.append("crd-ci-q5: satisfied-pa-id exactly when pa-needed is satisfied")
+    if "doc-purpose" in by and (not doc or doc == {"no-doc"}):
+        out.append("doc-purpose without documentation needed")
+    return out

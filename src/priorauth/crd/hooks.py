@@ -1,0 +1,113 @@
+"""Read and check a CDS Hooks 2.0 request as CRD STU 2 constrains it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from priorauth.service.errors import BadRequest, ServiceError, Unprocessable
+
+Json = dict[str, Any]
+ORDER_HOOKS = ("order-sign", "order-select")
+
+
+class PrefetchUnavailable(ServiceError):
+    """412: a prefetch key is missing and the EHR's FHIR server cannot be queried."""
+
+    status, code = 412, "incomplete"
+
+
+@dataclass(slots=True)
+class HookRequest:
+    hook: str
+    instance: str
+    context: Json
+    prefetch: dict[str, Any] = field(default_factory=dict)
+    fhir_server: str | None = None
+    token: str | None = None
+
+    @property
+    def patient_id(self) -> str:
+        return str(self.context["patientId"])
+
+    @property
+    def user_id(self) -> str | None:
+        user = self.context.get("userId")
+        return user if isinstance(user, str) else None
+
+    def draft_orders(self) -> list[Json]:
+        bundle = self.context.get("draftOrders") or {}
+        return [
+            e["resource"]
+            for e in bundle.get("entry") or ()
+            if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+        ]
+
+    def selections(self) -> set[str] | None:
+        """order-select: the orders just chosen (only they are judged); None for order-sign."""
+        chosen = self.context.get("selections")
+        return set(chosen) if self.hook == "order-select" and isinstance(chosen, list) else None
+
+
+def parse_hook(raw: bytes, expected_hook: str) -> HookRequest:
+    """The request, or BadRequest (not JSON) / Unprocessable (breaks CDS Hooks or CRD rules).
+
+    Context elements this service does not know are ignored, as CDS Hooks requires.
+    """
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise BadRequest(f"the body is not JSON: {e}") from e
+    if not isinstance(body, dict):
+        raise BadRequest("a CDS Hooks request is a JSON object")
+    hook = body.get("hook")
+    if not isinstance(hook, str) or not hook:
+        raise Unprocessable("hook is required", "hook")
+    if hook != expected_hook:
+        raise Unprocessable(f"this service answers {expected_hook}, not {hook}", "hook")
+    instance = body.get("hookInstance")
+    if not isinstance(instance, str) or not instance:
+        raise Unprocessable("hookInstance is required", "hookInstance")
+    context = body.get("context")
+    if not isinstance(context, dict):
+        raise Unprocessable("context is required and must be an object", "context")
+    for key in ("patientId", "userId"):
+        if not isinstance(context.get(key), str) or not context[key]:
+            raise Unprocessable(f"context.{key} is required for {hook}", f"context.{key}")
+    orders = context.get("draftOrders")
+    if not isinstance(orders, dict) or orders.get("resourceType") != "Bundle":
+        raise Unprocessable("context.draftOrders must be a FHIR Bundle", "context.draftOrders")
+    if not isinstance(orders.get("entry", []), list):
+        raise Unprocessable("draftOrders.entry must be an array", "context.draftOrders.entry")
+    if hook == "order-select" and not isinstance(context.get("selections"), list):
+        raise Unprocessable("order-select needs context.selections", "context.selections")
+    prefetch = body.get("prefetch") or {}
+    if not isinstance(prefetch, dict):
+        raise Unprocessable("prefetch must be an object", "prefetch")
+    server = body.get("fhirServer")
+    if server is not None and (not isinstance(server, str) or not server.startswith("http")):
+        raise Unprocessable("fhirServer must be an absolute URL", "fhirServer")
+    auth = body.get("fhirAuthorization")
+    token = None
+    if auth is not None:
+        if not isinstance(auth, dict) or not isinstance(auth.get("access_token"), str):
+            raise Unprocessable(
+                "fhirAuthorization needs an access_token", "fhirAuthorization.access_token"
+            )
+        if server is None:
+            # CDS Hooks: authorization is only meaningful for a named FHIR server.
+            raise Unprocessable("fhirAuthorization is given without fhirServer", "fhirServer")
+        token = auth["access_token"]
+    return HookRequest(hook, instance, context, prefetch, server, token)
+
+
+def reference_id(reference: object, kind: str) -> str | None:
+    """The id in a "Kind/id" (or absolute ".../Kind/id") reference string, else None."""
+    if not isinstance(reference, str):
+        return None
+    parts = reference.rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] == kind and parts[-1]:
+        return parts[-1]
+    return None

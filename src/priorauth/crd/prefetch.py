@@ -1,0 +1,140 @@
+"""Prefetch templates built from the policies' evidence, and fetching what the EHR did not send."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+
+from priorauth.core.evaluator import CompiledPolicy
+from priorauth.core.facts import LOINC
+from priorauth.crd.hooks import HookRequest, PrefetchUnavailable, reference_id
+
+Json = dict[str, Any]
+# CRD answers within seconds; an EHR that takes longer than this will not be waited for.
+FETCH_TIMEOUT = 4.0
+_LAB_FIELDS = ("codes", "measured_codes", "creatinine_codes")
+_LAB_KINDS = frozenset(
+    {
+        "lab_threshold",
+        "lab_present",
+        "lab_negative",
+        "history_of_positive",
+        "creatinine_clearance",
+        "infection_screen",
+    }
+)
+
+
+def observation_codes(policies: Iterable[CompiledPolicy]) -> list[str]:
+    """Every LOINC code a lab criterion of the policies reads, in policy order."""
+    codes: dict[str, None] = {}
+    for policy in policies:
+        for c in policy.criteria.values():
+            check = c.check
+            if check is None or check.kind not in _LAB_KINDS:
+                continue
+            for name in _LAB_FIELDS:
+                codes.update(dict.fromkeys(getattr(check, name, ()) or ()))
+            for panel in getattr(check, "panels", ()) or ():
+                codes.update(dict.fromkeys(panel.codes))
+    return list(codes)
+
+
+def templates(policies: Iterable[CompiledPolicy]) -> dict[str, str]:
+    """The prefetch keys a CRD service asks for (CDS Hooks 2.0 template syntax)."""
+    loinc = ",".join(f"{LOINC}|{code}" for code in observation_codes(policies))
+    patient = "{{context.patientId}}"
+    return {
+        "patient": f"Patient/{patient}",
+        "coverage": f"Coverage?patient={patient}&status=active",
+        "observations": f"Observation?patient={patient}&code={loinc}",
+        "conditions": f"Condition?patient={patient}",
+        "medicationStatements": f"MedicationStatement?patient={patient}&status=active",
+        "medicationRequests": f"MedicationRequest?patient={patient}&status=active",
+        "practitionerRoles": "PractitionerRole?practitioner={{userPractitionerId}}",
+    }
+
+
+def fill(template: str, req: HookRequest) -> str | None:
+    """A template with the context tokens replaced; None when a token has no value."""
+    practitioner = reference_id(req.user_id, "Practitioner")
+    out = template.replace("{{context.patientId}}", req.patient_id)
+    out = out.replace("{{context.userId}}", req.user_id or "")
+    if "{{userPractitionerId}}" in out:
+        if practitioner is None:
+            return None
+        out = out.replace("{{userPractitionerId}}", practitioner)
+    return out
+
+
+def resolve(
+    req: HookRequest, wanted: dict[str, str], client: httpx.Client | None = None
+) -> dict[str, list[Json]]:
+    """Key -> resources: from the prefetch, else fetched from fhirServer with the token.
+
+    A key the EHR sent as null or left out is fetched; when that is impossible
+    (no fhirServer or no token) the answer is 412, as CRD asks.
+    """
+    out: dict[str, list[Json]] = {}
+    missing: list[tuple[str, str]] = []
+    for key, template in wanted.items():
+        value = req.prefetch.get(key)
+        if value is not None:
+            out[key] = resources_of(value)
+            continue
+        query = fill(template, req)
+        if query is None:
+            out[key] = []  # the user is not a Practitioner: nothing to look up
+        else:
+            missing.append((key, query))
+    if not missing:
+        return out
+    if req.fhir_server is None or req.token is None:
+        names = ", ".join(k for k, _ in missing)
+        raise PrefetchUnavailable(
+            f"prefetch {names} is missing and no fhirServer with fhirAuthorization was given",
+            "prefetch",
+        )
+    own = client is None
+    http = client or httpx.Client(timeout=FETCH_TIMEOUT)
+    try:
+        base = req.fhir_server.rstrip("/")
+        headers = {"Authorization": f"Bearer {req.token}", "Accept": "application/fhir+json"}
+        for key, query in missing:
+            try:
+                r = http.get(f"{base}/{query}", headers=headers)
+            except httpx.HTTPError as e:
+                raise PrefetchUnavailable(
+                    f"prefetch {key} could not be fetched from fhirServer ({type(e).__name__})",
+                    "fhirServer",
+                ) from e
+            if r.status_code == 404 and key != "patient":
+                out[key] = []
+                continue
+            if r.status_code != 200:
+                raise PrefetchUnavailable(
+                    f"fhirServer answered {r.status_code} for prefetch {key}", "fhirServer"
+                )
+            try:
+                out[key] = resources_of(r.json())
+            except ValueError as e:
+                raise PrefetchUnavailable(f"fhirServer sent no JSON for {key}", "fhirServer") from e
+    finally:
+        if own:
+            http.close()
+    return out
+
+
+def resources_of(value: Any) -> list[Json]:
+    """The resources of a prefetch value: a search Bundle's entries, or the resource itself."""
+    if not isinstance(value, dict):
+        return []
+    if value.get("resourceType") == "Bundle":
+        return [
+            e["resource"]
+            for e in value.get("entry") or ()
+            if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+        ]
+    return [value] if isinstance(value.get("resourceType"), str) else []

@@ -1,0 +1,214 @@
+"""The CRD use case: the engine judges an order from the EHR's data; cards and coverage follow."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from typing import Any
+
+import httpx
+from sqlalchemy.orm import Session
+
+from priorauth.core.evaluator import CompiledPolicy
+from priorauth.core.facts import Facts
+from priorauth.core.result import Determination
+from priorauth.crd import assertions, cards
+from priorauth.crd.bundle import facts_of, order_bundle
+from priorauth.crd.coverage import coverage_information, with_coverage_information
+from priorauth.crd.hooks import (
+    ORDER_HOOKS,
+    HookRequest,
+    PrefetchUnavailable,
+    parse_hook,
+    reference_id,
+)
+from priorauth.crd.orders import OrderMatch, Service, match_orders
+from priorauth.crd.prefetch import resolve, templates
+from priorauth.dtr.adaptive import final_denial
+from priorauth.dtr.questionnaire import canonical
+from priorauth.errors import InvalidRequest, NoPolicyInForce
+from priorauth.service.app_service import PriorAuthService
+from priorauth.service.errors import BadRequest, NotFound, Unprocessable
+from priorauth.store import claims as claims_store
+
+Json = dict[str, Any]
+SERVICE_IDS = {f"priorauth-{hook}": hook for hook in ORDER_HOOKS}
+
+
+def policies_in_force(svc: PriorAuthService, on: date) -> list[CompiledPolicy]:
+    out = []
+    for pid in svc.library.versions:
+        try:
+            out.append(svc.library.in_force(pid, on))
+        except NoPolicyInForce:
+            continue
+    return out
+
+
+def judge(
+    s: Session, policy: CompiledPolicy, bundle: Json, as_of: date
+) -> tuple[Facts, Determination]:
+    """Intake reads the bundle as $submit would; the engine judges it with the claims history."""
+    try:
+        facts = facts_of(bundle, None, as_of)
+    except InvalidRequest as e:
+        raise Unprocessable(f"the EHR's data cannot be read: {e.message}", e.where) from e
+    facts = dataclasses.replace(facts, claims=claims_store.history_for(s, facts.patient.member_id))
+    return facts, policy.evaluate(facts)
+
+
+class CrdService:
+    """CDS Hooks discovery and the order-sign / order-select services."""
+
+    def __init__(self, svc: PriorAuthService, http: httpx.Client | None = None) -> None:
+        self.svc = svc
+        self.http = http  # None: one short-lived client per fetch
+
+    def discovery(self) -> Json:
+        wanted = templates(self.svc.library.latest())
+        return {
+            "services": [
+                {
+                    "hook": hook,
+                    "id": sid,
+                    "title": f"Coverage requirements ({hook})",
+                    "description": (
+                        "Prior authorization and documentation requirements for orders a "
+                        "loaded coverage policy governs (Da Vinci CRD STU 2)."
+                    ),
+                    "prefetch": wanted,
+                }
+                for sid, hook in SERVICE_IDS.items()
+            ]
+        }
+
+    def call(self, service_id: str, raw: bytes) -> Json:
+        hook = SERVICE_IDS.get(service_id)
+        if hook is None:
+            raise NotFound(f"no CDS service {service_id}")
+        req = parse_hook(raw, hook)
+        today = self.svc.clock().date()
+        services = [Service.of(p) for p in policies_in_force(self.svc, today)]
+        found = match_orders(req.draft_orders(), services, req.selections())
+        if not found:
+            return {"cards": [], "systemActions": []}
+        for m in found:
+            subject = m.order.get("subject", {}).get("reference")
+            if reference_id(subject, "Patient") != req.patient_id:
+                raise Unprocessable(
+                    "the order's subject is not context.patientId", f"{m.reference}.subject"
+                )
+        if hook == "order-select":
+            # CRD: no documentation is requested while orders are still being chosen.
+            return {
+                "cards": [cards.prior_auth_notice(m.service.policy, _product(m)) for m in found],
+                "systemActions": [],
+            }
+        data = resolve(req, templates(s.policy for s in services), self.http)
+        patient = _patient(data, req)
+        coverage = _coverage(data.get("coverage", []), req.patient_id, found)
+        resources = [
+            r for key, rs in data.items() if key not in ("patient", "coverage") for r in rs
+        ]
+        out: Json = {"cards": [], "systemActions": []}
+        with self.svc.write_lock, self.svc.sessions() as s:
+            for m in found:
+                card, action = self._sign(s, req, m, patient, coverage, resources, today)
+                out["cards"].append(card)
+                out["systemActions"].append(action)
+            s.commit()
+        return out
+
+    def _sign(
+        self,
+        s: Session,
+        req: HookRequest,
+        m: OrderMatch,
+        patient: Json,
+        coverage: Json,
+        resources: list[Json],
+        today: date,
+    ) -> tuple[Json, Json]:
+        policy = m.service.policy
+        bundle = order_bundle(
+            order=m.order,
+            policy=policy,
+            patient=patient,
+            coverage=coverage,
+            resources=resources,
+            as_of=today,
+        )
+        facts, det = judge(s, policy, bundle, today)
+        denied = final_denial(policy, facts, det)
+        assertion_id = assertions.new_id()
+        extension = coverage_information(
+            coverage_ref=f"Coverage/{coverage['id']}",
+            determination=det,
+            final_denial=denied,
+            questionnaire=canonical(policy, self.svc.settings.base_url),
+            assertion_id=assertion_id,
+            on=today,
+        )
+        assertions.save(
+            s,
+            assertion_id=assertion_id,
+            now=self.svc.clock(),
+            policy=policy,
+            det=det,
+            bundle=bundle,
+            order_ref=m.reference,
+            member_id=facts.patient.member_id,
+            coverage=extension,
+            source=f"{req.hook} {req.instance}",
+        )
+        card = cards.instructions_card(policy, det, final_denial=denied, product=_product(m))
+        action = {
+            "type": "update",
+            "description": f"Added coverage information to {m.reference}",
+            "resource": with_coverage_information(m.order, extension),
+        }
+        return card, action
+
+
+def _product(m: OrderMatch) -> str:
+    names = m.service.policy.policy.service.names
+    return names[0].capitalize() if names else m.service.policy.policy.title
+
+
+def _patient(data: dict[str, list[Json]], req: HookRequest) -> Json:
+    for r in data.get("patient", []):
+        if r.get("resourceType") == "Patient":
+            return r
+    raise PrefetchUnavailable(f"the Patient {req.patient_id} is not available", "prefetch.patient")
+
+
+def _coverage(found: list[Json], patient_id: str, orders: list[OrderMatch]) -> Json:
+    """The one active Coverage of the patient the orders bill (400 when none or several)."""
+    active = [
+        c
+        for c in found
+        if c.get("resourceType") == "Coverage"
+        and c.get("status", "active") == "active"
+        and reference_id(c.get("beneficiary", {}).get("reference"), "Patient") in (None, patient_id)
+    ]
+    named = {
+        reference_id(i.get("reference"), "Coverage")
+        for m in orders
+        for i in m.order.get("insurance") or ()
+        if isinstance(i, dict)
+    } - {None}
+    if named:
+        active = [c for c in active if c.get("id") in named]
+    if not active:
+        raise BadRequest(
+            "no active Coverage for the patient: coverage cannot be determined", "prefetch.coverage"
+        )
+    if len(active) > 1:
+        raise BadRequest(
+            "several active Coverages and the order names none: which plan pays is ambiguous",
+            "prefetch.coverage",
+        )
+    coverage = active[0]
+    if not coverage.get("id"):
+        raise BadRequest("the Coverage has no id", "prefetch.coverage")
+    return coverage
