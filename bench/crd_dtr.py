@@ -14,12 +14,9 @@ percentile and SDC's $next-question 1 s; the target here is p99 <= 50 ms.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -28,7 +25,7 @@ import orjson
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the request builders live with the tests
 
-from bench.load import free_port, wrk  # noqa: E402
+from bench.load import start_server, wrk  # noqa: E402
 from tests.crd.ehr import order_sign  # noqa: E402
 
 CONCURRENCY = (1, 10)
@@ -59,54 +56,6 @@ function done(summary, latency, requests)
     summary.errors.write + summary.errors.status + summary.errors.timeout))
 end
 """
-
-
-def start_server(db_url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    # Token checks and per-client rate limits are not what is measured here.
-    env = {
-        **os.environ,
-        "PRIORAUTH_DATABASE_URL": db_url,
-        "PRIORAUTH_AUTH": "off",
-        "PRIORAUTH_RATE_PER_MINUTE": str(10**9),
-        "PRIORAUTH_RATE_BURST": str(10**9),
-    }
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent), env.get("PYTHONPATH", "")])
-    subprocess.run(
-        [sys.executable, "-m", "priorauth", "db", "upgrade"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "priorauth.api.factory:app_from_env",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/cds-services", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the server did not start")
 
 
 def next_question_body(base: str, hook: dict) -> dict:

@@ -13,17 +13,10 @@ from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import read_bundle
 from priorauth.policies import builtin
 from priorauth.samples import hemgenix_request
+from tests.strategies import json_values, paths_of, replaced
 
 LIB = builtin()
 BASE = hemgenix_request(name="fuzz")
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
-    ),
-    max_leaves=20,
-)
 
 
 def judge(data: bytes | dict[str, Any]) -> str:
@@ -42,18 +35,7 @@ def judge(data: bytes | dict[str, Any]) -> str:
     return d.recommendation
 
 
-def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix]
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-PATHS = [p for p in _paths(BASE) if p]
+PATHS = paths_of(BASE)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -73,10 +55,7 @@ def test_arbitrary_json_never_crashes(value: Any) -> None:
 @given(st.sampled_from(PATHS), json_values)
 def test_a_valid_request_with_any_part_replaced_never_crashes(path: tuple, value: Any) -> None:
     bundle = copy.deepcopy(BASE)
-    node: Any = bundle
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
+    replaced(bundle, path, value)
     assert judge(bundle) in ("invalid", "no-policy", "approve", "approve-modified", "deny", "pend")
 
 

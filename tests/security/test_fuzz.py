@@ -20,6 +20,7 @@ from priorauth.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from priorauth.settings import Settings
 from priorauth.store.db import make_engine, upgrade
+from tests.strategies import json_values, paths_of, replaced
 
 # One service for the module: schemathesis reads the schema when the module loads.
 _DB = Path(tempfile.mkdtemp(prefix="priorauth-fuzz-")) / "fuzz.db"
@@ -46,27 +47,9 @@ def test_no_operation_answers_500(case: Any) -> None:
 
 
 BASE = hemgenix_request(name="fuzz-http")
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
-    ),
-    max_leaves=12,
-)
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-PATHS = [p for p in _paths(BASE) if p]
+PATHS = paths_of(BASE)
 
 
 @given(st.sampled_from(PATHS), json_values, st.integers(0, 10**9))
@@ -74,10 +57,7 @@ PATHS = [p for p in _paths(BASE) if p]
 def test_mutated_bundles_never_get_a_500(path: tuple[Any, ...], value: Any, trace: int) -> None:
     bundle = copy.deepcopy(BASE)
     bundle["entry"][0]["resource"]["identifier"][0]["value"] = f"fuzz-{trace}"
-    node: Any = bundle
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
+    replaced(bundle, path, value)
     try:
         body = orjson.dumps(bundle, option=orjson.OPT_NON_STR_KEYS)
     except TypeError:  # e.g. an integer JSON cannot carry: not a request anyone can send
