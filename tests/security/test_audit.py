@@ -102,3 +102,24 @@ def test_export_as_fhir_audit_events(api: TestClient, secured: PriorAuthService)
     for e in events:
         AuditEvent.model_validate(e)
     assert {e["outcome"] for e in events} == {"0", "4"}
+
+
+def test_sign_ins_are_recorded(secured: PriorAuthService) -> None:
+    import re
+
+    from priorauth.api.app import create_app
+    from priorauth.ui import ensure_demo_users
+
+    ensure_demo_users(secured)
+    with TestClient(create_app(secured), base_url="http://testserver") as c:
+        page = c.get("/ui/login").text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert csrf
+        token = csrf.group(1)
+        c.post("/ui/login", data={"username": "director", "password": "wrong", "csrf_token": token})
+        c.post(
+            "/ui/login",
+            data={"username": "director", "password": "director-demo-2026", "csrf_token": token},
+        )
+    signins = [(r.actor, r.outcome) for r in secured.audit.rows() if r.action == "sign-in"]
+    assert signins == [("director", "failure"), ("director", "success")]

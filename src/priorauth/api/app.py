@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from priorauth import __version__
+from priorauth import __version__, ui
 from priorauth.api import cases, cds, dtr, fhir, security
 from priorauth.api.responses import outcome_response
 from priorauth.api.security import warn_if_open
@@ -38,6 +38,7 @@ def create_app(service: PriorAuthService) -> FastAPI:
     app.include_router(cases.router)
     cds.install(app, service)
     dtr.install(app, service)
+    ui.install(app, service)
     warn_if_open(service.settings.auth_enabled)
 
     @app.exception_handler(ServiceError)

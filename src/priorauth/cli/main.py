@@ -15,6 +15,7 @@ from priorauth.cli.admin import audit_app, clients_app
 from priorauth.cli.exits import Exit, fatal
 from priorauth.cli.render import render_text
 from priorauth.cli.server import claims_app, db_app, serve
+from priorauth.cli.users import users_app
 from priorauth.errors import InvalidClaims, InvalidRequest, NoPolicyInForce, PolicyInvalid
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(claims_app, name="claims")
 app.add_typer(clients_app, name="clients")
 app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
 app.command()(serve)
 
 

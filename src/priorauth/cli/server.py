@@ -110,14 +110,18 @@ def serve_demo(library, host: str, port: int) -> None:  # type: ignore[no-untype
     from priorauth.cli.demo import load_demo
     from priorauth.service.app_service import PriorAuthService
     from priorauth.store.db import make_engine, upgrade
+    from priorauth.ui import ensure_demo_users
 
     # The demo is a development server: authentication is off, and says so.
     settings = dataclasses.replace(_settings(), auth_enabled=False)
     upgrade(settings.database_url)
     service = PriorAuthService(settings, make_engine(settings.database_url), library)
     n = load_demo(service)
+    users = ensure_demo_users(service)
+    logins = ", ".join(f"{name} / {password} ({role})" for name, password, role in users)
     typer.echo(
         f"{n} demo requests are stored as pended cases ({settings.database_url}).\n"
+        f"  reviewer app: http://{host}:{port}/ui  (demo users: {logins})\n"
         f"  open cases:  curl http://{host}:{port}/api/cases\n"
         f"  metadata:    curl http://{host}:{port}/fhir/metadata\n"
         f"  API docs:    http://{host}:{port}/docs"

@@ -1,0 +1,252 @@
+"""The pages: queue, case (with the decision form), determination letters and metrics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from priorauth.pas.records import CaseRecord
+from priorauth.service.errors import NotFound, ServiceError
+from priorauth.store import cases as case_store
+from priorauth.store.audit import Actor
+from priorauth.store.models import CaseRow
+from priorauth.ui import metrics as metrics_mod
+from priorauth.ui.app import HEADERS, finish, now_of, render, service_of
+from priorauth.ui.auth import UIError, check_csrf, require_director, require_user
+from priorauth.ui.letters import letter_for, letter_pdf
+from priorauth.ui.users import User, display_names
+from priorauth.ui.views import (
+    CASE_STATUS,
+    DECISION,
+    RECOMMENDATION,
+    checklist,
+    clock_of,
+    history_of,
+    kit_of,
+    member_of,
+    policy_of,
+)
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+STATUS_FILTERS = {
+    "open": "Open",
+    "overdue": "Open and past the deadline",
+    "decided": "Decided",
+    "cancelled": "Cancelled",
+    "all": "All",
+}
+REC_FILTERS = {"": "Any recommendation", **{k or "none": v for k, v in RECOMMENDATION.items()}}
+
+
+def who(request: Request, user: User) -> Actor:
+    """The signed-in reviewer as the audit trail records them."""
+    return Actor(user.username, "user", request.client.host if request.client else None)
+
+
+def _records(service: Any, status: str, now: datetime, actor: Actor) -> list[CaseRecord]:
+    if status in ("open", "overdue"):
+        records = service.open_cases(who=actor)  # soonest deadline first
+        return [r for r in records if status == "open" or r.due_at < now]
+    q = select(CaseRow)
+    if status == "decided":
+        q = q.where(CaseRow.status.in_(("approved", "modified", "denied")))
+    elif status == "cancelled":
+        q = q.where(CaseRow.status == "cancelled")
+    with service.sessions() as s:
+        rows = s.scalars(q.order_by(CaseRow.due_at).limit(500))
+        return [case_store.to_record(r) for r in rows]
+
+
+@router.get("/queue")
+def queue(request: Request, status: str = "open", recommendation: str = "") -> Response:
+    user = require_user(request)
+    service, now = service_of(request), now_of(request)
+    status = status if status in STATUS_FILTERS else "open"
+    recommendation = recommendation if recommendation in REC_FILTERS else ""
+    rows = []
+    for r in _records(service, status, now, who(request, user)):
+        if recommendation and (r.recommendation or "none") != recommendation:
+            continue
+        rows.append(
+            {
+                "record": r,
+                "member": member_of(r),
+                "clock": clock_of(r, now, service.settings),
+                "recommendation": RECOMMENDATION.get(r.recommendation, r.recommendation),
+                "status": CASE_STATUS.get(r.status, r.status),
+            }
+        )
+    return render(
+        request,
+        "queue.html",
+        rows=rows,
+        now=now,
+        status=status,
+        recommendation=recommendation,
+        status_filters=STATUS_FILTERS,
+        rec_filters=REC_FILTERS,
+    )
+
+
+def _case(request: Request, case_id: str, user: User) -> CaseRecord:
+    try:
+        return service_of(request).case(case_id, with_history=True, who=who(request, user))
+    except NotFound as e:
+        raise UIError(404, f"There is no case {case_id}.") from e
+
+
+def _case_page(request: Request, record: CaseRecord, code: int = 200, **extra: Any) -> Response:
+    service, now = service_of(request), now_of(request)
+    policy = policy_of(service, record)
+    items = checklist(record, policy)
+    names = display_names(service.sessions)
+    ev = record.evaluation or {}
+    return render(
+        request,
+        "case.html",
+        code,
+        record=record,
+        member=member_of(record),
+        clock=clock_of(record, now, service.settings),
+        items=items,
+        unmet=[i for i in items if i.decisive],
+        missing=ev.get("missing") or [],
+        reasons=ev.get("reasons") or [],
+        kit=kit_of(record, policy),
+        recommendation=RECOMMENDATION.get(record.recommendation, record.recommendation),
+        status_label=CASE_STATUS.get(record.status, record.status),
+        decision_label=DECISION.get(record.decision.kind, "") if record.decision else "",
+        decided_by=names.get(record.decision.decided_by, record.decision.decided_by)
+        if record.decision
+        else "",
+        history=history_of(record, names),
+        policy=ev.get("policy"),
+        form=extra.pop("form", {}),
+        **extra,
+    )
+
+
+@router.get("/cases/{case_id}")
+def case_page(request: Request, case_id: str) -> Response:
+    user = require_user(request)
+    return _case_page(request, _case(request, case_id, user))
+
+
+def _decide(request: Request, case_id: str, form: dict[str, Any]) -> Response:
+    user = require_user(request)
+    require_director(user)
+    record = _case(request, case_id, user)
+    kind = form["decision"]
+    try:
+        service_of(request).decide(
+            case_id,
+            kind,
+            user.username,
+            form["reason"],
+            tuple(form["criteria"]) if kind == "deny" else (),
+            form["kit_ndc"] if kind == "approve-modified" else None,
+            who=who(request, user),
+        )
+    except ServiceError as e:
+        # Show the form again with what was entered and why it was refused.
+        return _case_page(request, record, e.status, error=e.message, form=form)
+    return RedirectResponse(f"/ui/cases/{case_id}", status_code=303)
+
+
+@router.post("/cases/{case_id}/decision")
+async def decide(request: Request, case_id: str) -> Response:
+    raw = await request.form()
+    check_csrf(request, raw)
+    form = {
+        "decision": str(raw.get("decision", "")),
+        "reason": str(raw.get("reason", ""))[:4000],
+        "criteria": [str(c) for c in raw.getlist("criteria")][:50],
+        "kit_ndc": str(raw.get("kit_ndc", "")) or None,
+    }
+    response = await run_in_threadpool(_decide, request, case_id, form)
+    return finish(response, request)
+
+
+def _request_documentation(request: Request, case_id: str, items: list[str], note: str) -> None:
+    user = require_user(request)
+    record = _case(request, case_id, user)
+    if record.status != "pended":
+        raise UIError(409, "Documentation can only be requested for an open case.")
+    if not items and not note:
+        raise UIError(422, "Choose what to request or write a note.")
+    service = service_of(request)
+    with service.sessions() as s:
+        case_store.event(
+            s,
+            case_id,
+            "documentation_requested",
+            user.username,
+            service.clock(),
+            items=items,
+            note=note or None,
+        )
+        s.commit()
+    service.audit.record(who(request, user), "doc-request", "success", f"case/{case_id}")
+
+
+@router.post("/cases/{case_id}/documentation-request")
+async def request_documentation(request: Request, case_id: str) -> Response:
+    raw = await request.form()
+    check_csrf(request, raw)
+    items = [str(i)[:500] for i in raw.getlist("items")][:50]
+    note = str(raw.get("note", "")).strip()[:2000]
+    await run_in_threadpool(_request_documentation, request, case_id, items, note)
+    return finish(RedirectResponse(f"/ui/cases/{case_id}#history", status_code=303), request)
+
+
+def _letter(request: Request, case_id: str) -> Any:
+    user = require_user(request)
+    service = service_of(request)
+    record = _case(request, case_id, user)
+    letter = letter_for(service, record, display_names(service.sessions))
+    if letter is None:
+        raise UIError(409, "The case is not decided yet: there is no letter.")
+    return letter
+
+
+@router.get("/cases/{case_id}/letter")
+def letter_html(request: Request, case_id: str) -> Response:
+    return render(request, "letter.html", letter=_letter(request, case_id), case_id=case_id)
+
+
+@router.get("/cases/{case_id}/letter.pdf")
+def letter_pdf_page(request: Request, case_id: str) -> Response:
+    letter = _letter(request, case_id)
+    name = f"determination-{letter.auth_number}.pdf"
+    response = Response(
+        letter_pdf(letter),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
+    )
+    response.headers.update({k: v for k, v in HEADERS.items() if k != "Content-Security-Policy"})
+    return response
+
+
+# Aggregates only, no PHI: CMS-0057-F has payers publish them, so no sign-in is needed.
+@router.get("/metrics")
+def metrics_page(request: Request) -> Response:
+    figures = metrics_mod.compute(service_of(request).sessions, now_of(request))
+    return render(
+        request,
+        "metrics.html",
+        m=figures,
+        chart=metrics_mod.chart_svg(figures["decisions_by_day"]),
+        labels=metrics_mod.LABELS,
+        colors=metrics_mod.COLORS,
+    )
+
+
+@router.get("/metrics.json")
+def metrics_json(request: Request) -> Response:
+    return JSONResponse(metrics_mod.compute(service_of(request).sessions, now_of(request)))

@@ -1,0 +1,358 @@
+"""What the pages show, built from case records, the request bundle and the policy."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from priorauth.core.evaluator import CompiledPolicy
+from priorauth.core.model import Criterion, walk
+from priorauth.pas.records import CaseRecord
+
+STATUS = {  # finding status -> (icon, words); words too, so color is never the only cue
+    "met": ("✓", "Met"),
+    "not_met": ("✗", "Not met"),
+    "unknown": ("?", "Unknown"),
+    "does_not_apply": ("✓", "Does not apply"),
+    "applies": ("✗", "Applies"),
+}
+EVIDENCE_KIND = {
+    "documentation": "Documentation",
+    "claims": "Claims history",
+    "attestation": "Attestation",
+    "md_verification": "Medical Director verification",
+}
+RECOMMENDATION = {
+    "approve": "Approve",
+    "approve-modified": "Approve with the right kit",
+    "deny": "Deny",
+    "pend": "Pend: documentation missing",
+    None: "Manual review (no policy)",
+}
+CASE_STATUS = {
+    "pended": "Open",
+    "approved": "Approved",
+    "modified": "Approved (kit modified)",
+    "denied": "Denied",
+    "cancelled": "Cancelled",
+}
+DECISION = {
+    "approve": "Approved",
+    "approve-modified": "Approved with modified kit",
+    "deny": "Denied",
+}
+
+
+def policy_of(service: Any, record: CaseRecord) -> CompiledPolicy | None:
+    """The policy version the case was judged under."""
+    version = ((record.evaluation or {}).get("policy") or {}).get("version")
+    for v in service.library.versions.get(record.policy_id or "", []):
+        if v.policy.version == version:
+            return v  # type: ignore[no-any-return]
+    return None
+
+
+# --- the request bundle -------------------------------------------------------
+
+
+def _resources(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [
+        e["resource"]
+        for e in bundle.get("entry", [])
+        if isinstance(e, dict) and (e.get("resource") or {}).get("resourceType") == kind
+    ]
+
+
+def _name(resource: dict[str, Any]) -> str | None:
+    for n in resource.get("name") or []:
+        if isinstance(n, str):
+            return n
+        if n.get("text"):
+            return str(n["text"])
+        parts = [*n.get("given", []), n.get("family", "")]
+        if any(parts):
+            return " ".join(p for p in parts if p)
+    return None
+
+
+@dataclass
+class Member:
+    name: str
+    member_id: str
+    birth_date: str | None
+    provider: str
+    prescriber: str | None
+    drug: str
+
+
+def member_of(record: CaseRecord) -> Member:
+    b = record.request
+    patient = next(iter(_resources(b, "Patient")), {})
+    orgs = [o for o in _resources(b, "Organization") if o.get("identifier")]
+    practitioner = next(iter(_resources(b, "Practitioner")), {})
+    med = next(iter(_resources(b, "MedicationRequest")), {})
+    concept = med.get("medicationCodeableConcept") or {}
+    drug = concept.get("text") or next(
+        (c.get("display") for c in concept.get("coding", []) if c.get("display")), None
+    )
+    return Member(
+        name=_name(patient) or "(name not given)",
+        member_id=record.keys.member_id or "(no member id)",
+        birth_date=patient.get("birthDate"),
+        provider=(orgs[0].get("name") if orgs else None) or record.keys.submitter.value,
+        prescriber=_name(practitioner),
+        drug=drug or (record.evaluation or {}).get("policy", {}).get("title") or "the service",
+    )
+
+
+# --- the deadline clock -----------------------------------------------------------
+
+
+def _span(delta: timedelta) -> str:
+    minutes = int(abs(delta).total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {mins:02d} min"
+
+
+@dataclass
+class Clock:
+    label: str  # "23 h 10 min left" or "overdue by 2 h 00 min"
+    overdue: bool
+    soon: bool  # under a quarter of the clock left
+    window: str  # "Expedited (24 h)"
+
+
+def clock_of(record: CaseRecord, now: datetime, settings: Any) -> Clock:
+    hours = settings.expedited_hours if record.keys.expedited else settings.standard_hours
+    window = f"{'Expedited' if record.keys.expedited else 'Standard'} ({hours} h)"
+    end = record.decision.decided_at if record.decision else now
+    left = record.due_at - end
+    if record.status != "pended":
+        late = left < timedelta(0)
+        label = f"decided {_span(left)} {'late' if late else 'early'}" if record.decision else "-"
+        return Clock(label, False, False, window)
+    if left < timedelta(0):
+        return Clock(f"overdue by {_span(left)}", True, False, window)
+    return Clock(f"{_span(left)} left", False, left < timedelta(hours=hours / 4), window)
+
+
+# --- the checklist ------------------------------------------------------------------
+
+
+def _num(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return str(v)
+
+
+def evidence_line(e: dict[str, Any]) -> str:
+    """One piece of evidence in words: value, unit, date, ULN; a derived value with its formula."""
+    if "derived" in e:
+        text = f"{e['derived']}: {_num(e['value'])}{' ' + e['unit'] if e.get('unit') else ''}"
+        return text + (f" = {e['formula']}" if e.get("formula") else "")
+    parts = []
+    if e.get("loinc"):
+        parts.append(f"LOINC {e['loinc']}")
+    if e.get("link_id"):
+        parts.append(f"prescriber's answer to '{e['link_id']}'")
+    if e.get("field"):
+        parts.append(str(e["field"]))
+    if "value" in e and e["value"] is not None:
+        parts.append(f"{_num(e['value'])}{' ' + e['unit'] if e.get('unit') else ''}")
+    if e.get("coded"):
+        parts.append(", ".join(c.rsplit("|", 1)[-1] for c in e["coded"]))
+    if e.get("uln") is not None:
+        parts.append(f"ULN {_num(e['uln'])} {e.get('uln_unit') or ''}".rstrip())
+    if e.get("medication"):
+        parts.append(f"medication {', '.join(e['medication'])}")
+    if e.get("codes"):
+        label = "claim line" if "date" in e and "active" not in e else "codes"
+        parts.append(f"{label} {', '.join(c.rsplit('|', 1)[-1] for c in e['codes'])}")
+    if "active" in e:
+        parts.append("active" if e["active"] else "not active")
+    if e.get("date"):
+        parts.append(f"dated {e['date']}")
+    return "; ".join(parts) or str(e.get("resource", ""))
+
+
+@dataclass
+class Item:
+    id: str
+    text: str
+    depth: int
+    status: str
+    icon: str
+    status_label: str
+    kind: str | None
+    reason: str
+    evidence: list[tuple[str, str, str]]  # (words, short reference, full reference)
+    group: bool
+    exclusion: bool
+    decisive: bool = False  # unmet, and so is every group above it: it sinks the request
+
+    @property
+    def unmet(self) -> bool:
+        return self.status in ("not_met", "unknown", "applies")
+
+
+def _short(ref: str) -> str:
+    # "Observation/8e4aed86-b183-..." -> "Observation/8e4aed86": enough to tell them apart.
+    kind, _, rest = ref.partition("/")
+    return f"{kind}/{rest[:8]}" if rest and len(rest) > 12 else ref
+
+
+def _item(c_id: str, depth: int, finding: dict[str, Any], group: bool, excl: bool) -> Item:
+    status = finding.get("status", "unknown")
+    icon, label = STATUS.get(status, ("?", status))
+    return Item(
+        id=c_id,
+        text=finding.get("text", ""),
+        depth=depth,
+        status=status,
+        icon=icon,
+        status_label=label,
+        kind=EVIDENCE_KIND.get(finding.get("evidence_kind") or ""),
+        reason=finding.get("reason", ""),
+        evidence=[
+            (evidence_line(e), _short(str(e.get("resource", ""))), str(e.get("resource", "")))
+            for e in finding["evidence"]
+        ]
+        if finding.get("evidence")
+        else [],
+        group=group,
+        exclusion=excl,
+    )
+
+
+def checklist(record: CaseRecord, policy: CompiledPolicy | None) -> list[Item]:
+    """Every criterion in the policy's own order and wording, with its finding."""
+    found = (record.evaluation or {}).get("criteria") or {}
+    if policy is None:  # judged by a version no longer loaded: keep the stored order
+        return _mark_decisive(
+            [_item(i, i.count("."), f, False, i.startswith("NC")) for i, f in found.items()]
+        )
+    items = []
+
+    def add(cs: list[Criterion], depth: int, excl: bool) -> None:
+        for c in cs:
+            f = found.get(c.id) or {"status": "unknown", "text": c.text, "reason": "not judged"}
+            items.append(_item(c.id, depth, {**f, "text": c.text}, bool(c.children), excl))
+            add(c.children, depth + 1, excl)
+
+    add(policy.policy.criteria, 0, False)
+    add(policy.policy.exclusions, 0, True)
+    return _mark_decisive(items)
+
+
+def _mark_decisive(items: list[Item]) -> list[Item]:
+    """Flag the unmet leaves whose failure reaches the top (E.ii.a fails, but E is met)."""
+    unmet = {i.id: i.unmet for i in items}
+    for i in items:
+        parts = i.id.split(".")
+        chain = [".".join(parts[:n]) for n in range(1, len(parts) + 1)]
+        i.decisive = not i.group and all(unmet.get(c, True) for c in chain)
+    return items
+
+
+# --- the kit ------------------------------------------------------------------------
+
+
+@dataclass
+class KitView:
+    computation: str | None  # "88 kg → 18 vials → kit NDC 0053-0180-18"
+    formula: str | None
+    engine_ndc: str | None
+    engine_vials: int | None
+    requested_ndc: str | None
+    requested_quantity: float | None
+    matches: bool
+    options: list[tuple[str, str]] = field(default_factory=list)  # (ndc, label)
+
+
+def kit_of(record: CaseRecord, policy: CompiledPolicy | None) -> KitView:
+    ev = record.evaluation or {}
+    kit, requested = ev.get("kit") or {}, ev.get("requested") or {}
+    computation = formula = None
+    if policy is not None:
+        for c in walk(policy.policy.criteria):
+            if c.check is not None and c.check.kind == "kit_by_weight":
+                f = (ev.get("criteria") or {}).get(c.id) or {}
+                computation = f.get("reason")
+                formula = next(
+                    (e.get("formula") for e in f.get("evidence", []) if e.get("formula")), None
+                )
+    options = []
+    if policy is not None and policy.policy.dosing is not None:
+        options = [
+            (k.ndc, f"{k.ndc}: {k.vials} vials ({k.weight})") for k in policy.policy.dosing.kits
+        ]
+    return KitView(
+        computation=computation,
+        formula=formula,
+        engine_ndc=kit.get("ndc"),
+        engine_vials=kit.get("vials"),
+        requested_ndc=requested.get("ndc"),
+        requested_quantity=requested.get("quantity"),
+        matches=bool(kit) and kit.get("ndc") == requested.get("ndc"),
+        options=options,
+    )
+
+
+# --- history -----------------------------------------------------------------------
+
+_EVENT = {
+    "submitted": "Submitted by the provider",
+    "revised": "Revised by the provider (re-evaluated)",
+    "cancelled": "Cancelled by the provider",
+    "decided": "Decided",
+    "documentation_requested": "Documentation requested",
+}
+
+
+def history_of(record: CaseRecord, names: dict[str, str]) -> list[dict[str, Any]]:
+    out = []
+    for h in record.history:
+        details = []
+        if h.get("recommendation"):
+            details.append(f"engine recommends {RECOMMENDATION.get(h['recommendation'])}")
+        if h.get("decision"):
+            details.append(DECISION.get(h["decision"], h["decision"]))
+        if h.get("criteria"):
+            details.append("criteria " + ", ".join(h["criteria"]))
+        if h.get("kit_ndc"):
+            details.append(f"kit {h['kit_ndc']}")
+        if h.get("reason"):
+            details.append(f"“{h['reason']}”")
+        for item in h.get("items") or []:
+            details.append(item)
+        if h.get("note"):
+            details.append(f"note: {h['note']}")
+        out.append(
+            {
+                "at": h["at"][:16].replace("T", " ") + " UTC",
+                "what": _EVENT.get(h["kind"], h["kind"]),
+                "actor": names.get(h["actor"], _actor(h["actor"])),
+                "details": details,
+            }
+        )
+    return out
+
+
+def _actor(key: str) -> str:
+    # Provider submissions carry "system|value"; show the NPI.
+    return key.rsplit("|", 1)[-1] if "|" in key else key
+
+
+def plain(text: str) -> str:
+    """The policy's wording in plainer words, for letters."""
+    text = re.sub(r"\s*\[[^\]]*required\]", "", text)
+    for a, b in ((">=", "at least"), ("<=", "no more than"), ("10^9/L", "billion per liter")):
+        text = text.replace(a, b)
+    return text
