@@ -110,14 +110,15 @@ async def token(request: Request) -> JsonResponse:
 
     def work() -> JsonResponse:
         now = datetime.now(UTC)
-        with svc.sessions() as s:
-            try:
+        try:
+            with svc.write_lock, svc.sessions() as s:
                 issued = issue(s, form, token_url, svc.secret_key, now)
-            except TokenError as e:
-                svc.audit.record(Actor(source=source), "token", "failure", None, reason=e.error)
-                return JsonResponse(
-                    {"error": e.error, "error_description": e.message}, status_code=e.status
-                )
+        except TokenError as e:
+            # Recorded once the token's transaction is over: SQLite has one writer at a time.
+            svc.audit.record(Actor(source=source), "token", "failure", None, reason=e.error)
+            return JsonResponse(
+                {"error": e.error, "error_description": e.message}, status_code=e.status
+            )
         svc.audit.record(
             Actor(issued.client_id, "client", source),
             "token",

@@ -36,7 +36,7 @@ from priorauth.service.ratelimit import RateLimiter
 from priorauth.settings import Settings
 from priorauth.store import cases as case_store
 from priorauth.store import claims as claims_store
-from priorauth.store.audit import SYSTEM, Actor, AuditLog
+from priorauth.store.audit import SYSTEM, Actor, AuditLog, Entry
 from priorauth.store.db import session_factory
 
 log = logging.getLogger("priorauth.service")
@@ -283,14 +283,20 @@ class PriorAuthService(SubscriptionsMixin):
         with self.sessions() as s:
             row = case_store.get(s, case_id)
             org = who.organization if who else None
-            if row is None or (org and row.keys.get("submitter", {}).get("value") != org):
-                if who:
-                    self.audit.record(who, "read", "failure", f"case/{case_id}", reason="not-found")
-                raise NotFound(f"no case {case_id}")
-            if who:
-                self.audit.record(who, "read", "success", f"case/{case_id}")
-            history = case_store.events(s, case_id) if with_history else None
-            return case_store.to_record(row, history)
+            visible = row is not None and not (
+                org and row.keys.get("submitter", {}).get("value") != org
+            )
+            record = None
+            if row is not None and visible:
+                history = case_store.events(s, case_id) if with_history else None
+                record = case_store.to_record(row, history)
+        # Audited after the read's transaction ends: SQLite allows one open writer.
+        if who:
+            outcome = "success" if record else "failure"
+            self.audit.record(who, "read", outcome, f"case/{case_id}")
+        if record is None:
+            raise NotFound(f"no case {case_id}")
+        return record
 
     def open_cases(self, who: Actor | None = None) -> list[CaseRecord]:
         if who:
@@ -363,14 +369,23 @@ class PriorAuthService(SubscriptionsMixin):
         """Store a PAS request and its evaluation; acknowledged only once committed."""
         result = self._audit_run("submit", who, lambda: self._submit(raw, who))
         case = f"case/{result.record.id}"
-        self.audit.record(who, "submit", "success", case, created=result.created)
+        entries = [Entry(who, "submit", "success", case, {"created": result.created})]
         if result.created:
             ev = result.record.evaluation or {}
-            self.audit.record(
-                SYSTEM, "evaluate", "success", case, recommendation=result.record.recommendation
+            entries.append(
+                Entry(
+                    SYSTEM,
+                    "evaluate",
+                    "success",
+                    case,
+                    {"recommendation": result.record.recommendation},
+                )
             )
             if ev.get("missing"):
-                self.audit.record(SYSTEM, "doc-request", "success", case, items=len(ev["missing"]))
+                entries.append(
+                    Entry(SYSTEM, "doc-request", "success", case, {"items": len(ev["missing"])})
+                )
+        self.audit.record_many(entries)
         return result
 
     def inquire(self, raw: bytes, who: Actor = SYSTEM) -> CaseRecord:

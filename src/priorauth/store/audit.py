@@ -32,6 +32,17 @@ class Actor:
 SYSTEM = Actor("priorauth", "system")
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One record to append."""
+
+    actor: Actor
+    action: str
+    outcome: str = "success"
+    entity: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
 def _digest(prev: str, fields: dict[str, Any]) -> str:
     # Canonical JSON (sorted keys) so the same record always hashes the same.
     body = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
@@ -70,43 +81,42 @@ class AuditLog:
         **detail: Any,
     ) -> int:
         """Append one record; returns its id. Detail must never carry PHI."""
+        return self.record_many([Entry(actor, action, outcome, entity, detail)], now)[-1]
+
+    def record_many(self, entries: list[Entry], now: datetime | None = None) -> list[int]:
+        """Append several records in one transaction (one disk flush); returns their ids."""
         if self._sqlite:
             with _sqlite_lock:
-                return self._append(actor, action, outcome, entity, now, detail)
-        return self._append(actor, action, outcome, entity, now, detail)
+                return self._append(entries, now or datetime.now(UTC))
+        return self._append(entries, now or datetime.now(UTC))
 
-    def _append(
-        self,
-        actor: Actor,
-        action: str,
-        outcome: str,
-        entity: str | None,
-        now: datetime | None,
-        detail: dict[str, Any],
-    ) -> int:
+    def _append(self, entries: list[Entry], now: datetime) -> list[int]:
+        ids = []
         with self.sessions() as s:
             # Locking the head row serializes appends, so two records never share a parent.
             head = s.scalars(
                 select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()
             ).one()
-            row = AuditRow(
-                id=head.last_id + 1,
-                at=(now or datetime.now(UTC)),
-                actor=actor.id,
-                actor_kind=actor.kind,
-                action=action,
-                outcome=outcome,
-                entity=entity,
-                source=actor.source,
-                detail=detail,
-                prev_hash=head.last_hash,
-                hash="",
-            )
-            row.hash = _digest(head.last_hash, _fields(row))
-            s.add(row)
-            head.last_id, head.last_hash = row.id, row.hash
+            for e in entries:
+                row = AuditRow(
+                    id=head.last_id + 1,
+                    at=now,
+                    actor=e.actor.id,
+                    actor_kind=e.actor.kind,
+                    action=e.action,
+                    outcome=e.outcome,
+                    entity=e.entity,
+                    source=e.actor.source,
+                    detail=e.detail,
+                    prev_hash=head.last_hash,
+                    hash="",
+                )
+                row.hash = _digest(head.last_hash, _fields(row))
+                s.add(row)
+                head.last_id, head.last_hash = row.id, row.hash
+                ids.append(row.id)
             s.commit()
-            return row.id
+        return ids
 
     def verify(self) -> tuple[bool, int, str | None]:
         """(intact, records checked, first problem) — the problem names the record."""
