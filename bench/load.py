@@ -196,7 +196,8 @@ def main() -> None:
                     args.workers,
                     validation,
                 )
-        print("(PostgreSQL skipped: pass --postgres URL or set PRIORAUTH_TEST_DATABASE_URL)")
+        if not args.postgres:
+            print("(PostgreSQL skipped: pass --postgres URL or set PRIORAUTH_TEST_DATABASE_URL)")
 
 
 if __name__ == "__main__":

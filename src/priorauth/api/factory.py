@@ -20,6 +20,7 @@ def app_from_env() -> FastAPI:
     engine = make_engine(settings.database_url)
     check_schema(engine)
     app = create_app(PriorAuthService(settings, engine, builtin()))
+    _warm_up()
     # Everything loaded so far lives for the whole process: keep it out of the
     # collector's way, and collect young objects less often (FHIR validation
     # allocates thousands per request), which removes most latency spikes.
@@ -27,3 +28,15 @@ def app_from_env() -> FastAPI:
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
     return app
+
+
+def _warm_up() -> None:
+    """Load the FHIR models once before serving, so no request pays for their imports."""
+    import orjson
+
+    from priorauth.intake.pas_bundle import read_bundle, validate_bundle
+    from priorauth.samples import hemgenix_request
+
+    bundle = hemgenix_request(name="warm-up")
+    validate_bundle(bundle)
+    read_bundle(orjson.dumps(bundle))
