@@ -38,16 +38,18 @@ def postgres_url() -> str:
     url = os.environ.get(PG_ENV)
     if not url:
         pytest.skip(f"{PG_ENV} is not set: the PostgreSQL variant is skipped")
+    # A schema of this test process's own, clean for every test: nothing leaks between
+    # tests, and two test runs on one server do not disturb each other.
+    schema = f"priorauth_test_{os.getpid()}"
     try:
         eng = create_engine(url)
         with eng.begin() as conn:
-            # A clean schema for every test: nothing leaks between them.
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
         eng.dispose()
     except Exception as e:  # the server is down or refuses us
         pytest.skip(f"PostgreSQL at {PG_ENV} is not reachable: {type(e).__name__}")
-    return url
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -123,3 +123,28 @@ def test_sign_ins_are_recorded(secured: PriorAuthService) -> None:
         )
     signins = [(r.actor, r.outcome) for r in secured.audit.rows() if r.action == "sign-in"]
     assert signins == [("director", "failure"), ("director", "success")]
+
+
+def test_a_submission_and_its_audit_record_commit_together(
+    secured: PriorAuthService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the audit record cannot be written, the case is not stored (and so not acknowledged)."""
+    from sqlalchemy import func, select
+
+    from priorauth.store.models import AuditRow, CaseRow
+
+    def broken(*args: object, **kw: object) -> None:
+        raise RuntimeError("audit store unavailable")
+
+    monkeypatch.setattr(secured.audit, "append_in", broken)
+    with pytest.raises(RuntimeError):
+        secured.submit(orjson.dumps(hemgenix_request(name="atomic")))
+    with secured.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(CaseRow)) == 0
+    monkeypatch.undo()
+    record = secured.submit(orjson.dumps(hemgenix_request(name="atomic"))).record
+    with secured.sessions() as s:
+        actions = list(
+            s.scalars(select(AuditRow.action).where(AuditRow.entity == f"case/{record.id}"))
+        )
+    assert actions[:2] == ["submit", "evaluate"]

@@ -184,7 +184,13 @@ class PriorAuthService(SubscriptionsMixin):
                 recommendation=evaluation["recommendation"] if evaluation else None,
                 evaluation=evaluation,
             )
-            row, created = case_store.insert_case(s, row, actor=keys.submitter.key())
+            entries = _submission_entries(who, row.id, True, evaluation)
+            row, created = case_store.insert_case(
+                s,
+                row,
+                actor=keys.submitter.key(),
+                also=lambda s: self.audit.append_in(s, entries, now),
+            )
             log.info("case %s %s", row.id, "stored" if created else "already stored")
             return Submitted(case_store.to_record(row), created)
 
@@ -314,6 +320,7 @@ class PriorAuthService(SubscriptionsMixin):
         reason: str | None = None,
         criteria: tuple[str, ...] = (),
         kit_ndc: str | None = None,
+        by: Actor = SYSTEM,
     ) -> CaseRecord:
         if kind not in ("approve", "approve-modified", "deny"):
             raise Unprocessable(f"decision must be approve, approve-modified or deny, not {kind!r}")
@@ -347,7 +354,16 @@ class PriorAuthService(SubscriptionsMixin):
         )
         with self.write_lock, self.sessions() as s:
             try:
-                row = case_store.decide(s, case_id, decision)
+                entry = Entry(
+                    by,
+                    "decide",
+                    "success",
+                    f"case/{case_id}",
+                    {"decision": kind, "criteria": list(decision.criteria)},
+                )
+                row = case_store.decide(
+                    s, case_id, decision, also=lambda s: self.audit.append_in(s, [entry])
+                )
             except KeyError as e:
                 raise NotFound(f"no case {case_id}") from e
             except case_store.CaseConflict as e:
@@ -366,26 +382,15 @@ class PriorAuthService(SubscriptionsMixin):
             raise
 
     def submit(self, raw: bytes, who: Actor = SYSTEM) -> Submitted:
-        """Store a PAS request and its evaluation; acknowledged only once committed."""
+        """Store a PAS request and its evaluation; acknowledged only once committed.
+
+        A new case's audit records commit in the case's own transaction; a repeat,
+        revision or cancellation is recorded right after.
+        """
         result = self._audit_run("submit", who, lambda: self._submit(raw, who))
-        case = f"case/{result.record.id}"
-        entries = [Entry(who, "submit", "success", case, {"created": result.created})]
-        if result.created:
-            ev = result.record.evaluation or {}
-            entries.append(
-                Entry(
-                    SYSTEM,
-                    "evaluate",
-                    "success",
-                    case,
-                    {"recommendation": result.record.recommendation},
-                )
-            )
-            if ev.get("missing"):
-                entries.append(
-                    Entry(SYSTEM, "doc-request", "success", case, {"items": len(ev["missing"])})
-                )
-        self.audit.record_many(entries)
+        if not result.created:
+            record = result.record
+            self.audit.record_many(_submission_entries(who, record.id, False, record.evaluation))
         return result
 
     def inquire(self, raw: bytes, who: Actor = SYSTEM) -> CaseRecord:
@@ -405,13 +410,10 @@ class PriorAuthService(SubscriptionsMixin):
     ) -> CaseRecord:
         """A Medical Director's decision; pushed to the submitter's subscriptions."""
         by = who or Actor(actor, "user")
-        record = self._audit_run(
-            "decide", by, lambda: self._decide(case_id, kind, actor, reason, criteria, kit_ndc)
+        # The audit record of a decision commits in the decision's own transaction.
+        return self._audit_run(
+            "decide", by, lambda: self._decide(case_id, kind, actor, reason, criteria, kit_ndc, by)
         )
-        self.audit.record(
-            by, "decide", "success", f"case/{case_id}", decision=kind, criteria=list(criteria)
-        )
-        return record
 
     def subscribe(self, resource: dict[str, Any], who: Actor = SYSTEM) -> dict[str, Any]:
         created = self._audit_run("subscribe", who, lambda: self._subscribe(resource, who))
@@ -448,6 +450,23 @@ class PriorAuthService(SubscriptionsMixin):
                 raise Unprocessable(f"{kit_ndc} is not a kit of {policy.policy.id}", "kit_ndc")
             return kit_ndc, kits[kit_ndc]
         return kit_ndc, None
+
+
+def _submission_entries(
+    who: Actor, case_id: str, created: bool, evaluation: dict[str, Any] | None
+) -> list[Entry]:
+    case = f"case/{case_id}"
+    entries = [Entry(who, "submit", "success", case, {"created": created})]
+    if created:
+        ev = evaluation or {}
+        entries.append(
+            Entry(SYSTEM, "evaluate", "success", case, {"recommendation": ev.get("recommendation")})
+        )
+        if ev.get("missing"):
+            entries.append(
+                Entry(SYSTEM, "doc-request", "success", case, {"items": len(ev["missing"])})
+            )
+    return entries
 
 
 def _parse(raw: bytes) -> dict[str, Any]:

@@ -91,31 +91,35 @@ class AuditLog:
         return self._append(entries, now or datetime.now(UTC))
 
     def _append(self, entries: list[Entry], now: datetime) -> list[int]:
-        ids = []
         with self.sessions() as s:
-            # Locking the head row serializes appends, so two records never share a parent.
-            head = s.scalars(
-                select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()
-            ).one()
-            for e in entries:
-                row = AuditRow(
-                    id=head.last_id + 1,
-                    at=now,
-                    actor=e.actor.id,
-                    actor_kind=e.actor.kind,
-                    action=e.action,
-                    outcome=e.outcome,
-                    entity=e.entity,
-                    source=e.actor.source,
-                    detail=e.detail,
-                    prev_hash=head.last_hash,
-                    hash="",
-                )
-                row.hash = _digest(head.last_hash, _fields(row))
-                s.add(row)
-                head.last_id, head.last_hash = row.id, row.hash
-                ids.append(row.id)
+            ids = self.append_in(s, entries, now)
             s.commit()
+        return ids
+
+    def append_in(self, s: Session, entries: list[Entry], now: datetime | None = None) -> list[int]:
+        """Append within the caller's transaction: the records commit with what they record."""
+        now = now or datetime.now(UTC)
+        ids = []
+        # Locking the head row serializes appends, so two records never share a parent.
+        head = s.scalars(select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()).one()
+        for e in entries:
+            row = AuditRow(
+                id=head.last_id + 1,
+                at=now,
+                actor=e.actor.id,
+                actor_kind=e.actor.kind,
+                action=e.action,
+                outcome=e.outcome,
+                entity=e.entity,
+                source=e.actor.source,
+                detail=e.detail,
+                prev_hash=head.last_hash,
+                hash="",
+            )
+            row.hash = _digest(head.last_hash, _fields(row))
+            s.add(row)
+            head.last_id, head.last_hash = row.id, row.hash
+            ids.append(row.id)
         return ids
 
     def verify(self) -> tuple[bool, int, str | None]:

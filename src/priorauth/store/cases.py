@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -108,8 +109,13 @@ def find_related(session: Session, keys: RequestKeys) -> CaseRow | None:
     ).first()
 
 
-def insert_case(session: Session, row: CaseRow, actor: str) -> tuple[CaseRow, bool]:
-    """Store a new case, or return the one a concurrent identical submission stored first."""
+def insert_case(
+    session: Session, row: CaseRow, actor: str, also: Callable[[Session], object] | None = None
+) -> tuple[CaseRow, bool]:
+    """Store a new case, or return the one a concurrent identical submission stored first.
+
+    `also` runs inside the same transaction (the audit record), so both commit or neither.
+    """
     session.add(row)
     try:
         session.flush()  # the case row first: the event refers to it
@@ -125,6 +131,9 @@ def insert_case(session: Session, row: CaseRow, actor: str) -> tuple[CaseRow, bo
         policy=row.policy_id,
     )
     try:
+        session.flush()  # constraint violations surface here, before the audit record
+        if also is not None:
+            also(session)
         session.commit()
     except IntegrityError:
         return _existing(session, row)
@@ -140,7 +149,12 @@ def _existing(session: Session, row: CaseRow) -> tuple[CaseRow, bool]:
     return existing, False
 
 
-def decide(session: Session, case_id: str, decision: Decision) -> CaseRow:
+def decide(
+    session: Session,
+    case_id: str,
+    decision: Decision,
+    also: Callable[[Session], object] | None = None,
+) -> CaseRow:
     """Record a Medical Director's decision. Refuses a second approval for the member."""
     row = session.scalars(select(CaseRow).where(CaseRow.id == case_id).with_for_update()).first()
     if row is None:
@@ -174,6 +188,9 @@ def decide(session: Session, case_id: str, decision: Decision) -> CaseRow:
         kit_ndc=decision.kit_ndc,
     )
     try:
+        session.flush()  # the lifetime constraint is checked here, before the audit record
+        if also is not None:
+            also(session)
         session.commit()
     except IntegrityError as e:
         session.rollback()
