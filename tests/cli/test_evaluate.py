@@ -169,3 +169,17 @@ def test_policy_show(tmp_path: Path) -> None:
     assert missing.exit_code == 3 and "cigna-ip0535" in missing.stderr
     early = runner.invoke(app, ["policy", "show", "cigna-ip0535", "--on", "2025-01-01"])
     assert early.exit_code == 3
+
+
+def test_demo_judges_one_request_of_each_recommendation() -> None:
+    r = runner.invoke(app, ["demo", "--no-serve", "--format", "json"])
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert {k: v["recommendation"] for k, v in out.items()} == {
+        "approve": "approve",
+        "approve-modified": "approve-modified",
+        "deny": "deny",
+        "pend": "pend",
+    }
+    text = runner.invoke(app, ["demo", "--no-serve"]).stdout
+    assert "H, K" in text and "I.ii" in text

@@ -53,19 +53,36 @@ def run_demo(library: PolicyLibrary, fmt: str) -> None:
         return
     console = Console(highlight=False)
     t = Table(title="priorauth demo: four Hemgenix requests judged against Cigna IP0535")
-    for col in ("request", "recommendation", "kit", "unmet", "missing"):
-        t.add_column(col)
+    for col in ("request", "recommendation", "kit", "not met", "unknown"):
+        t.add_column(col, no_wrap=col in ("request", "recommendation", "kit"))
     for name, d in results.items():
         rec = d["recommendation"]
         t.add_row(
             name,
             f"[{_STYLE[rec]}]{rec}[/]",
             d["kit"]["ndc"] if d["kit"] else "—",
-            "\n".join(f"{r['id']}: {r['reason']}" for r in d["reasons"]) or "—",
-            "\n".join(d["missing"]) or "—",
+            ", ".join(r["id"] for r in d["reasons"]) or "—",
+            ", ".join(_unknown_leaves(d)) or "—",
         )
     console.print(t)
     console.print(
         "Every review goes to the Medical Director; these are the engine's recommendations.\n"
-        "Judge your own request: priorauth evaluate BUNDLE.json [--claims CLAIMS.ndjson]"
+        "Each criterion with its evidence: priorauth evaluate BUNDLE.json [--claims CLAIMS.ndjson]"
     )
+
+
+def _unknown_leaves(d: dict[str, Any]) -> list[str]:
+    """Unknown criteria the recommendation waits on: leaves whose every parent is unknown too."""
+    crit = d["criteria"]
+
+    def parents(cid: str) -> list[str]:
+        parts = cid.split(".")
+        return [".".join(parts[:n]) for n in range(1, len(parts))]
+
+    return [
+        i
+        for i, c in crit.items()
+        if c["status"] == "unknown"
+        and not any(j.startswith(i + ".") for j in crit)
+        and all(crit[p]["status"] == "unknown" for p in parents(i) if p in crit)
+    ]
