@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
+from fastapi import FastAPI
 
 from priorauth.api.app import create_app
 from priorauth.service.app_service import PriorAuthService
@@ -22,8 +23,16 @@ def free_port() -> int:
 
 @contextmanager
 def live_server(service: PriorAuthService) -> Iterator[str]:
+    """The service's whole application on loopback; yields its base URL."""
+    with serve(create_app(service)) as base:
+        yield base
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1 from a thread; yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
