@@ -22,6 +22,7 @@ from priorauth.core.facts import (
     Prescriber,
     RequestedItem,
 )
+from priorauth.samples import DEFAULT_ATTESTATIONS
 
 AS_OF = date(2026, 5, 4)
 NEGATIVE, NOT_DETECTED, POSITIVE, DETECTED = "260385009", "260415000", "10828004", "260373001"
@@ -67,17 +68,8 @@ DEFAULT_OBS = [
     obs("29463-7", 88.0, "kg"),
 ]
 
-DEFAULT_ANSWERS: dict[str, bool | int] = {
-    "no-prior-gene-therapy": True,
-    "fix-exposure-days": 220,
-    "life-threatening-hemorrhage": False,
-    "repeated-spontaneous-bleeding": True,
-    "on-demand-fix-spontaneous": True,
-    "no-current-hepatitis-antiviral": True,
-    "no-uncontrolled-hiv": True,
-    "no-advanced-liver-disease": True,
-    "history-of-fix-inhibitors": False,
-}
+# The same answers as the sample bundles: every criterion met.
+DEFAULT_ANSWERS: dict[str, bool | int] = dict(DEFAULT_ATTESTATIONS)
 
 
 def _index(observations: list[Observation]) -> dict[str, tuple[Observation, ...]]:

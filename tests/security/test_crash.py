@@ -5,45 +5,23 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import orjson
+from bench.load import start_server
 from sqlalchemy import create_engine, select, text
 
 from priorauth.samples import hemgenix_request
 from priorauth.store.db import upgrade
 from priorauth.store.models import CaseRow
-from tests.api.live import free_port
 
 
 def _start(db_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PRIORAUTH_DATABASE_URL": db_url,
-        "PRIORAUTH_AUTH": "off",
-        "PRIORAUTH_FHIR_VALIDATION": "false",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "priorauth", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/fhir/metadata", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the server did not start")
+    # The benchmarks' launcher: `priorauth serve` in its own process, auth off.
+    return start_server(db_url, 1, {"PRIORAUTH_FHIR_VALIDATION": "false"})
 
 
 def test_sigkill_mid_load_loses_no_acknowledged_submission(db_url: str, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from priorauth.core.evaluator import CompiledPolicy
 from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import read_bundle, validate_bundle
 from priorauth.pas.records import CaseRecord, Decision, RequestKeys
-from priorauth.pas.request import read_inquiry, read_keys
+from priorauth.pas.request import InquiryKeys, read_inquiry, read_keys
 from priorauth.policies import PolicyLibrary
 from priorauth.report import determination_to_dict
 from priorauth.service.errors import (
@@ -146,13 +146,7 @@ class PriorAuthService(SubscriptionsMixin):
     # --- submission -----------------------------------------------------------
 
     def _submit(self, raw: bytes, who: Actor) -> Submitted:
-        bundle = _parse(raw)
-        try:
-            keys = read_keys(bundle)
-        except InvalidRequest as e:
-            raise BadRequest(f"not a PAS request bundle: {e}") from e
-        if who.organization and keys.submitter.value != who.organization:
-            raise Forbidden("the request's provider is not the organization of this client")
+        bundle, keys = _read(raw, read_keys, "request", who)
         if self.settings.fhir_validation:
             try:
                 validate_bundle(bundle)
@@ -269,13 +263,7 @@ class PriorAuthService(SubscriptionsMixin):
     # --- reading ----------------------------------------------------------------
 
     def _inquire(self, raw: bytes, who: Actor) -> CaseRecord:
-        bundle = _parse(raw)
-        try:
-            q = read_inquiry(bundle)
-        except InvalidRequest as e:
-            raise BadRequest(f"not a PAS inquiry bundle: {e}") from e
-        if who.organization and q.submitter.value != who.organization:
-            raise Forbidden("the inquiry's provider is not the organization of this client")
+        _, q = _read(raw, read_inquiry, "inquiry", who)
         with self.sessions() as s:
             row = case_store.find_for_inquiry(s, q.member_id, q.submitter.key(), q.service_codes)
             if row is None:
@@ -467,6 +455,23 @@ def _submission_entries(
                 Entry(SYSTEM, "doc-request", "success", case, {"items": len(ev["missing"])})
             )
     return entries
+
+
+K = TypeVar("K", RequestKeys, InquiryKeys)
+
+
+def _read(
+    raw: bytes, reader: Callable[[dict[str, Any]], K], what: str, who: Actor
+) -> tuple[dict[str, Any], K]:
+    """Parse a PAS bundle and its keys; a client may speak only for its own organization."""
+    bundle = _parse(raw)
+    try:
+        keys = reader(bundle)
+    except InvalidRequest as e:
+        raise BadRequest(f"not a PAS {what} bundle: {e}") from e
+    if who.organization and keys.submitter.value != who.organization:
+        raise Forbidden(f"the {what}'s provider is not the organization of this client")
+    return bundle, keys
 
 
 def _parse(raw: bytes) -> dict[str, Any]:
