@@ -1,12 +1,9 @@
 """The CLI over ../shared/examples/hemgenix, checked against their expected outcomes.
 
-The examples were built from the data contract, which calls a clean claims
-history enough for criterion C. The policy's Note says the prescriber must
-still confirm ("If no claim ... is present (or if claims history is not
-available), the prescribing physician confirms"), and the policy wins. None of
-the examples carries that confirmation (`no-prior-gene-therapy`), so the two
-approvals pend on C alone; with the confirmation added they give exactly the
-outcome the examples expect. Both halves are checked here.
+Since the contract's correction of 2026-12-01 the examples carry the prescriber's
+`no-prior-gene-therapy` confirmation that the policy's Note asks for, so each gives
+its expected outcome as sent. Without that confirmation a clean claims history
+alone does not meet C: the approvals pend on C, which is checked here too.
 """
 
 from __future__ import annotations
@@ -23,12 +20,12 @@ from tests.conftest import shared_dir
 
 runner = CliRunner()
 
-# file -> (expected by the examples' README, what the policy gives as sent, ids not met/unknown)
+# file -> (expected by the examples' README, ids not met / unknown as sent)
 EXPECTED = {
-    "approve.json": ("approve", "pend", {"unknown": ["C"]}),
-    "approve-modified.json": ("approve-modified", "pend", {"unknown": ["C"]}),
-    "deny.json": ("deny", "deny", {"not_met": ["I.ii"]}),
-    "pend.json": ("pend", "pend", {"unknown": ["C", "H", "K"]}),
+    "approve.json": ("approve", {}),
+    "approve-modified.json": ("approve-modified", {}),
+    "deny.json": ("deny", {"not_met": ["I.ii"]}),
+    "pend.json": ("pend", {"unknown": ["H", "K"]}),
 }
 KITS = {"approve.json": "0053-0180-18", "approve-modified.json": "0053-0180-18"}
 
@@ -53,38 +50,47 @@ def _leaves(d: dict, status: str) -> list[str]:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_examples_as_sent(name: str) -> None:
     folder = shared_dir("examples", "hemgenix")
-    _, as_sent, leaves = EXPECTED[name]
+    expected, leaves = EXPECTED[name]
     d = _run(folder / name, folder / "claims.ndjson")
-    assert d["recommendation"] == as_sent
+    assert d["recommendation"] == expected
+    assert d["criteria"]["C"]["status"] == "met"
     for status, ids in leaves.items():
         got = _leaves(d, status)
         assert set(ids) <= set(got), (status, got)
         if status == "unknown":
-            assert got == sorted(ids + (["E.ii.b"] if "E.ii.b" in got else []))
-    if name in KITS:
-        assert d["kit"]["ndc"] == KITS[name]
-        assert "no-prior-gene-therapy" in d["missing"][0]
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_examples_with_the_prescribers_confirmation(name: str, tmp_path: Path) -> None:
-    folder = shared_dir("examples", "hemgenix")
-    bundle = json.loads((folder / name).read_text())
-    confirmed = copy.deepcopy(bundle)
-    qr = next(
-        e["resource"]
-        for e in confirmed["entry"]
-        if e["resource"]["resourceType"] == "QuestionnaireResponse"
-    )
-    qr["item"].append({"linkId": "no-prior-gene-therapy", "answer": [{"valueBoolean": True}]})
-    path = tmp_path / name
-    path.write_text(json.dumps(confirmed))
-    expected, _, _ = EXPECTED[name]
-    d = _run(path, folder / "claims.ndjson")
-    assert d["recommendation"] == expected
-    assert d["criteria"]["C"]["status"] == "met"
+            # E.ii.b is unanswered in every example; E is met through E.i.
+            assert sorted(set(got) - {"E.ii.b"}) == sorted(ids), got
     if name in KITS:
         assert d["kit"] == {"vials": 18, "ndc": KITS[name]}
         assert d["authorization"] == {"start": "2026-05-04", "end": "2026-08-01"}
     if name == "approve-modified.json":
         assert d["requested"]["ndc"] == "0053-0170-17"
+
+
+def _without_confirmation(bundle: dict) -> dict:
+    stripped = copy.deepcopy(bundle)
+    for e in stripped["entry"]:
+        r = e["resource"]
+        if r["resourceType"] == "QuestionnaireResponse":
+            r["item"] = _drop(r.get("item", []), "no-prior-gene-therapy")
+    return stripped
+
+
+def _drop(items: list, link_id: str) -> list:
+    return [
+        {**i, "item": _drop(i.get("item", []), link_id)} if "item" in i else i
+        for i in items
+        if i.get("linkId") != link_id
+    ]
+
+
+@pytest.mark.parametrize("name", ["approve.json", "approve-modified.json"])
+def test_clean_claims_alone_do_not_meet_c(name: str, tmp_path: Path) -> None:
+    folder = shared_dir("examples", "hemgenix")
+    bundle = _without_confirmation(json.loads((folder / name).read_text()))
+    path = tmp_path / name
+    path.write_text(json.dumps(bundle))
+    d = _run(path, folder / "claims.ndjson")
+    assert d["criteria"]["C"]["status"] == "unknown"
+    assert d["recommendation"] == "pend"
+    assert any("no-prior-gene-therapy" in m for m in d["missing"])

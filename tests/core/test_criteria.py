@@ -293,6 +293,19 @@ def test_f(ip0535: CompiledPolicy, results: list, fi: str, fii: str) -> None:
             (condition("B17.10"),),
             "not_met",
         ),
+        # B17.0: acute delta superinfection of a hepatitis B carrier (contract, 2026-12-01)
+        (
+            [obs("5196-1", coded=NEGATIVE)],
+            [obs("11011-4", coded=NOT_DETECTED)],
+            (condition("B17.0"),),
+            "not_met",
+        ),
+        (
+            [obs("5196-1", coded=NEGATIVE)],
+            [obs("11011-4", coded=NOT_DETECTED)],
+            (condition("B17.2"),),
+            "met",
+        ),
         (
             [obs("5196-1", coded=NEGATIVE)],
             [obs("11011-4", coded=NOT_DETECTED)],
