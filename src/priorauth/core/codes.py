@@ -31,6 +31,7 @@ class IcdPatterns:
         return c in self.exact or c.startswith(self.prefixes)
 
 
+@lru_cache(maxsize=4096)
 def _flat(code: str) -> str:
     return code.strip().upper().replace(".", "")
 

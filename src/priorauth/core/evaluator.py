@@ -8,7 +8,7 @@ function of (facts, review date) to a `Determination`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from priorauth.core.checks import COMPILERS, DEPENDENCIES, CheckFn, CompileContext, State
@@ -19,22 +19,18 @@ from priorauth.core.result import (
     MET,
     NOT_MET,
     UNKNOWN,
+    Combined,
     Determination,
     Finding,
+    Findings,
     KitChoice,
+    Raw,
     Recommendation,
     Requested,
     Status,
     Unmet,
 )
 from priorauth.errors import PolicyInvalid
-
-
-@dataclass(frozen=True, slots=True)
-class _Group:
-    id: str
-    combine: str
-    children: tuple[str, ...]
 
 
 class CompiledPolicy:
@@ -55,13 +51,21 @@ class CompiledPolicy:
         self._leaves = self._compile_leaves(ctx)
         # Groups bottom-up: a parent's children are always judged before it.
         self._groups = [
-            _Group(c.id, c.combine or "all", tuple(ch.id for ch in c.children))
+            Combined(c.id, c.combine or "all", tuple(ch.id for ch in c.children))
             for c in reversed(walk(policy.criteria + policy.exclusions))
             if c.children
         ]
         self._top = tuple(c.id for c in policy.criteria)
         self._exclusions = tuple(c.id for c in policy.exclusions)
         self._criteria_order = tuple(i for i in self.order if i not in self._exclusions)
+        self._criteria_known = frozenset(self._criteria_order)
+        self._exclusions_known = frozenset(self._exclusions)
+        self._all_order = tuple(self.order)
+        self._all_known = frozenset(self.order)
+        self._run = _generate(self._leaves, self._groups, self._top, self._exclusions)
+        md = policy.approval.medical_director_review
+        self._md_all = md == "all"
+        self._md_denials = md == "denials"
         self._kit_id = next(
             (c.id for c in self.criteria.values() if c.check and c.check.kind == "kit_by_weight"),
             None,
@@ -70,7 +74,7 @@ class CompiledPolicy:
         self._service_ndcs = frozenset(n for n in (ndc11(x) for x in policy.service.ndc) if n) | (
             kit_ndcs if policy.service.include_kit_ndcs else frozenset()
         )
-        self._approval_days = policy.approval.days
+        self._approval_window = timedelta(days=policy.approval.days - 1)
 
     def _compile_leaves(self, ctx: CompileContext) -> list[tuple[str, CheckFn]]:
         leaves = [c for c in self.criteria.values() if c.check is not None]
@@ -128,27 +132,32 @@ class CompiledPolicy:
         return None
 
     def evaluate(self, facts: Facts, as_of: date | None = None) -> Determination:
-        """Judge every criterion and recommend. Pure: no I/O, no clock."""
-        st = State(as_of or facts.as_of)
-        findings = st.findings
-        for cid, fn in self._leaves:
-            findings[cid] = fn(facts, st)
-        for g in self._groups:
-            findings[g.id] = _combine(g, findings)
-        return self._determine(facts, st.as_of, findings)
+        """Judge every criterion and recommend. Pure: no I/O, no clock.
 
-    def _determine(self, facts: Facts, as_of: date, findings: dict[str, Finding]) -> Determination:
-        top = [findings[i].status for i in self._top]
-        excl = [findings[i].status for i in self._exclusions]
+        Only statuses are worked out here; each finding's sentence and evidence
+        are built when the determination's findings are read.
+        """
+        st = State(as_of or facts.as_of)
+        top, excl = self._run(facts, st)
+        return self._determine(facts, st.as_of, st.findings, top, excl)
+
+    def _determine(
+        self,
+        facts: Facts,
+        as_of: date,
+        raw: dict[str, Raw],
+        top: tuple[Status, ...],
+        excl: tuple[Status, ...],
+    ) -> Determination:
         item = self.requested_item(facts)
-        requested = Requested(
-            item.ndc if item else None,
-            item.quantity if item else None,
-            item.sequence if item else None,
+        requested = (
+            Requested(item.ndc, item.quantity, item.sequence) if item else _NOTHING_REQUESTED
         )
         kit = None
-        if self._kit_id is not None and findings[self._kit_id].status == MET:
-            kit = self.kits.get(int(findings[self._kit_id].value or 0))
+        if self._kit_id is not None:
+            k = raw[self._kit_id]
+            if k[0] == MET:
+                kit = self.kits.get(int(k[1] or 0))
         rec: Recommendation
         if MET in excl or NOT_MET in top:
             rec = "deny"
@@ -161,31 +170,39 @@ class CompiledPolicy:
         authorization = None
         if rec in ("approve", "approve-modified"):
             # A window of `days` days that starts on, and counts, the decision date.
-            authorization = (as_of, as_of + timedelta(days=self._approval_days - 1))
+            authorization = (as_of, as_of + self._approval_window)
+        built: dict[str, Finding] = {}
+        findings = Findings(raw, self._criteria_order, self._criteria_known, built)
+        exclusions = Findings(raw, self._exclusions, self._exclusions_known, built)
         return Determination(
-            policy_id=self.policy.id,
-            policy_version=self.policy.version,
-            as_of=as_of,
-            recommendation=rec,
-            findings={i: findings[i] for i in self._criteria_order},
-            exclusions={i: findings[i] for i in self._exclusions},
-            kit=kit,
-            requested=requested,
-            authorization=authorization,
-            missing=self._missing(findings),
-            reasons=self._reasons(findings),
-            medical_director_review=self.policy.approval.medical_director_review == "all"
-            or (self.policy.approval.medical_director_review == "denials" and rec == "deny"),
-            expedited=facts.expedited,
+            self.policy.id,
+            self.policy.version,
+            as_of,
+            rec,
+            findings,
+            exclusions,
+            kit,
+            requested,
+            authorization,
+            # An approval has nothing missing and nothing unmet; otherwise both
+            # lists are worked out from the findings when first read.
+            None if authorization else lambda: self._missing(self._everything(raw, built)),
+            None if rec != "deny" else lambda: self._reasons(self._everything(raw, built)),
+            self._md_all or (self._md_denials and rec == "deny"),
+            facts.expedited,
         )
 
-    def _missing(self, findings: dict[str, Finding]) -> list[str]:
+    def _everything(self, raw: dict[str, Raw], built: dict[str, Finding]) -> Findings:
+        return Findings(raw, self._all_order, self._all_known, built)
+
+    def _missing(self, findings: Findings) -> list[str]:
         out: list[str] = []
-        if not any(findings[i].status == UNKNOWN for i in self._top + self._exclusions):
+        status = findings.status
+        if not any(status(i) == UNKNOWN for i in self._top + self._exclusions):
             return out
 
         def visit(c: Criterion) -> None:
-            if findings[c.id].status != UNKNOWN:
+            if status(c.id) != UNKNOWN:
                 return
             if c.children and c.combine == "all":
                 for ch in c.children:
@@ -199,29 +216,32 @@ class CompiledPolicy:
             visit(c)
         return out
 
-    def _reasons(self, findings: dict[str, Finding]) -> list[Unmet]:
+    def _reasons(self, findings: Findings) -> list[Unmet]:
         out: list[Unmet] = []
-        if not any(findings[i].status == MET for i in self._exclusions) and not any(
-            findings[i].status == NOT_MET for i in self._top
+        status = findings.status
+        if not any(status(i) == MET for i in self._exclusions) and not any(
+            status(i) == NOT_MET for i in self._top
         ):
             return out
 
         def visit(c: Criterion) -> None:
-            f = findings[c.id]
-            if f.status != NOT_MET:
+            if status(c.id) != NOT_MET:
                 return
             if c.children and c.combine == "all":
                 for ch in c.children:
                     visit(ch)
                 return
-            out.append(Unmet(c.id, c.text, f.reason))
+            out.append(Unmet(c.id, c.text, findings[c.id].reason))
 
         for c in self.policy.criteria:
             visit(c)
         for c in self.policy.exclusions:
-            if findings[c.id].status == MET:
+            if status(c.id) == MET:
                 out.append(Unmet(c.id, c.text, findings[c.id].reason))
         return out
+
+
+_NOTHING_REQUESTED = Requested(None, None, None)
 
 
 def _modified(requested: Requested, kit: KitChoice | None) -> bool:
@@ -232,30 +252,47 @@ def _modified(requested: Requested, kit: KitChoice | None) -> bool:
     return ndc11(requested.ndc) != ndc11(kit.ndc)
 
 
-def _combine(g: _Group, findings: dict[str, Finding]) -> Finding:
-    statuses = [findings[i].status for i in g.children]
-    status: Status
-    if g.combine == "all":
-        status = NOT_MET if NOT_MET in statuses else UNKNOWN if UNKNOWN in statuses else MET
-    else:
-        status = MET if MET in statuses else UNKNOWN if UNKNOWN in statuses else NOT_MET
-    return Finding(g.id, status, lambda: _group_reason(g, status, statuses))
+_Run = Callable[[Facts, State], tuple[tuple[Status, ...], tuple[Status, ...]]]
 
 
-def _group_reason(g: _Group, status: Status, statuses: list[Status]) -> str:
-    which = ", ".join(i for i, s in zip(g.children, statuses, strict=True) if s == status)
-    names = ", ".join(g.children)
-    if g.combine == "all":
-        word = {NOT_MET: "not met", UNKNOWN: "unknown", MET: "met"}[status]
-        return f"ALL of {names}: " + ("all met." if status == MET else f"{which} {word}.")
-    return (
-        f"ONE of {names}: "
-        + {
-            MET: f"{which} met.",
-            UNKNOWN: f"none met; {which} unknown.",
-            NOT_MET: "none met.",
-        }[status]
-    )
+def _generate(
+    leaves: list[tuple[str, CheckFn]],
+    groups: list[Combined],
+    top: tuple[str, ...],
+    exclusions: tuple[str, ...],
+) -> _Run:
+    """One function that runs every check and combines every group of a policy.
+
+    Straight-line code: no loop over the checks, each group's status is one
+    expression over its children's, and the statuses of the top criteria and
+    exclusions come back as tuples for the recommendation. Only identifiers
+    the compiler made (never policy text) go into the source; criterion ids
+    are passed as constants.
+    """
+    ns: dict[str, object] = {"MET": MET, "NOT_MET": NOT_MET, "UNKNOWN": UNKNOWN}
+    var: dict[str, str] = {}
+    lines = ["def run(facts, st):", "    R = st.findings"]
+    for n, (cid, fn) in enumerate(leaves):
+        ns[f"f{n}"], ns[f"k{n}"] = fn, cid
+        var[cid] = f"r{n}"
+        lines.append(f"    r{n} = R[k{n}] = f{n}(facts, st)")
+    for n, g in enumerate(groups):
+        ns[f"g{n}"], ns[f"h{n}"] = g, g.id
+        var[g.id] = f"q{n}"
+        statuses = ", ".join(f"{var[ch]}[0]" for ch in g.children)
+        if g.combine == "all":
+            rule = "NOT_MET if NOT_MET in s else UNKNOWN if UNKNOWN in s else MET"
+        else:
+            rule = "MET if MET in s else UNKNOWN if UNKNOWN in s else NOT_MET"
+        lines.append(f"    s = ({statuses},)")
+        lines.append(f"    q{n} = R[h{n}] = ({rule}, None, g{n})")
+    for name, ids in (("top", top), ("excl", exclusions)):
+        statuses = "".join(f"{var[i]}[0], " for i in ids)
+        lines.append(f"    {name} = ({statuses})")
+    lines.append("    return top, excl")
+    exec(compile("\n".join(lines), "<priorauth policy>", "exec"), ns)
+    run: _Run = ns["run"]  # type: ignore[assignment]
+    return run
 
 
 def compile_policy(policy: Policy) -> CompiledPolicy:

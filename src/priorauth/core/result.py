@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Final, Literal
 
@@ -49,13 +49,57 @@ Evidence = Observation | Attestation | Condition | Medication | ClaimLine | Deri
 
 Why = str | Callable[[], str]
 
+# What a compiled check returns: the status, a number dependents reuse (weight
+# in kg, vial count), and the explanation. The explanation is either
+# (reason, evidence) or a function returning it, called only when someone
+# reads the finding: a recommendation needs the statuses alone, so an
+# evaluation builds no Finding, sentence or evidence tuple it does not show.
+Explanation = tuple[str, tuple[Evidence, ...]]
+
+
+class Combined:
+    """A group's explanation: written from its children's statuses when read."""
+
+    __slots__ = ("children", "combine", "id")
+
+    def __init__(self, id: str, combine: str, children: tuple[str, ...]) -> None:
+        self.id = id
+        self.combine = combine
+        self.children = children
+
+    def reason(self, status: Status, raw: Mapping[str, Raw]) -> str:
+        statuses = [raw[i][0] for i in self.children]
+        which = ", ".join(i for i, s in zip(self.children, statuses, strict=True) if s == status)
+        names = ", ".join(self.children)
+        if self.combine == "all":
+            word = {NOT_MET: "not met", UNKNOWN: "unknown", MET: "met"}[status]
+            return f"ALL of {names}: " + ("all met." if status == MET else f"{which} {word}.")
+        return (
+            f"ONE of {names}: "
+            + {
+                MET: f"{which} met.",
+                UNKNOWN: f"none met; {which} unknown.",
+                NOT_MET: "none met.",
+            }[status]
+        )
+
+
+Detail = Explanation | Callable[[], Explanation] | Combined
+Raw = tuple[Status, float | None, Detail]
+
+
+def explain(detail: Detail) -> Explanation:
+    """The (reason, evidence) of a leaf's raw result."""
+    if type(detail) is tuple:
+        return detail
+    assert callable(detail), "a group's explanation needs its children: see Findings"
+    return detail()
+
 
 class Finding:
     """One criterion's status, the sentence that explains it, and the evidence used.
 
-    The reason may be given as a function: most evaluations end in a
-    recommendation without anyone reading most sentences, so they are only
-    written when read (then kept).
+    The reason may be given as a function: it is only written when read (then kept).
     """
 
     __slots__ = ("_why", "evidence", "id", "status", "value")
@@ -74,6 +118,15 @@ class Finding:
         self.evidence = evidence
         self.value = value
 
+    @classmethod
+    def of(cls, id: str, raw: Raw, results: Mapping[str, Raw]) -> Finding:
+        """The finding of one raw result of an evaluation whose raw results are `results`."""
+        detail = raw[2]
+        if type(detail) is Combined:
+            return cls(id, raw[0], detail.reason(raw[0], results), (), raw[1])
+        reason, evidence = explain(detail)
+        return cls(id, raw[0], reason, evidence, raw[1])
+
     @property
     def reason(self) -> str:
         w = self._why
@@ -87,6 +140,54 @@ class Finding:
 
     def __repr__(self) -> str:
         return f"Finding({self.id!r}, {self.status!r}, {self.reason!r})"
+
+
+class Findings(Mapping[str, Finding]):
+    """Criterion id -> Finding, in the policy's order, each built on first read.
+
+    A read-only view over the raw results of one evaluation; the views of one
+    determination share the built findings.
+    """
+
+    __slots__ = ("_built", "_ids", "_known", "_raw")
+
+    def __init__(
+        self,
+        raw: dict[str, Raw],
+        ids: tuple[str, ...],
+        known: frozenset[str],
+        built: dict[str, Finding],
+    ) -> None:
+        self._raw = raw
+        self._ids = ids
+        self._known = known
+        self._built = built
+
+    def __getitem__(self, cid: str) -> Finding:
+        f = self._built.get(cid)
+        if f is None:
+            if cid not in self._known:
+                raise KeyError(cid)
+            f = self._built[cid] = Finding.of(cid, self._raw[cid], self._raw)
+        return f
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, cid: object) -> bool:
+        return cid in self._known
+
+    def status(self, cid: str) -> Status:
+        """A criterion's status without building its finding."""
+        if cid not in self._known:
+            raise KeyError(cid)
+        return self._raw[cid][0]
+
+    def __repr__(self) -> str:
+        return f"Findings({dict(self)!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,18 +212,78 @@ class Unmet:
     reason: str
 
 
-@dataclass(slots=True)
 class Determination:
-    policy_id: str
-    policy_version: str
-    as_of: date
-    recommendation: Recommendation
-    findings: dict[str, Finding]
-    exclusions: dict[str, Finding]
-    kit: KitChoice | None
-    requested: Requested
-    authorization: tuple[date, date] | None
-    missing: list[str] = field(default_factory=list)
-    reasons: list[Unmet] = field(default_factory=list)
-    medical_director_review: bool = True
-    expedited: bool = False
+    """The recommendation with every criterion's finding.
+
+    `findings` and `exclusions` build each Finding when it is read; `missing`
+    and `reasons` are worked out when first read. Both are pure functions of
+    the evaluation, so reading them later gives what reading them at once would.
+    """
+
+    __slots__ = (
+        "_missing",
+        "_reasons",
+        "as_of",
+        "authorization",
+        "exclusions",
+        "expedited",
+        "findings",
+        "kit",
+        "medical_director_review",
+        "policy_id",
+        "policy_version",
+        "recommendation",
+        "requested",
+    )
+
+    def __init__(
+        self,
+        policy_id: str,
+        policy_version: str,
+        as_of: date,
+        recommendation: Recommendation,
+        findings: Mapping[str, Finding],
+        exclusions: Mapping[str, Finding],
+        kit: KitChoice | None,
+        requested: Requested,
+        authorization: tuple[date, date] | None,
+        missing: list[str] | Callable[[], list[str]] | None = None,
+        reasons: list[Unmet] | Callable[[], list[Unmet]] | None = None,
+        medical_director_review: bool = True,
+        expedited: bool = False,
+    ) -> None:
+        self.policy_id = policy_id
+        self.policy_version = policy_version
+        self.as_of = as_of
+        self.recommendation: Recommendation = recommendation
+        self.findings = findings
+        self.exclusions = exclusions
+        self.kit = kit
+        self.requested = requested
+        self.authorization = authorization
+        self._missing = [] if missing is None else missing
+        self._reasons = [] if reasons is None else reasons
+        self.medical_director_review = medical_director_review
+        self.expedited = expedited
+
+    @property
+    def missing(self) -> list[str]:
+        """What to ask for: the request text of every unknown criterion that decides."""
+        m = self._missing
+        if not isinstance(m, list):
+            m = self._missing = m()
+        return m
+
+    @property
+    def reasons(self) -> list[Unmet]:
+        """The unmet criteria (and applying exclusions) a denial cites."""
+        r = self._reasons
+        if not isinstance(r, list):
+            r = self._reasons = r()
+        return r
+
+    def __repr__(self) -> str:
+        return (
+            f"Determination({self.policy_id!r}, {self.policy_version!r}, "
+            f"{self.recommendation!r}, as_of={self.as_of.isoformat()})"
+        )

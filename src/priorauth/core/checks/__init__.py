@@ -1,38 +1,38 @@
 """Predicate kinds: each turns one `check` of a policy file into a compiled function.
 
 A compiler receives the criterion id, the validated check model and the
-compile context, and returns `fn(facts, state) -> Finding`. Everything that can
-be worked out once per policy (code sets, unit factors, kit table) is worked
-out here, so evaluation does only lookups and comparisons.
+compile context, and returns `fn(facts, state) -> Raw`: the status, a number
+dependents reuse, and the explanation (reason and evidence), which is built
+only when someone reads it. Everything that can be worked out once per policy
+(code sets, unit factors, windows, kit table) is worked out here, so
+evaluation does only lookups and comparisons.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
 from priorauth.core.facts import Facts
 from priorauth.core.model import Policy
-from priorauth.core.result import Finding, KitChoice
+from priorauth.core.result import KitChoice, Raw
 
-CheckFn = Callable[[Facts, "State"], Finding]
+CheckFn = Callable[[Facts, "State"], Raw]
 
 
-@dataclass(slots=True)
 class State:
-    """Per-evaluation scratch space: the review date and the findings so far."""
+    """Per-evaluation scratch space: the review date and the raw results so far."""
 
-    as_of: date
-    findings: dict[str, Finding] = field(default_factory=dict)
-    _since: dict[int, date] = field(default_factory=dict)
+    __slots__ = ("as_of", "findings")
+
+    def __init__(self, as_of: date, findings: dict[str, Raw] | None = None) -> None:
+        self.as_of = as_of
+        self.findings: dict[str, Raw] = {} if findings is None else findings
 
     def since(self, days: int) -> date:
-        d = self._since.get(days)
-        if d is None:
-            d = self._since[days] = self.as_of - timedelta(days=days)
-        return d
+        return self.as_of - timedelta(days=days)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,16 @@ from datetime import date
 
 from priorauth.core.facts import SNOMED, Attestation, Facts, Observation
 from priorauth.core.model import Qualitative, Units
-from priorauth.core.result import MET, NOT_MET, UNKNOWN, Evidence, Finding, Status
+from priorauth.core.result import (
+    MET,
+    NOT_MET,
+    UNKNOWN,
+    Detail,
+    Evidence,
+    Explanation,
+    Raw,
+    explain,
+)
 
 EPS = 1e-9
 
@@ -36,6 +45,15 @@ def _cmp(op: str, value: float, limit: float) -> bool:
     return value > limit + EPS
 
 
+# Per op, the comparison of a plain measurement (no comparator) with the limit.
+TESTS: dict[str, Callable[[float, float], bool]] = {
+    "le": lambda v, limit: v <= limit + EPS,
+    "lt": lambda v, limit: v < limit - EPS,
+    "ge": lambda v, limit: v >= limit - EPS,
+    "gt": lambda v, limit: v > limit + EPS,
+}
+
+
 def passes(op: str, value: float, limit: float, comparator: str | None = None) -> bool | None:
     """Whether a result satisfies `op limit` ("le", "lt", "ge", "gt").
 
@@ -62,9 +80,14 @@ def results_for(codes: tuple[str, ...]) -> Callable[[Facts], tuple[Observation, 
         return one
 
     def merged(facts: Facts) -> tuple[Observation, ...]:
+        found = [obs for c in codes if (obs := facts.observations.get(c))]
+        if not found:
+            return ()
+        if len(found) == 1 and len(found[0]) == 1:
+            return found[0]
         seen: dict[str, Observation] = {}
-        for c in codes:
-            for o in facts.observations.get(c, ()):
+        for obs in found:
+            for o in obs:
                 seen.setdefault(o.ref, o)
         return tuple(sorted(seen.values(), key=_recency))
 
@@ -80,9 +103,28 @@ def within(obs: tuple[Observation, ...], since: date, as_of: date) -> list[Obser
     return [o for o in obs if o.when is not None and since <= o.when <= as_of]
 
 
+def latest_within(obs: tuple[Observation, ...], since: date, as_of: date) -> Observation | None:
+    """The most recent dated result in [since, as_of] (results are most recent first)."""
+    for o in obs:
+        w = o.when
+        if w is None:
+            return None  # undated results come last
+        if w <= as_of:
+            return o if w >= since else None
+    return None
+
+
 def up_to(obs: tuple[Observation, ...], as_of: date) -> list[Observation]:
     """Results of any date not after the review date (undated ones count: no window applies)."""
     return [o for o in obs if o.when is None or o.when <= as_of]
+
+
+def latest_up_to(obs: tuple[Observation, ...], as_of: date) -> Observation | None:
+    """The first result of `up_to`: the most recent one not after the review date."""
+    for o in obs:
+        if o.when is None or o.when <= as_of:
+            return o
+    return None
 
 
 def convert(o: Observation, units: Units) -> float | None:
@@ -119,31 +161,54 @@ class Classifier:
 
     def __call__(self, o: Observation) -> str | None:
         """'negative', 'positive', or None when the result says neither (or both)."""
-        neg = bool(o.coded & self.neg_codes or o.interpretation & self.neg_interp)
-        pos = bool(o.coded & self.pos_codes or o.interpretation & self.pos_interp)
+        coded, interp = o.coded, o.interpretation
+        if not coded and not interp:
+            return None
+        neg = not (coded.isdisjoint(self.neg_codes) and interp.isdisjoint(self.neg_interp))
+        pos = not (coded.isdisjoint(self.pos_codes) and interp.isdisjoint(self.pos_interp))
         if neg == pos:
             return None
         return "negative" if neg else "positive"
 
 
-def attested(
-    cid: str, facts: Facts, link_id: str, context: str, evidence: tuple[Evidence, ...] = ()
-) -> Finding:
+def attested(facts: Facts, link_id: str, context: str, evidence: tuple[Evidence, ...] = ()) -> Raw:
     """Judge a yes/no attestation where `true` meets the criterion."""
     a = facts.attestations.get(link_id)
-    ev: tuple[Evidence, ...] = (*evidence, a) if a is not None else evidence
-    lead = f"{context}; t" if context else "T"
     if a is None:
-        return Finding(
-            cid, UNKNOWN, lambda: f"{lead}he prescriber has not answered '{link_id}'.", ev
+        return (
+            UNKNOWN,
+            None,
+            lambda: (f"{_lead(context)}he prescriber has not answered '{link_id}'.", evidence),
         )
-    if not isinstance(a.value, bool):
-        return Finding(cid, UNKNOWN, lambda: f"{lead}he answer to '{link_id}' is not yes/no.", ev)
-    status: Status = MET if a.value else NOT_MET
-    answer = "yes" if a.value else "no"
-    return Finding(
-        cid, status, lambda: f"{lead}he prescriber answered {answer} to '{link_id}'.", ev
+    value = a.value
+    if type(value) is not bool:
+        return (
+            UNKNOWN,
+            None,
+            lambda: (f"{_lead(context)}he answer to '{link_id}' is not yes/no.", (*evidence, a)),
+        )
+    return (
+        MET if value else NOT_MET,
+        None,
+        lambda: (
+            f"{_lead(context)}he prescriber answered {'yes' if value else 'no'} to '{link_id}'.",
+            (*evidence, a),
+        ),
     )
+
+
+def _lead(context: str) -> str:
+    return f"{context}; t" if context else "T"
+
+
+def then(detail: Detail, edit: Callable[[str], str]) -> Callable[[], Explanation]:
+    """An explanation whose reason `edit` rewrites."""
+
+    def explained() -> Explanation:
+        reason, evidence = explain(detail)
+        return edit(reason), evidence
+
+    return explained
 
 
 def attestation_value(facts: Facts, link_id: str) -> Attestation | None:

@@ -7,7 +7,7 @@ from priorauth.core.checks.common import attested
 from priorauth.core.codes import ndc11
 from priorauth.core.facts import HCPCS, NDC, ClaimLine, Facts
 from priorauth.core.model import ExclusionByCriterionCheck, NoPriorClaimsCheck
-from priorauth.core.result import MET, NOT_MET, UNKNOWN, Finding, Status
+from priorauth.core.result import MET, NOT_MET, UNKNOWN, Explanation, Raw, Status, explain
 
 
 @compiler("no_prior_claims")
@@ -16,6 +16,8 @@ def no_prior_claims(cid: str, c: NoPriorClaimsCheck, ctx: CompileContext) -> Che
     ndcs = frozenset(n for n in (ndc11(x) for x in c.ndc) if n) | (
         ctx.kit_ndcs if c.include_kit_ndcs else frozenset()
     )
+    attestation = c.attestation
+    clean_is_enough = not c.attestation_required_when_clean or attestation is None
 
     def hit(line: ClaimLine) -> str | None:
         for system, code in line.codes:
@@ -25,26 +27,28 @@ def no_prior_claims(cid: str, c: NoPriorClaimsCheck, ctx: CompileContext) -> Che
                 return code
         return None
 
-    def check(facts: Facts, st: State) -> Finding:
+    def check(facts: Facts, st: State) -> Raw:
         h = facts.claims
         if h is not None and h.available:
             found = [(line, code) for line in h.lines if (code := hit(line))]
             if found:
-                codes = ", ".join(sorted({code for _, code in found}))
-                return Finding(
-                    cid,
+                return (
                     NOT_MET,
-                    lambda: f"Claims history shows prior gene therapy ({codes}).",
-                    tuple(line for line, _ in found),
+                    None,
+                    lambda: (
+                        "Claims history shows prior gene therapy "
+                        f"({', '.join(sorted({code for _, code in found}))}).",
+                        tuple(line for line, _ in found),
+                    ),
                 )
             context = f"Claims history ({h.claim_count} claims) shows no prior gene therapy"
-            if not c.attestation_required_when_clean or c.attestation is None:
-                return Finding(cid, MET, lambda: f"{context}.")
+            if clean_is_enough:
+                return (MET, None, (f"{context}.", ()))
         else:
             context = "No claims history is available for the member"
-        if c.attestation is None:
-            return Finding(cid, UNKNOWN, lambda: f"{context}.")
-        return attested(cid, facts, c.attestation, context)
+        if attestation is None:
+            return (UNKNOWN, None, (f"{context}.", ()))
+        return attested(facts, attestation, context)
 
     return check
 
@@ -57,9 +61,15 @@ def _criterion(c: ExclusionByCriterionCheck) -> list[str]:
 def excluded_when_not_met(cid: str, c: ExclusionByCriterionCheck, ctx: CompileContext) -> CheckFn:
     target = c.criterion
 
-    def check(facts: Facts, st: State) -> Finding:
+    def check(facts: Facts, st: State) -> Raw:
         f = st.findings[target]
-        status: Status = MET if f.status == NOT_MET else NOT_MET if f.status == MET else UNKNOWN
-        return Finding(cid, status, lambda: f"Mirrors {target}: {f.reason}", f.evidence)
+        s = f[0]
+        status: Status = MET if s == NOT_MET else NOT_MET if s == MET else UNKNOWN
+
+        def mirrored() -> Explanation:
+            reason, evidence = explain(f[2])
+            return f"Mirrors {target}: {reason}", evidence
+
+        return (status, None, mirrored)
 
     return check

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from priorauth.core.checks import CheckFn, CompileContext, State, compiler
 from priorauth.core.checks.common import (
+    TESTS,
     Classifier,
     attested,
     convert,
+    latest_up_to,
+    latest_within,
     passes,
     results_for,
     show,
+    then,
     up_to,
     within,
 )
@@ -22,14 +28,16 @@ from priorauth.core.model import (
     LabPresentCheck,
     LabThresholdCheck,
 )
-from priorauth.core.result import MET, NOT_MET, UNKNOWN, Finding
+from priorauth.core.result import MET, NOT_MET, UNKNOWN, Raw
 
 _SYMBOL = {"le": "≤", "lt": "<", "ge": "≥", "gt": ">"}
 
 
-def _bound_unsettled(cid: str, label: str, o: Observation, rule: str) -> Finding:
-    return Finding(
-        cid, UNKNOWN, lambda: f"{label} {show(o)} is only a bound; it does not settle {rule}.", (o,)
+def _bound_unsettled(label: str, o: Observation, rule: str) -> Raw:
+    return (
+        UNKNOWN,
+        None,
+        lambda: (f"{label} {show(o)} is only a bound; it does not settle {rule}.", (o,)),
     )
 
 
@@ -38,88 +46,119 @@ def lab_threshold(cid: str, c: LabThresholdCheck, ctx: CompileContext) -> CheckF
     read = results_for(tuple(c.codes))
     codes = "/".join(c.codes)
     window = c.window_days
-    sym = _SYMBOL[c.op]
+    delta = timedelta(days=window) if window is not None else None
+    op = c.op
+    test = TESTS[op]
+    sym = _SYMBOL[op]
+    label = c.label
     rule = (
         f"{sym} {c.uln_multiple:g} × ULN"
         if c.uln_multiple is not None
         else f"{sym} {c.value:g} {c.units.canonical if c.units else ''}".rstrip()
     )
     scope = f"within {window} days" if window is not None else "of any date"
+    multiple = c.uln_multiple
+    factors = c.units.factors if c.units is not None else {}
+    limit_value = c.value if c.value is not None else 0.0
+    latest = c.pick == "latest"
 
-    def judge(o: Observation) -> Finding:
-        if c.uln_multiple is not None:
-            if o.value is None:
-                return Finding(
-                    cid, UNKNOWN, lambda: f"{c.label} {show(o)} has no numeric value.", (o,)
-                )
-            if o.uln is None or o.uln <= 0:
-                return Finding(
-                    cid, UNKNOWN, lambda: f"{c.label} {show(o)} has no upper limit of normal.", (o,)
-                )
-            if o.uln_unit and o.unit and o.uln_unit != o.unit:
-                return Finding(
-                    cid,
-                    UNKNOWN,
-                    lambda: f"{c.label} {show(o)}: ULN is in {o.uln_unit}, not {o.unit}.",
-                    (o,),
-                )
-            limit = c.uln_multiple * o.uln
-            ok = passes(c.op, o.value, limit, o.comparator)
-            if ok is None:
-                return _bound_unsettled(cid, c.label, o, rule)
-            ratio = o.value / o.uln
-            return Finding(
-                cid,
-                MET if ok else NOT_MET,
-                lambda: (
-                    f"{c.label} {show(o)} is {ratio:.2f} × ULN {o.uln:g} "
-                    f"({'within' if ok else 'outside'} {rule})."
-                ),
-                (o,),
-                ratio,
+    def by_uln(o: Observation, m: float) -> Raw:
+        value, uln = o.value, o.uln
+        if value is None:
+            return (UNKNOWN, None, lambda: (f"{label} {show(o)} has no numeric value.", (o,)))
+        if uln is None or uln <= 0:
+            return (
+                UNKNOWN,
+                None,
+                lambda: (f"{label} {show(o)} has no upper limit of normal.", (o,)),
             )
-        assert c.units is not None and c.value is not None
-        v = convert(o, c.units)
-        if v is None:
-            return Finding(
-                cid, UNKNOWN, lambda: f"{c.label} {show(o)} is not in an accepted unit.", (o,)
+        if o.uln_unit and o.unit and o.uln_unit != o.unit:
+            return (
+                UNKNOWN,
+                None,
+                lambda: (f"{label} {show(o)}: ULN is in {o.uln_unit}, not {o.unit}.", (o,)),
             )
-        ok = passes(c.op, v, c.value, o.comparator)
+        limit = m * uln
+        comparator = o.comparator
+        ok = test(value, limit) if comparator is None else passes(op, value, limit, comparator)
         if ok is None:
-            return _bound_unsettled(cid, c.label, o, rule)
-        return Finding(
-            cid,
+            return _bound_unsettled(label, o, rule)
+        ratio = value / uln
+        return (
             MET if ok else NOT_MET,
-            lambda: f"{c.label} {show(o)} {'meets' if ok else 'does not meet'} {rule}.",
-            (o,),
-            v,
+            ratio,
+            lambda: (
+                f"{label} {show(o)} is {ratio:.2f} × ULN {uln:g} "
+                f"({'within' if ok else 'outside'} {rule}).",
+                (o,),
+            ),
         )
 
-    def check(facts: Facts, st: State) -> Finding:
-        allr = read(facts)
-        rs = up_to(allr, st.as_of) if window is None else within(allr, st.since(window), st.as_of)
-        if not rs:
-            if allr:
-                return Finding(
-                    cid,
-                    UNKNOWN,
-                    lambda: f"No {c.label} (LOINC {codes}) {scope}; the latest is {show(allr[0])}.",
+    def judge(o: Observation) -> Raw:
+        if multiple is not None:
+            return by_uln(o, multiple)
+        f = factors.get(o.unit or "") if o.value is not None else None
+        if f is None:
+            return (
+                UNKNOWN,
+                None,
+                lambda: (f"{label} {show(o)} is not in an accepted unit.", (o,)),
+            )
+        v = o.value * f  # type: ignore[operator]
+        comparator = o.comparator
+        ok = test(v, limit_value) if comparator is None else passes(op, v, limit_value, comparator)
+        if ok is None:
+            return _bound_unsettled(label, o, rule)
+        return (
+            MET if ok else NOT_MET,
+            v,
+            lambda: (f"{label} {show(o)} {'meets' if ok else 'does not meet'} {rule}.", (o,)),
+        )
+
+    def nothing(allr: tuple[Observation, ...]) -> Raw:
+        if allr:
+            return (
+                UNKNOWN,
+                None,
+                lambda: (
+                    f"No {label} (LOINC {codes}) {scope}; the latest is {show(allr[0])}.",
                     (allr[0],),
-                )
-            return Finding(cid, UNKNOWN, lambda: f"No {c.label} result (LOINC {codes}) {scope}.")
-        if c.pick == "latest":
-            return judge(rs[0])
+                ),
+            )
+        return (UNKNOWN, None, lambda: (f"No {label} result (LOINC {codes}) {scope}.", ()))
+
+    def check(facts: Facts, st: State) -> Raw:
+        allr = read(facts)
+        as_of = st.as_of
+        if latest:
+            if delta is None:
+                o = latest_up_to(allr, as_of)
+            else:
+                o = latest_within(allr, as_of - delta, as_of)
+            return nothing(allr) if o is None else judge(o)
+        rs = up_to(allr, as_of) if delta is None else within(allr, as_of - delta, as_of)
+        if not rs:
+            return nothing(allr)
+        if len(rs) == 1:
+            (o,) = rs
+            if (convert(o, c.units) if c.units else o.value) is not None:
+                return judge(o)
         readable = [
             (v, o) for o in rs if (v := (convert(o, c.units) if c.units else o.value)) is not None
         ]
         if not readable:
-            return Finding(cid, UNKNOWN, lambda: f"No readable {c.label} value {scope}.", tuple(rs))
+            return (
+                UNKNOWN,
+                None,
+                lambda: (f"No readable {label} value {scope}.", tuple(rs)),
+            )
         pick = min if c.pick == "lowest" else max
         _, o = pick(readable, key=lambda t: t[0])
-        f = judge(o)
-        if len(readable) > 1:
-            f.reason = f"{f.reason[:-1]}; the {c.pick} of {len(readable)} results."
-        return f
+        status, value, detail = judge(o)
+        n = len(readable)
+        if n > 1:
+            detail = then(detail, lambda reason: f"{reason[:-1]}; the {c.pick} of {n} results.")
+        return (status, value, detail)
 
     return check
 
@@ -129,38 +168,51 @@ def lab_present(cid: str, c: LabPresentCheck, ctx: CompileContext) -> CheckFn:
     read = results_for(tuple(c.codes))
     codes = "/".join(c.codes)
     window = c.window_days
+    delta = timedelta(days=window)
+    label = c.label
+    units = c.units
+    factors = units.factors if units is not None else {}
+    canonical = units.canonical if units is not None else ""
 
-    def check(facts: Facts, st: State) -> Finding:
+    def check(facts: Facts, st: State) -> Raw:
         allr = read(facts)
-        rs = within(allr, st.since(window), st.as_of)
-        if not rs:
+        as_of = st.as_of
+        o = latest_within(allr, as_of - delta, as_of)
+        if o is None:
             if allr:
-                return Finding(
-                    cid,
+                return (
                     UNKNOWN,
+                    None,
                     lambda: (
-                        f"No {c.label} (LOINC {codes}) within {window} days; "
-                        f"the latest is {show(allr[0])}."
+                        f"No {label} (LOINC {codes}) within {window} days; "
+                        f"the latest is {show(allr[0])}.",
+                        (allr[0],),
                     ),
-                    (allr[0],),
                 )
-            return Finding(
-                cid, UNKNOWN, lambda: f"No {c.label} (LOINC {codes}) within {window} days."
-            )
-        o = rs[0]
-        if c.units is None:
-            return Finding(cid, MET, lambda: f"{c.label} {show(o)}, within {window} days.", (o,))
-        v = convert(o, c.units)
-        if v is None or v <= 0 or o.comparator is not None:
-            return Finding(
-                cid,
+            return (
                 UNKNOWN,
-                lambda: f"{c.label} {show(o)} is not a usable value in an accepted unit.",
-                (o,),
+                None,
+                lambda: (f"No {label} (LOINC {codes}) within {window} days.", ()),
             )
-        note = "" if o.unit == c.units.canonical else f" = {v:.1f} {c.units.canonical}"
-        return Finding(
-            cid, MET, lambda: f"{c.label} {show(o)}{note}, within {window} days.", (o,), v
+        if units is None:
+            return (MET, None, lambda: (f"{label} {show(o)}, within {window} days.", (o,)))
+        f = factors.get(o.unit or "") if o.value is not None else None
+        v = None if f is None else o.value * f  # type: ignore[operator]
+        if v is None or v <= 0 or o.comparator is not None:
+            return (
+                UNKNOWN,
+                None,
+                lambda: (f"{label} {show(o)} is not a usable value in an accepted unit.", (o,)),
+            )
+        return (
+            MET,
+            v,
+            lambda: (
+                f"{label} {show(o)}"
+                + ("" if o.unit == canonical else f" = {v:.1f} {canonical}")
+                + f", within {window} days.",
+                (o,),
+            ),
         )
 
     return check
@@ -171,37 +223,47 @@ def lab_negative(cid: str, c: LabNegativeCheck, ctx: CompileContext) -> CheckFn:
     read = results_for(tuple(c.codes))
     classify = Classifier(ctx.policy.qualitative)
     window = c.window_days
+    delta = timedelta(days=window)
     unit = c.units.canonical
+    label = c.label
+    cutoff = c.cutoff
 
-    def check(facts: Facts, st: State) -> Finding:
-        rs = within(read(facts), st.since(window), st.as_of)
-        if not rs:
-            return Finding(cid, UNKNOWN, lambda: f"No {c.label} result within {window} days.")
-        o = rs[0]
+    def check(facts: Facts, st: State) -> Raw:
+        as_of = st.as_of
+        o = latest_within(read(facts), as_of - delta, as_of)
+        if o is None:
+            return (UNKNOWN, None, lambda: (f"No {label} result within {window} days.", ()))
         q = classify(o)
         if q is None and o.value is not None:
             v = convert(o, c.units)
             if v is None:
-                return Finding(
-                    cid, UNKNOWN, lambda: f"{c.label} {show(o)} is not in an accepted unit.", (o,)
+                return (
+                    UNKNOWN,
+                    None,
+                    lambda: (f"{label} {show(o)} is not in an accepted unit.", (o,)),
                 )
-            below = passes("lt", v, c.cutoff, o.comparator)
+            below = passes("lt", v, cutoff, o.comparator)
             if below is None:
-                return _bound_unsettled(cid, c.label, o, f"the cutoff {c.cutoff:g} {unit}")
-            q = "negative" if below else "positive"
-            return Finding(
-                cid,
-                MET if q == "negative" else NOT_MET,
-                lambda: f"{c.label} {show(o)} is {q} (cutoff {c.cutoff:g} {unit}).",
-                (o,),
+                return _bound_unsettled(label, o, f"the cutoff {cutoff:g} {unit}")
+            return (
+                MET if below else NOT_MET,
                 v,
+                lambda: (
+                    f"{label} {show(o)} is {'negative' if below else 'positive'} "
+                    f"(cutoff {cutoff:g} {unit}).",
+                    (o,),
+                ),
             )
         if q is None:
-            return Finding(
-                cid, UNKNOWN, lambda: f"{c.label} {show(o)} is neither negative nor positive.", (o,)
+            return (
+                UNKNOWN,
+                None,
+                lambda: (f"{label} {show(o)} is neither negative nor positive.", (o,)),
             )
-        return Finding(
-            cid, MET if q == "negative" else NOT_MET, lambda: f"{c.label} {show(o)} is {q}.", (o,)
+        return (
+            MET if q == "negative" else NOT_MET,
+            None,
+            lambda: (f"{label} {show(o)} is {q}.", (o,)),
         )
 
     return check
@@ -212,6 +274,7 @@ def infection_screen(cid: str, c: InfectionScreenCheck, ctx: CompileContext) -> 
     classify = Classifier(ctx.policy.qualitative)
     panels = [(p.name, tuple(p.codes), frozenset(p.viral_load)) for p in c.panels]
     conditions = IcdPatterns.of(c.conditions)
+    all_negative = "Hepatitis B negative and hepatitis C not detected."
 
     def reading(o: Observation, viral: frozenset[str]) -> str | None:
         q = classify(o)
@@ -219,38 +282,45 @@ def infection_screen(cid: str, c: InfectionScreenCheck, ctx: CompileContext) -> 
             q = "positive" if o.value > 0 else "negative"
         return q
 
-    def check(facts: Facts, st: State) -> Finding:
+    def check(facts: Facts, st: State) -> Raw:
         for cond in facts.conditions:
             if cond.active and any(s == ICD10CM and conditions.match(k) for s, k in cond.codes):
-                return Finding(
-                    cid, NOT_MET, lambda: f"Active hepatitis Condition {cond.ref}.", (cond,)
-                )
+                return (NOT_MET, None, lambda: (f"Active hepatitis Condition {cond.ref}.", (cond,)))
+        as_of = st.as_of
+        observations = facts.observations
         evidence: list[Observation] = []
-        positive: list[str] = []
+        positive: list[tuple[str, Observation]] = []
         missing: list[str] = []
         for name, codes, viral in panels:
             negative = False
             for code in codes:
-                rs = up_to(facts.observations.get(code, ()), st.as_of)
-                if not rs:
+                o = latest_up_to(observations.get(code, ()), as_of)
+                if o is None:
                     continue
-                o = rs[0]  # the most recent of each test is judged
-                evidence.append(o)
+                evidence.append(o)  # the most recent of each test is judged
                 q = reading(o, viral)
                 if q == "positive":
-                    positive.append(f"{name} {show(o)}")
+                    positive.append((name, o))
                 elif q == "negative":
                     negative = True
             if not negative:
                 missing.append(name)
-        ev = tuple(evidence)
         if positive:
-            return Finding(
-                cid, NOT_MET, lambda: f"Positive or detected: {'; '.join(positive)}.", ev
+            return (
+                NOT_MET,
+                None,
+                lambda: (
+                    f"Positive or detected: {'; '.join(f'{n} {show(o)}' for n, o in positive)}.",
+                    tuple(evidence),
+                ),
             )
         if missing:
-            return Finding(cid, UNKNOWN, lambda: f"No negative {' or '.join(missing)} result.", ev)
-        return Finding(cid, MET, "Hepatitis B negative and hepatitis C not detected.", ev)
+            return (
+                UNKNOWN,
+                None,
+                lambda: (f"No negative {' or '.join(missing)} result.", tuple(evidence)),
+            )
+        return (MET, None, (all_negative, tuple(evidence)))
 
     return check
 
@@ -260,21 +330,28 @@ def history_of_positive(cid: str, c: HistoryOfPositiveCheck, ctx: CompileContext
     read = results_for(tuple(c.codes))
     classify = Classifier(ctx.policy.qualitative)
     unit = c.units.canonical
+    cutoff = c.cutoff
+    attestation = c.attestation
+    none_positive: Raw = (NOT_MET, None, ("No positive result on record.", ()))
 
-    def check(facts: Facts, st: State) -> Finding:
-        for o in up_to(read(facts), st.as_of):
+    def check(facts: Facts, st: State) -> Raw:
+        as_of = st.as_of
+        for o in read(facts):
+            if o.when is not None and o.when > as_of:
+                continue
             q = classify(o)
-            v = convert(o, c.units)
-            at_least = None if v is None else passes("ge", v, c.cutoff, o.comparator)
-            if q == "positive" or (q is None and at_least):
-                return Finding(
-                    cid,
+            if q == "positive" or (
+                q is None
+                and (v := convert(o, c.units)) is not None
+                and passes("ge", v, cutoff, o.comparator)
+            ):
+                return (
                     MET,
-                    lambda: f"Positive result {show(o)} (cutoff {c.cutoff:g} {unit}).",
-                    (o,),
+                    None,
+                    lambda: (f"Positive result {show(o)} (cutoff {cutoff:g} {unit}).", (o,)),
                 )
-        if c.attestation is None:
-            return Finding(cid, NOT_MET, "No positive result on record.")
-        return attested(cid, facts, c.attestation, "No positive result on record")
+        if attestation is None:
+            return none_positive
+        return attested(facts, attestation, "No positive result on record")
 
     return check

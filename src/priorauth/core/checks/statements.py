@@ -7,60 +7,75 @@ import re
 from priorauth.core.checks import CheckFn, CompileContext, State, compiler
 from priorauth.core.checks.common import attested
 from priorauth.core.codes import IcdPatterns
-from priorauth.core.facts import ICD10CM, Facts
+from priorauth.core.facts import ICD10CM, Condition, Facts
 from priorauth.core.model import AttestationCheck, NoConditionCheck, NoMedicationCheck
-from priorauth.core.result import MET, NOT_MET, UNKNOWN, Finding
+from priorauth.core.result import MET, NOT_MET, UNKNOWN, Raw
 
 
 @compiler("attestation")
 def attestation(cid: str, c: AttestationCheck, ctx: CompileContext) -> CheckFn:
     link = c.link_id
     if c.expect is not None:
-        expect = c.expect
+        if c.expect:
 
-        def yes_no(facts: Facts, st: State) -> Finding:
-            f = attested(cid, facts, link, "")
-            if not expect and f.status != UNKNOWN:
-                f.status = NOT_MET if f.status == MET else MET
-            return f
+            def yes(facts: Facts, st: State) -> Raw:
+                return attested(facts, link, "")
 
-        return yes_no
+            return yes
+
+        def no(facts: Facts, st: State) -> Raw:
+            # "No" meets the criterion: the answer's status flips, its sentence stays.
+            status, value, detail = attested(facts, link, "")
+            if status == UNKNOWN:
+                return (status, value, detail)
+            return (NOT_MET if status == MET else MET, value, detail)
+
+        return no
 
     least = c.at_least
     assert least is not None
 
-    def at_least(facts: Facts, st: State) -> Finding:
+    def at_least(facts: Facts, st: State) -> Raw:
         a = facts.attestations.get(link)
         if a is None:
-            return Finding(cid, UNKNOWN, lambda: f"No prescriber attestation '{link}'.")
+            return (UNKNOWN, None, lambda: (f"No prescriber attestation '{link}'.", ()))
         v = a.value
         if isinstance(v, bool) or not isinstance(v, int | float):
-            return Finding(cid, UNKNOWN, lambda: f"Attestation '{link}' is not a number.", (a,))
+            return (UNKNOWN, None, lambda: (f"Attestation '{link}' is not a number.", (a,)))
         ok = v >= least
-        return Finding(
-            cid,
+        return (
             MET if ok else NOT_MET,
-            lambda: f"The prescriber reports {v:g} for '{link}' ({'≥' if ok else '<'} {least:g}).",
-            (a,),
             float(v),
+            lambda: (
+                f"The prescriber reports {v:g} for '{link}' ({'≥' if ok else '<'} {least:g}).",
+                (a,),
+            ),
         )
 
     return at_least
 
 
+def _active(cond: Condition, code: str) -> Raw:
+    return (NOT_MET, None, lambda: (f"Active Condition {cond.ref} ({code}).", (cond,)))
+
+
 @compiler("no_medication")
 def no_medication(cid: str, c: NoMedicationCheck, ctx: CompileContext) -> CheckFn:
     names = re.compile(r"\b(" + "|".join(re.escape(n.lower()) for n in c.names) + r")")
+    attestation = c.attestation
+    none: Raw = (MET, None, ("No such active medication in the request.", ()))
 
-    def check(facts: Facts, st: State) -> Finding:
+    def check(facts: Facts, st: State) -> Raw:
         for m in facts.medications:
             if m.active and (hit := names.search(m.names)):
-                return Finding(
-                    cid, NOT_MET, lambda: f"Active medication {m.ref} names {hit.group(1)}.", (m,)
+                return (
+                    NOT_MET,
+                    None,
+                    lambda: (f"Active medication {m.ref} names {hit.group(1)}.", (m,)),
                 )
-        if c.attestation is None:
-            return Finding(cid, MET, "No such active medication in the request.")
-        return attested(cid, facts, c.attestation, "No such active medication in the request")
+        if attestation is None:
+            return none
+        return attested(facts, attestation, "No such active medication in the request")
 
     return check
 
@@ -68,17 +83,17 @@ def no_medication(cid: str, c: NoMedicationCheck, ctx: CompileContext) -> CheckF
 @compiler("no_condition")
 def no_condition(cid: str, c: NoConditionCheck, ctx: CompileContext) -> CheckFn:
     pats = IcdPatterns.of(c.codes)
+    attestation = c.attestation
+    none: Raw = (MET, None, ("No such active Condition in the request.", ()))
 
-    def check(facts: Facts, st: State) -> Finding:
+    def check(facts: Facts, st: State) -> Raw:
         for cond in facts.conditions:
-            if cond.active and (
-                hit := next((k for s, k in cond.codes if s == ICD10CM and pats.match(k)), None)
-            ):
-                return Finding(
-                    cid, NOT_MET, lambda: f"Active Condition {cond.ref} ({hit}).", (cond,)
-                )
-        if c.attestation is None:
-            return Finding(cid, MET, "No such active Condition in the request.")
-        return attested(cid, facts, c.attestation, "No such active Condition in the request")
+            if cond.active:
+                for s, k in cond.codes:
+                    if s == ICD10CM and k and pats.match(k):
+                        return _active(cond, k)
+        if attestation is None:
+            return none
+        return attested(facts, attestation, "No such active Condition in the request")
 
     return check
