@@ -57,6 +57,7 @@ class Evidence:
             "MedicationRequest": self._medication,
             "QuestionnaireResponse": self._questionnaire_response,
         }
+        mine = self.index.keys_of(self.patient)
         for resource, ref in self.index.entries:
             reader = readers.get(resource["resourceType"])
             if reader is None or id(resource) in self.requested:
@@ -64,6 +65,12 @@ class Evidence:
             # The policy requires patient-specific documentation: evidence that
             # cannot be tied to the claim's patient is not evidence for this claim.
             try:
+                # The usual case first: a subject reference that names the patient.
+                subject = resource.get("subject")
+                target = subject.get("reference") if type(subject) is dict else None
+                if type(target) is str and target in mine:
+                    reader(resource, ref)
+                    continue
                 reason = self._foreign(resource, ref)
                 if reason is not None:
                     self.notes.append(f"{ref} set aside: {reason}")
@@ -188,17 +195,10 @@ class Evidence:
             comparator = None
         when = stamp[0] if stamp[0] is not date.min else None
         for code in loincs:
+            # Positional: the fields' order (ref, code, when, value, unit, coded,
+            # interpretation, uln, uln_unit, comparator); keywords cost twice as much.
             result = _new_observation(
-                ref=ref,
-                code=code,
-                when=when,
-                value=value,
-                unit=unit,
-                coded=coded,
-                interpretation=interpretation,
-                uln=uln,
-                uln_unit=uln_unit,
-                comparator=comparator,
+                ref, code, when, value, unit, coded, interpretation, uln, uln_unit, comparator
             )
             found = self._observations.get(code)
             if found is None:

@@ -13,29 +13,44 @@ Resource = dict[str, Any]
 class BundleIndex:
     """Every entry's resource, reachable by fullUrl and by "Type/id", in bundle order."""
 
-    __slots__ = ("_by_key", "entries")
+    __slots__ = ("_by_key", "_urls", "entries")
 
     def __init__(self, entries: list[Any]) -> None:
         by_key: dict[str, Resource] = {}
-        self.entries: list[tuple[Resource, str]] = []  # (resource, "Type/id" citation)
+        urls: dict[int, str] = {}  # id(resource) -> its entry's fullUrl
+        found: list[tuple[Resource, str]] = []  # (resource, "Type/id" citation)
+        add = found.append
         for i, entry in enumerate(entries):
-            resource = entry.get("resource") if type(entry) is dict else None
-            if type(resource) is not dict or type(kind := resource.get("resourceType")) is not str:
+            try:
+                resource = entry["resource"]
+                kind = resource["resourceType"]
+            except (TypeError, KeyError, IndexError):
+                resource = kind = None
+            if type(resource) is not dict or type(kind) is not str or type(entry) is not dict:
                 raise InvalidRequest("has no resource with a resourceType", f"Bundle.entry[{i}]")
             full_url = entry.get("fullUrl")
             if full_url is not None:
                 if type(full_url) is not str or full_url in by_key:
                     raise InvalidRequest("fullUrl must be a unique string", f"Bundle.entry[{i}]")
                 by_key[full_url] = resource
+                urls[id(resource)] = full_url
             rid = resource.get("id")
             if type(rid) is str and rid:
                 ref = f"{kind}/{rid}"
-                # setdefault: when two entries share Type/id, the first one answers.
-                by_key.setdefault(ref, resource)
+                # When two entries share Type/id, the first one answers.
+                if ref not in by_key:
+                    by_key[ref] = resource
             else:
                 ref = full_url or kind
-            self.entries.append((resource, ref))
+            add((resource, ref))
+        self.entries = found
         self._by_key = by_key
+        self._urls = urls
+
+    def keys_of(self, resource: Resource) -> frozenset[str]:
+        """Reference strings that resolve to `resource`: its "Type/id" and its entry's fullUrl."""
+        keys = {k for k in (self._urls.get(id(resource)), self.cite(resource)) if k}
+        return frozenset(k for k in keys if self._by_key.get(k) is resource)
 
     def lookup(self, reference: str) -> Resource | None:
         """The resource a reference string points at, or None when it is not in the bundle."""

@@ -127,6 +127,56 @@ def lab_threshold(cid: str, c: LabThresholdCheck, ctx: CompileContext) -> CheckF
             )
         return (UNKNOWN, None, lambda: (f"No {label} result (LOINC {codes}) {scope}.", ()))
 
+    single = c.codes[0] if len(c.codes) == 1 else None
+
+    def latest_in_window(facts: Facts, st: State) -> Raw:
+        # The common case inlined: the latest result in the window, a plain
+        # measurement with its ULN (or in an accepted unit). Anything else is
+        # judged by `judge`, which names what is wrong.
+        allr = facts.observations.get(single, ()) if single is not None else read(facts)
+        as_of = st.as_of
+        since = as_of - delta  # type: ignore[operator]
+        for o in allr:
+            w = o.when
+            if w is None or w < since:
+                break
+            if w <= as_of:
+                value = o.value
+                if value is None or o.comparator is not None:
+                    return judge(o)
+                if multiple is not None:
+                    uln = o.uln
+                    if uln is None or uln <= 0 or (o.uln_unit and o.unit and o.uln_unit != o.unit):
+                        return judge(o)
+                    ok = test(value, multiple * uln)
+                    ratio = value / uln
+                    return (
+                        MET if ok else NOT_MET,
+                        ratio,
+                        lambda: (
+                            f"{label} {show(o)} is {ratio:.2f} × ULN {uln:g} "
+                            f"({'within' if ok else 'outside'} {rule}).",
+                            (o,),
+                        ),
+                    )
+                f = factors.get(o.unit or "")
+                if f is None:
+                    return judge(o)
+                v = value * f
+                ok = test(v, limit_value)
+                return (
+                    MET if ok else NOT_MET,
+                    v,
+                    lambda: (
+                        f"{label} {show(o)} {'meets' if ok else 'does not meet'} {rule}.",
+                        (o,),
+                    ),
+                )
+        return nothing(allr)
+
+    if latest and delta is not None:
+        return latest_in_window
+
     def check(facts: Facts, st: State) -> Raw:
         allr = read(facts)
         as_of = st.as_of

@@ -17,8 +17,16 @@ def attestation(cid: str, c: AttestationCheck, ctx: CompileContext) -> CheckFn:
     link = c.link_id
     if c.expect is not None:
         if c.expect:
+            answered_yes = f"The prescriber answered yes to '{link}'."
+            answered_no = f"The prescriber answered no to '{link}'."
 
             def yes(facts: Facts, st: State) -> Raw:
+                # `attested` inlined for the common answer: a yes/no.
+                a = facts.attestations.get(link)
+                if a is not None and type(a.value) is bool:
+                    if a.value:
+                        return (MET, None, (answered_yes, (a,)))
+                    return (NOT_MET, None, (answered_no, (a,)))
                 return attested(facts, link, "")
 
             return yes
