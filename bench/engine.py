@@ -1,4 +1,4 @@
-"""Benchmark the decision engine: evaluation, bundle -> recommendation, vs orjson.loads and FHIRPath.
+"""Benchmark the engine: evaluation, bundle -> recommendation, vs orjson.loads and FHIRPath.
 
 Run: uv run python bench/engine.py [--seconds 2] [--rounds 5]
 
@@ -103,9 +103,10 @@ def fhirpath_expressions(policy: CompiledPolicy, as_of: Any) -> dict[str, str]:
                 f".where(system = '{ICD10CM}' and ({icd})).exists()"
             )
         elif k.kind == "sex":
+            expected = _codes([s for s, v in k.birth_sex.items() if v == k.expected])
             out[cid] = (
                 f"Bundle.entry.resource.ofType(Patient).extension.where(url = '{BIRTH_SEX}')"
-                f".valueCode.first() in {_codes([s for s, v in k.birth_sex.items() if v == k.expected])}"
+                f".valueCode.first() in {expected}"
             )
         elif k.kind == "min_age":
             born = as_of.replace(year=as_of.year - k.years).isoformat()
@@ -125,7 +126,8 @@ def fhirpath_expressions(policy: CompiledPolicy, as_of: Any) -> dict[str, str]:
             rs = _labs(k.codes, since)
             sym = {"le": "<=", "lt": "<", "ge": ">=", "gt": ">"}[k.op]
             if k.uln_multiple is not None:
-                test = f"valueQuantity.value {sym} {k.uln_multiple} * referenceRange.first().high.value"
+                uln = "referenceRange.first().high.value"
+                test = f"valueQuantity.value {sym} {k.uln_multiple} * {uln}"
             else:
                 test = f"valueQuantity.value {sym} {k.value}"
             out[cid] = f"{rs}.select({test}).first()"
