@@ -20,7 +20,7 @@ from priorauth.core.checks.common import (
     within,
 )
 from priorauth.core.codes import IcdPatterns
-from priorauth.core.facts import ICD10CM, Facts, Observation
+from priorauth.core.facts import ICD10CM, Condition, Facts, Observation
 from priorauth.core.model import (
     HistoryOfPositiveCheck,
     InfectionScreenCheck,
@@ -332,10 +332,16 @@ def infection_screen(cid: str, c: InfectionScreenCheck, ctx: CompileContext) -> 
             q = "positive" if o.value > 0 else "negative"
         return q
 
+    def active(cond: Condition) -> Raw | None:
+        for s, k in cond.codes:
+            if s == ICD10CM and conditions.match(k):
+                return (NOT_MET, None, lambda: (f"Active hepatitis Condition {cond.ref}.", (cond,)))
+        return None
+
     def check(facts: Facts, st: State) -> Raw:
         for cond in facts.conditions:
-            if cond.active and any(s == ICD10CM and conditions.match(k) for s, k in cond.codes):
-                return (NOT_MET, None, lambda: (f"Active hepatitis Condition {cond.ref}.", (cond,)))
+            if cond.active and (found := active(cond)) is not None:
+                return found
         as_of = st.as_of
         observations = facts.observations
         evidence: list[Observation] = []
@@ -344,7 +350,10 @@ def infection_screen(cid: str, c: InfectionScreenCheck, ctx: CompileContext) -> 
         for name, codes, viral in panels:
             negative = False
             for code in codes:
-                o = latest_up_to(observations.get(code, ()), as_of)
+                rs = observations.get(code)
+                if not rs:
+                    continue
+                o = rs[0] if rs[0].when is None or rs[0].when <= as_of else latest_up_to(rs, as_of)
                 if o is None:
                     continue
                 evidence.append(o)  # the most recent of each test is judged
