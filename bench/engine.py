@@ -84,14 +84,11 @@ def fhirpath_expressions(policy: CompiledPolicy, as_of: Any) -> dict[str, str]:
     positive = _codes(q.positive_codes)
     out: dict[str, str] = {}
     for cid, c in policy.criteria.items():
-        k = c.check
+        k: Any = c.check  # one of the check models; each branch reads its own fields
         if k is None:
             continue
-        since = (
-            (as_of - timedelta(days=k.window_days)).isoformat()
-            if getattr(k, "window_days", None) is not None
-            else None
-        )
+        window = getattr(k, "window_days", None)
+        since = (as_of - timedelta(days=window)).isoformat() if window is not None else None
         if k.kind == "diagnosis":
             icd = " or ".join(
                 f"code.startsWith('{x.rstrip('*').replace('.', '')}')" for x in k.codes
