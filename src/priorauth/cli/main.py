@@ -51,13 +51,22 @@ def _read(path: Path, what: str) -> bytes:
         fatal(f"cannot read {what} {str(path)!r}: {e.strerror or e}")
 
 
-def _library() -> Any:
-    from priorauth.policies import builtin
+PoliciesOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--policies",
+        help="a folder of policy files to load too (repeatable; also PRIORAUTH_POLICY_PATH)",
+    ),
+]
+
+
+def _library(folders: list[Path] | None = None) -> Any:
+    from priorauth.policies import configured
 
     try:
-        return builtin()
+        return configured(folders or ())
     except PolicyInvalid as e:
-        fatal(f"a shipped policy is invalid: {e}", Exit.POLICY_INVALID)
+        fatal(f"a policy cannot be loaded: {e}", Exit.POLICY_INVALID)
 
 
 @app.command()
@@ -73,6 +82,11 @@ def evaluate(
     validate: Annotated[
         bool, typer.Option(help="also validate the Bundle against the FHIR R4B models")
     ] = True,
+    policy_spec: Annotated[
+        str | None,
+        typer.Option("--policy", help="judge against FILE, ID or ID@VERSION instead of routing"),
+    ] = None,
+    policies: PoliciesOption = None,
 ) -> None:
     """Judge one request: every criterion with its evidence, and a recommendation."""
     from priorauth.intake.claims import read_claims
@@ -93,29 +107,73 @@ def evaluate(
         except InvalidClaims as e:
             fatal(f"{claims.name}: {e}")
         facts = dataclasses.replace(facts, claims=index.history_for(facts.patient.member_id))
-    lib = _library()
-    policy = lib.for_request(facts)
-    if policy is None:
-        fatal(
-            f"no loaded policy in force on {facts.as_of.isoformat()} covers the requested service",
-            Exit.NO_POLICY,
-        )
-    result = determination_to_dict(policy.evaluate(facts), policy)
+    lib = _library(policies)
+    routing = None
+    if policy_spec is not None:
+        from priorauth.policies import load_one
+
+        try:
+            policy = load_one(policy_spec, lib)
+        except PolicyInvalid as e:
+            fatal(str(e), Exit.POLICY_INVALID)
+        except NoPolicyInForce as e:
+            fatal(str(e), Exit.NO_POLICY)
+        if not policy.covers(facts):
+            fatal(f"{policy.policy.id} does not cover the requested service", Exit.NO_POLICY)
+    else:
+        route = lib.route(facts)
+        if route is None:
+            fatal(
+                "no loaded policy covers the requested service for this payer and plan "
+                "on its date of service",
+                Exit.NO_POLICY,
+            )
+        policy, routing = route.policy, route.to_dict()
+    result = determination_to_dict(policy.evaluate(facts), policy, routing)
     if fmt == "json":
         typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     else:
         render_text(result, Console(highlight=False))
 
 
+@policy_app.command("list")
+def policy_list(policies: PoliciesOption = None) -> None:
+    """Every loaded policy version: payer, plans, services, effective and retired dates."""
+    from rich.table import Table
+
+    from priorauth.policies import retired_on
+
+    lib = _library(policies)
+    t = Table(title="loaded policies")
+    for col in ("id", "payer", "version", "effective", "retired", "plans", "services", "file"):
+        t.add_column(col)
+    for vs in lib.versions.values():
+        for i, v in enumerate(vs):
+            p = v.policy
+            ends = retired_on(v, vs[i + 1] if i + 1 < len(vs) else None)
+            t.add_row(
+                p.id,
+                p.applies_to.payer,
+                p.version,
+                p.effective.isoformat(),
+                ends.isoformat() if ends else "",
+                ", ".join(p.applies_to.plans) or "all",
+                ", ".join(sorted(v.service_codes())),
+                lib.sources.get((p.id, p.version), ""),
+            )
+    Console(highlight=False, width=200).print(t)
+
+
 @policy_app.command("show")
 def policy_show(
     policy_id: Annotated[str | None, typer.Argument(help="e.g. cigna-ip0535")] = None,
     on: Annotated[str | None, typer.Option(help="the version in force on YYYY-MM-DD")] = None,
+    policies: PoliciesOption = None,
 ) -> None:
     """Print a policy's criteria tree, kits and approval terms."""
     from priorauth.cli.policy_view import show_policy
 
-    lib = _library()
+    lib = _library(policies)
     when = _date(on, "--on")
     ids = [policy_id] if policy_id else list(lib.versions)
     console = Console(highlight=False)

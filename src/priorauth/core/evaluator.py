@@ -112,6 +112,12 @@ class CompiledPolicy:
                 raise PolicyInvalid(str(e)) from e
         return out
 
+    def service_codes(self) -> frozenset[str]:
+        """The billing codes this policy governs, as "HCPCS J1411" / "NDC 00053015015"."""
+        return frozenset(f"HCPCS {c}" for c in self._service_hcpcs) | frozenset(
+            f"NDC {n}" for n in self._service_ndcs
+        )
+
     def covers(self, facts: Facts) -> bool:
         """True when the request asks for the service this policy governs."""
         return self.requested_item(facts) is not None

@@ -244,6 +244,18 @@ class Service(_Strict):
     names: list[str] = Field([], description="lower-case product names (for order-time checks)")
 
 
+class AppliesTo(_Strict):
+    """Which requests a policy governs: the payer, and the plans (empty: every plan).
+
+    The service is the policy's `service` block. A request's payer is resolved from its
+    Coverage.payor identifier through the payer registry (`payers.yaml`); its plans are
+    the Coverage.class values of type plan or group.
+    """
+
+    payer: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="payer id in the registry")
+    plans: list[str] = Field([], description="plan or group ids; empty: every plan")
+
+
 class Approval(_Strict):
     days: int = Field(gt=0, description="the authorization window, counted from the decision")
     units: int = Field(1, gt=0, description="units authorized (kits)")
@@ -269,6 +281,7 @@ class Policy(_Strict):
     effective: date
     retired: date | None = None
     source: str
+    applies_to: AppliesTo
     service: Service
     approval: Approval
     dosing: Dosing | None = None

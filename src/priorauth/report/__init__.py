@@ -70,13 +70,26 @@ def _finding(f: Finding, policy: CompiledPolicy, exclusion: bool) -> dict[str, A
     }
 
 
-def determination_to_dict(d: Determination, policy: CompiledPolicy) -> dict[str, Any]:
+def determination_to_dict(
+    d: Determination, policy: CompiledPolicy, routing: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON determination; `routing` says why this policy version was chosen."""
     p = policy.policy
     criteria = {i: _finding(f, policy, False) for i, f in d.findings.items()}
     criteria.update({i: _finding(f, policy, True) for i, f in d.exclusions.items()})
+    named: dict[str, Any] = {
+        "id": p.id,
+        "number": p.number,
+        "version": p.version,
+        "title": p.title,
+        "payer": p.payer,
+        "effective": p.effective.isoformat(),
+    }
+    if routing is not None:
+        named["selected"] = routing
     return {
         "schema": SCHEMA,
-        "policy": {"id": p.id, "number": p.number, "version": p.version, "title": p.title},
+        "policy": named,
         "as_of": d.as_of.isoformat(),
         "expedited": d.expedited,
         "recommendation": d.recommendation,

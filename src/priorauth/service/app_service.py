@@ -195,12 +195,13 @@ class PriorAuthService(SubscriptionsMixin):
             facts = read_bundle(bundle)
         except InvalidRequest as e:
             raise Unprocessable(str(e), e.where) from e
-        policy = self.library.for_request(facts)
-        if policy is None:
+        route = self.library.route(facts)
+        if route is None:
             return None, None  # no loaded policy covers it: pended for manual review
+        policy = route.policy
         history = claims_store.history_for(s, facts.patient.member_id)
         facts = dataclasses.replace(facts, claims=history)
-        return policy, determination_to_dict(policy.evaluate(facts), policy)
+        return policy, determination_to_dict(policy.evaluate(facts), policy, route.to_dict())
 
     def _cancel(self, s: Session, keys: RequestKeys, now: datetime) -> CaseRecord:
         row = case_store.find_related(s, keys)
