@@ -171,7 +171,7 @@ def test_policy_show(tmp_path: Path) -> None:
         assert needle in r.stdout, needle
     missing = runner.invoke(app, ["policy", "show", "nope"])
     assert missing.exit_code == 3 and "cigna-ip0535" in missing.stderr
-    early = runner.invoke(app, ["policy", "show", "cigna-ip0535", "--on", "2025-01-01"])
+    early = runner.invoke(app, ["policy", "show", "cigna-ip0535", "--on", "2024-05-31"])
     assert early.exit_code == 3
 
 

@@ -158,10 +158,45 @@ def policy_list(policies: PoliciesOption = None) -> None:
                 p.effective.isoformat(),
                 ends.isoformat() if ends else "",
                 ", ".join(p.applies_to.plans) or "all",
-                ", ".join(sorted(v.service_codes())),
-                lib.sources.get((p.id, p.version), ""),
+                _services(v.service_codes()),
+                Path(lib.sources.get((p.id, p.version), "")).name,
             )
     Console(highlight=False, width=200).print(t)
+
+
+@policy_app.command("diff")
+def policy_diff(
+    old: Annotated[str, typer.Argument(help="ID@VERSION (or a policy FILE)")],
+    new: Annotated[str, typer.Argument(help="ID@VERSION (or a policy FILE)")],
+    fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    policies: PoliciesOption = None,
+) -> None:
+    """What changed between two versions, criterion by criterion (lined up by key)."""
+    from priorauth.policies import load_one
+    from priorauth.policies.diff import diff_policies
+
+    if fmt not in ("text", "json"):
+        fatal(f"--format must be text or json, not {fmt!r}")
+    lib = _library(policies)
+    try:
+        a, b = load_one(old, lib), load_one(new, lib)
+    except PolicyInvalid as e:
+        fatal(str(e), Exit.POLICY_INVALID)
+    except NoPolicyInForce as e:
+        fatal(str(e), Exit.NO_POLICY)
+    result = diff_policies(a.policy, b.policy)
+    if fmt == "json":
+        typer.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        typer.echo(result.to_text())
+
+
+def _services(codes: frozenset[str]) -> str:
+    hcpcs = sorted(c.split(" ", 1)[1] for c in codes if c.startswith("HCPCS "))
+    ndcs = sum(1 for c in codes if c.startswith("NDC "))
+    return ", ".join(["HCPCS " + " ".join(hcpcs)] if hcpcs else []) + (
+        f" + {ndcs} NDCs" if ndcs else ""
+    )
 
 
 @policy_app.command("show")

@@ -70,6 +70,11 @@ class CompiledPolicy:
         self._service_ndcs = frozenset(n for n in (ndc11(x) for x in policy.service.ndc) if n) | (
             kit_ndcs if policy.service.include_kit_ndcs else frozenset()
         )
+        if policy.approval.days is None:
+            raise PolicyInvalid(
+                f"{policy.id} {policy.version}: approval.days is not stated and no payer "
+                "default was applied"
+            )
         self._approval_days = policy.approval.days
 
     def _compile_leaves(self, ctx: CompileContext) -> list[tuple[str, CheckFn]]:

@@ -175,6 +175,18 @@ class HistoryOfPositiveCheck(_Strict):
     attestation: str | None = None
 
 
+class NoHistoryOfPositiveCheck(_Strict):
+    """A criterion "no history of X": met when history_of_positive finds nothing (inverted)."""
+
+    kind: Literal["no_history_of_positive"]
+    codes: list[str] = Field(min_length=1)
+    units: Units
+    cutoff: float = Field(description="positive when value >= cutoff (canonical unit)")
+    attestation: str | None = Field(
+        None, description="a linkId whose true answer says the history exists"
+    )
+
+
 Check = Annotated[
     DiagnosisCheck
     | SexCheck
@@ -191,7 +203,8 @@ Check = Annotated[
     | CreatinineClearanceCheck
     | KitByWeightCheck
     | ExclusionByCriterionCheck
-    | HistoryOfPositiveCheck,
+    | HistoryOfPositiveCheck
+    | NoHistoryOfPositiveCheck,
     Field(discriminator="kind"),
 ]
 
@@ -209,6 +222,16 @@ class Criterion(_Strict):
     request: str | None = Field(None, description="what to ask for when this is unknown")
     question: str | None = Field(
         None, description="how a form (DTR) asks for this criterion's attestation, when it has one"
+    )
+    key: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="a stable name that follows the criterion across versions (ids shift)",
+    )
+    reconstructed: date | None = Field(
+        None,
+        description="set when the wording is reconstructed from the revision table row of "
+        "this date, not quoted from the policy text",
     )
 
     @model_validator(mode="after")
@@ -257,7 +280,14 @@ class AppliesTo(_Strict):
 
 
 class Approval(_Strict):
-    days: int = Field(gt=0, description="the authorization window, counted from the decision")
+    days: int | None = Field(
+        gt=0,
+        description="the authorization window, counted from the decision; null when the "
+        "policy states none (the payer's default from configuration applies)",
+    )
+    days_basis: Literal["policy", "payer default"] = Field(
+        "policy", description="set by the loader: where `days` came from"
+    )
     units: int = Field(1, gt=0, description="units authorized (kits)")
     lifetime_limit: int | None = Field(None, gt=0)
     medical_director_review: Literal["all", "denials", "none"]
@@ -281,6 +311,10 @@ class Policy(_Strict):
     effective: date
     retired: date | None = None
     source: str
+    supersedes: str | None = Field(None, description="the version this one replaces")
+    documentation: str | None = Field(
+        None, description="the policy's documentation instructions, as worded in this version"
+    )
     applies_to: AppliesTo
     service: Service
     approval: Approval

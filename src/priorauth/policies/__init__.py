@@ -51,6 +51,9 @@ class Payer(BaseModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     name: str
     identifiers: list[PayerIdentifier] = []
+    default_approval_days: int | None = Field(
+        None, gt=0, description="the authorization window of a policy that states none"
+    )
 
 
 class PayerRegistry(BaseModel):
@@ -131,6 +134,8 @@ class PolicyLibrary:
     sources: dict[tuple[str, str], str] = field(default_factory=dict)  # (id, version) -> file
 
     def add(self, policy: Policy, source: str = "<policy>") -> CompiledPolicy:
+        if policy.approval.days is None:
+            policy = self._with_payer_default(policy, source)
         compiled = compile_policy(policy)
         vs = self.versions.setdefault(policy.id, [])
         if any(v.policy.effective == policy.effective for v in vs):
@@ -139,6 +144,18 @@ class PolicyLibrary:
         vs.sort(key=lambda v: v.policy.effective)
         self.sources[(policy.id, policy.version)] = source
         return compiled
+
+    def _with_payer_default(self, policy: Policy, source: str) -> Policy:
+        payer = next((p for p in self.payers.payers if p.id == policy.applies_to.payer), None)
+        if payer is None or payer.default_approval_days is None:
+            raise PolicyInvalid(
+                f"{source}: approval.days is not stated and payer "
+                f"{policy.applies_to.payer!r} has no default_approval_days in payers.yaml"
+            )
+        approval = policy.approval.model_copy(
+            update={"days": payer.default_approval_days, "days_basis": "payer default"}
+        )
+        return policy.model_copy(update={"approval": approval})
 
     def version(self, policy_id: str, version: str) -> CompiledPolicy | None:
         for v in self.versions.get(policy_id, ()):

@@ -61,13 +61,19 @@ def evidence_to_dict(e: Evidence) -> dict[str, Any]:
 
 def _finding(f: Finding, policy: CompiledPolicy, exclusion: bool) -> dict[str, Any]:
     c = policy.criteria[f.id]
-    return {
+    out = {
         "status": _EXCLUSION_STATUS.get(f.status, "unknown") if exclusion else f.status,
         "text": c.text,
         "evidence_kind": c.evidence,
         "reason": f.reason,
         "evidence": [evidence_to_dict(e) for e in f.evidence],
     }
+    if c.key is not None:
+        out["key"] = c.key
+    if c.reconstructed is not None:
+        # The wording is rebuilt from the revision table row of this date, not quoted.
+        out["reconstructed"] = c.reconstructed.isoformat()
+    return out
 
 
 def determination_to_dict(

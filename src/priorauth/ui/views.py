@@ -196,6 +196,7 @@ class Item:
     group: bool
     exclusion: bool
     decisive: bool = False  # unmet, and so is every group above it: it sinks the request
+    reconstructed: str | None = None  # the revision row the wording is rebuilt from
 
     @property
     def unmet(self) -> bool:
@@ -228,6 +229,7 @@ def _item(c_id: str, depth: int, finding: dict[str, Any], group: bool, excl: boo
         else [],
         group=group,
         exclusion=excl,
+        reconstructed=finding.get("reconstructed"),
     )
 
 
@@ -243,7 +245,16 @@ def checklist(record: CaseRecord, policy: CompiledPolicy | None) -> list[Item]:
     def add(cs: list[Criterion], depth: int, excl: bool) -> None:
         for c in cs:
             f = found.get(c.id) or {"status": "unknown", "text": c.text, "reason": "not judged"}
-            items.append(_item(c.id, depth, {**f, "text": c.text}, bool(c.children), excl))
+            rebuilt = c.reconstructed.isoformat() if c.reconstructed else None
+            items.append(
+                _item(
+                    c.id,
+                    depth,
+                    {**f, "text": c.text, "reconstructed": rebuilt},
+                    bool(c.children),
+                    excl,
+                )
+            )
             add(c.children, depth + 1, excl)
 
     add(policy.policy.criteria, 0, False)
