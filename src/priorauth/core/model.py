@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-EvidenceKind = Literal["documentation", "claims", "attestation", "md_verification"]
+EvidenceKind = Literal["documentation", "claims", "attestation", "md_verification", "benefit_plan"]
 
 
 class _Strict(BaseModel):
@@ -187,6 +187,13 @@ class NoHistoryOfPositiveCheck(_Strict):
     )
 
 
+class BenefitPlanExclusionCheck(_Strict):
+    """The member's benefit plan excludes the service: always applies (set by a plan file)."""
+
+    kind: Literal["benefit_plan_exclusion"]
+    document: str = Field(description="the plan document that excludes it")
+
+
 Check = Annotated[
     DiagnosisCheck
     | SexCheck
@@ -204,7 +211,8 @@ Check = Annotated[
     | KitByWeightCheck
     | ExclusionByCriterionCheck
     | HistoryOfPositiveCheck
-    | NoHistoryOfPositiveCheck,
+    | NoHistoryOfPositiveCheck
+    | BenefitPlanExclusionCheck,
     Field(discriminator="kind"),
 ]
 
@@ -232,6 +240,9 @@ class Criterion(_Strict):
         None,
         description="set when the wording is reconstructed from the revision table row of "
         "this date, not quoted from the policy text",
+    )
+    source: str | None = Field(
+        None, description="set on criteria a benefit plan adds or replaces: the plan document"
     )
 
     @model_validator(mode="after")
@@ -291,6 +302,9 @@ class Approval(_Strict):
     units: int = Field(1, gt=0, description="units authorized (kits)")
     lifetime_limit: int | None = Field(None, gt=0)
     medical_director_review: Literal["all", "denials", "none"]
+    reviewer: str = Field(
+        "medical director", description="who makes the final decision, e.g. a pharmacist"
+    )
 
 
 class Qualitative(_Strict):
@@ -341,3 +355,40 @@ def walk(criteria: list[Criterion]) -> list[Criterion]:
         out.append(c)
         out.extend(walk(c.children))
     return out
+
+
+# --- benefit plan documents -----------------------------------------------------
+
+
+class ApprovalOverride(_Strict):
+    days: int | None = Field(None, gt=0)
+    units: int | None = Field(None, gt=0)
+    lifetime_limit: int | None = Field(None, gt=0)
+    medical_director_review: Literal["all", "denials", "none"] | None = None
+    reviewer: str | None = None
+
+
+class PolicyOverride(_Strict):
+    """What one plan document changes in one policy (every version of it)."""
+
+    policy: str = Field(description="the policy id the override applies to")
+    exclude: str | None = Field(
+        None, description="the plan excludes the service outright: the plan's own wording"
+    )
+    add: list[Criterion] = Field([], description="criteria the plan adds (ALL must be met)")
+    replace: list[Criterion] = Field(
+        [], description="criteria that replace the policy's criterion of the same id"
+    )
+    approval: ApprovalOverride | None = None
+
+
+class PlanDocument(_Strict):
+    """A benefit plan document: it supersedes the coverage policies where they conflict."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    title: str = Field(description="the plan document as a letter cites it")
+    payer: str
+    plans: list[str] = Field(min_length=1, description="the plan / group ids it governs")
+    effective: date
+    retired: date | None = None
+    overrides: list[PolicyOverride] = Field(min_length=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -9,18 +10,35 @@ from datetime import date
 from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from priorauth.core.evaluator import CompiledPolicy, compile_policy
 from priorauth.core.facts import Facts, RequestedItem
-from priorauth.core.model import Policy
+from priorauth.core.model import PlanDocument, Policy
+from priorauth.core.plans import amend, override_for
 from priorauth.errors import NoPolicyInForce, PolicyInvalid
 
 PAYERS_FILE = "payers.yaml"
+PLANS_FOLDER = "plans"  # benefit plan documents, beside the policies they amend
 POLICY_PATH_ENV = "PRIORAUTH_POLICY_PATH"
 DEFAULT_PAYER_ENV = "PRIORAUTH_DEFAULT_PAYER"
+
+
+def parse_plan(text: str, name: str = "<plan>") -> PlanDocument:
+    """Validate one benefit plan document's text."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise PolicyInvalid(f"{name}: not YAML: {e}") from e
+    try:
+        return PlanDocument.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise PolicyInvalid(f"{name}: {loc}: {first['msg']}") from e
 
 
 def parse_policy(text: str, name: str = "<policy>") -> Policy:
@@ -90,23 +108,35 @@ class Route:
     plan: str | None  # the plan the policy is limited to and the request names, if any
     date_of_service: date
     date_basis: str  # "Claim.item[n].servicedDate", "... servicedPeriod.start", "Claim.created"
+    plan_document: PlanDocument | None = None  # the member's plan amends the policy
+    plan_document_plan: str | None = None  # the plan id through which it applies
 
     def explain(self) -> str:
         p = self.policy.policy
         plans = f"plan {self.plan}" if self.plan else "every plan"
-        return (
+        why = (
             f"{p.id} version {p.version} (effective {p.effective.isoformat()}): payer {self.payer} "
             f"({self.payer_basis}), {plans}, in force on the date of service "
             f"{self.date_of_service.isoformat()} ({self.date_basis})"
         )
+        if self.plan_document is not None:
+            why += (
+                f"; as amended by the benefit plan document {self.plan_document.title} of plan "
+                f"{self.plan_document_plan}, which supersedes {p.number}"
+            )
+        return why
 
-    def to_dict(self) -> dict[str, str | None]:
+    def to_dict(self) -> dict[str, Any]:
+        doc = self.plan_document
         return {
             "payer": self.payer,
             "payer_basis": self.payer_basis,
             "plan": self.plan,
             "date_of_service": self.date_of_service.isoformat(),
             "date_basis": self.date_basis,
+            "plan_document": {"id": doc.id, "title": doc.title, "plan": self.plan_document_plan}
+            if doc
+            else None,
             "why": self.explain(),
         }
 
@@ -132,6 +162,60 @@ class PolicyLibrary:
     versions: dict[str, list[CompiledPolicy]] = field(default_factory=dict)
     payers: PayerRegistry = field(default_factory=PayerRegistry)
     sources: dict[tuple[str, str], str] = field(default_factory=dict)  # (id, version) -> file
+    plans: dict[str, PlanDocument] = field(default_factory=dict)  # plan document id -> document
+    _amended: dict[tuple[str, str, str], CompiledPolicy] = field(default_factory=dict)
+
+    def add_plan(self, doc: PlanDocument, source: str = "<plan>") -> None:
+        if doc.id in self.plans:
+            raise PolicyInvalid(f"{source}: plan document {doc.id} is loaded twice")
+        for other in self.plans.values():
+            shared = set(doc.plans) & set(other.plans)
+            policies = {o.policy for o in doc.overrides} & {o.policy for o in other.overrides}
+            ends = [d for d in (doc.retired, other.retired) if d]
+            apart = (doc.retired and doc.retired <= other.effective) or (
+                other.retired and other.retired <= doc.effective
+            )
+            if other.payer == doc.payer and shared and policies and not apart:
+                raise PolicyInvalid(
+                    f"{source}: plan documents {doc.id} and {other.id} both amend "
+                    f"{', '.join(sorted(policies))} for plan {', '.join(sorted(shared))}"
+                    + (f" (until {min(ends).isoformat()})" if ends else "")
+                )
+        self.plans[doc.id] = doc
+
+    def amended(self, base: CompiledPolicy, doc: PlanDocument) -> CompiledPolicy:
+        """The policy version as the plan document amends it, compiled once."""
+        key = (base.policy.id, base.policy.version, doc.id)
+        found = self._amended.get(key)
+        if found is None:
+            try:
+                found = compile_policy(amend(base.policy, doc))
+            except ValueError as e:
+                raise PolicyInvalid(str(e)) from e
+            self._amended[key] = found
+        return found
+
+    def check_plans(self) -> None:
+        """Every plan document amends loaded policies, and each amendment compiles."""
+        for doc in self.plans.values():
+            for ov in doc.overrides:
+                if ov.policy not in self.versions:
+                    raise PolicyInvalid(f"plan document {doc.id} amends unknown policy {ov.policy}")
+                for v in self.versions[ov.policy]:
+                    self.amended(v, doc)
+
+    def _plan_for(
+        self, payer: str, policy: Policy, plans: tuple[str, ...], on: date
+    ) -> tuple[PlanDocument, str] | None:
+        for doc in self.plans.values():
+            if doc.payer != payer or override_for(policy, doc) is None:
+                continue
+            if doc.effective > on or (doc.retired is not None and on >= doc.retired):
+                continue
+            matched = [x for x in plans if x in doc.plans]
+            if matched:
+                return doc, matched[0]
+        return None
 
     def add(self, policy: Policy, source: str = "<policy>") -> CompiledPolicy:
         if policy.approval.days is None:
@@ -252,12 +336,53 @@ class PolicyLibrary:
         if len(routes) > 1:  # check_overlaps at load time makes this unreachable
             names = ", ".join(f"{r.policy.policy.id} {r.policy.policy.version}" for r in routes)
             raise PolicyInvalid(f"more than one policy covers this request: {names}")
-        return routes[0] if routes else None
+        if not routes:
+            return None
+        route = routes[0]
+        found_plan = self._plan_for(payer, route.policy.policy, facts.plans, route.date_of_service)
+        if found_plan is None:
+            return route
+        doc, plan_id = found_plan
+        return dataclasses.replace(
+            route,
+            policy=self.amended(route.policy, doc),
+            plan_document=doc,
+            plan_document_plan=plan_id,
+        )
+
+    def for_record(
+        self, policy_id: str, version: str, plan_document: str | None = None
+    ) -> CompiledPolicy | None:
+        """The (amended) policy a stored case was judged under, if still loaded."""
+        base = self.version(policy_id, version)
+        if base is None or plan_document is None:
+            return base
+        doc = self.plans.get(plan_document)
+        return self.amended(base, doc) if doc is not None else None
 
     def for_request(self, facts: Facts) -> CompiledPolicy | None:
         """The policy version that governs the request, or None (see `route`)."""
         found = self.route(facts)
         return found.policy if found else None
+
+
+def policy_of_record(
+    library: PolicyLibrary, policy_id: str | None, evaluation: dict[str, Any] | None
+) -> CompiledPolicy | None:
+    """The policy (as amended by a plan document) a stored evaluation names, if loaded."""
+    named = (evaluation or {}).get("policy")
+    if policy_id is None or not isinstance(named, dict):
+        return None
+    version = named.get("version")
+    selected = named.get("selected")
+    doc = selected.get("plan_document") if isinstance(selected, dict) else None
+    doc_id = doc.get("id") if isinstance(doc, dict) else None
+    if not isinstance(version, str):
+        return None
+    try:
+        return library.for_record(policy_id, version, doc_id if isinstance(doc_id, str) else None)
+    except PolicyInvalid:
+        return None
 
 
 def _plans_text(a: set[str], b: set[str]) -> str:
@@ -298,10 +423,19 @@ def load_folders(folders: Iterable[Traversable], default_payer: str | None = Non
             )
         for f in _policy_files(folder):
             lib.add(parse_policy(f.read_text(encoding="utf-8"), f.name), str(f))
+        _load_plans(folder, lib)
     if default_payer:
         lib.payers = PayerRegistry(default_payer=default_payer, payers=lib.payers.payers)
     lib.check_overlaps()
+    lib.check_plans()
     return lib
+
+
+def _load_plans(folder: Traversable, lib: PolicyLibrary) -> None:
+    plans = folder / PLANS_FOLDER
+    if plans.is_dir():
+        for f in _policy_files(plans):
+            lib.add_plan(parse_plan(f.read_text(encoding="utf-8"), f.name), str(f))
 
 
 def packaged_folder() -> Traversable:
@@ -331,7 +465,9 @@ def load_directory(path: Path, library: PolicyLibrary | None = None) -> PolicyLi
         lib.payers = _merge_payers(lib.payers, parse_payers(payers.read_text(encoding="utf-8")))
     for f in _policy_files(path):
         lib.add(parse_policy(f.read_text(encoding="utf-8"), f.name), str(f))
+    _load_plans(path, lib)
     lib.check_overlaps()
+    lib.check_plans()
     return lib
 
 

@@ -70,6 +70,8 @@ def _finding(f: Finding, policy: CompiledPolicy, exclusion: bool) -> dict[str, A
     }
     if c.key is not None:
         out["key"] = c.key
+    if c.source is not None:
+        out["source"] = c.source  # a benefit plan document added or replaced it
     if c.reconstructed is not None:
         # The wording is rebuilt from the revision table row of this date, not quoted.
         out["reconstructed"] = c.reconstructed.isoformat()
@@ -100,6 +102,7 @@ def determination_to_dict(
         "expedited": d.expedited,
         "recommendation": d.recommendation,
         "medical_director_review": d.medical_director_review,
+        "reviewer": p.approval.reviewer,
         "criteria": criteria,
         "kit": {"vials": d.kit.vials, "ndc": d.kit.ndc} if d.kit else None,
         "requested": {"ndc": d.requested.ndc, "quantity": d.requested.quantity},

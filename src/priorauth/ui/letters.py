@@ -47,6 +47,9 @@ def letter_for(service: Any, record: CaseRecord, names: dict[str, str]) -> Lette
     for cid in d.criteria:
         text = policy.criteria[cid].text if policy and cid in policy.criteria else ""
         text = text or (found.get(cid) or {}).get("text", "")
+        source = (found.get(cid) or {}).get("source")
+        if source:
+            text += f" (benefit plan document: {source}, which supersedes the coverage policy)"
         rebuilt = (found.get(cid) or {}).get("reconstructed")
         if rebuilt:
             text += f" (wording reconstructed from the policy revision of {rebuilt})"

@@ -10,6 +10,7 @@ from typing import Any
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.model import Criterion, walk
 from priorauth.pas.records import CaseRecord
+from priorauth.policies import policy_of_record
 
 STATUS = {  # finding status -> (icon, words); words too, so color is never the only cue
     "met": ("✓", "Met"),
@@ -46,12 +47,8 @@ DECISION = {
 
 
 def policy_of(service: Any, record: CaseRecord) -> CompiledPolicy | None:
-    """The policy version the case was judged under."""
-    version = ((record.evaluation or {}).get("policy") or {}).get("version")
-    for v in service.library.versions.get(record.policy_id or "", []):
-        if v.policy.version == version:
-            return v  # type: ignore[no-any-return]
-    return None
+    """The policy version (as a plan document amends it) the case was judged under."""
+    return policy_of_record(service.library, record.policy_id, record.evaluation)
 
 
 # --- the request bundle -------------------------------------------------------

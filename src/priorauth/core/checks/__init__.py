@@ -75,6 +75,7 @@ def _load_kinds() -> None:
         labs,
         negation,
         patient,
+        plan,
         statements,
     )
 
