@@ -191,6 +191,22 @@ def policy_diff(
         typer.echo(result.to_text())
 
 
+@policy_app.command("check")
+def policy_check(
+    files: Annotated[list[Path], typer.Argument(help="policy files (or plans/ files) to lint")],
+) -> None:
+    """Every problem of the files at once, as FILE:LINE: CRITERION: MESSAGE; exit 1 if any."""
+    from priorauth.policies.lint import check_files
+
+    problems = check_files(files)
+    for p in problems:
+        typer.echo(str(p))
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) in {len(files)} file(s)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{len(files)} file(s) checked: no problems")
+
+
 def _services(codes: frozenset[str]) -> str:
     hcpcs = sorted(c.split(" ", 1)[1] for c in codes if c.startswith("HCPCS "))
     ndcs = sum(1 for c in codes if c.startswith("NDC "))
