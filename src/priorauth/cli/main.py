@@ -207,6 +207,40 @@ def policy_check(
     typer.echo(f"{len(files)} file(s) checked: no problems")
 
 
+@policy_app.command("test")
+def policy_test(
+    folder: Annotated[
+        Path | None, typer.Argument(help="a folder of cases (default: the shipped ones)")
+    ] = None,
+    policies: PoliciesOption = None,
+) -> None:
+    """Run each case (request, claims, expected outcome) and print a table; exit 1 on a miss."""
+    from rich.table import Table
+
+    from priorauth.policies.cases import packaged_cases, run_cases
+
+    root = folder or packaged_cases()
+    if not root.is_dir():
+        fatal(f"{str(root)!r} is not a folder of cases")
+    results = run_cases(root, _library(policies))
+    if not results:
+        fatal(f"no cases (request.json + expected.yaml) under {str(root)!r}")
+    t = Table(title=f"policy cases under {root}")
+    for col in ("policy", "case", "version", "expected", "got", "result"):
+        t.add_column(col)
+    for r in results:
+        verdict = "[green]pass[/green]" if r.passed else "[red]FAIL[/red]"
+        t.add_row(r.policy, r.name, r.version or "-", r.expected, r.got, verdict)
+    Console(highlight=False, width=160).print(t)
+    for r in results:
+        for why in r.failures:
+            typer.echo(f"FAIL {r.policy}/{r.name}: {why}")
+    failed = sum(not r.passed for r in results)
+    typer.echo(f"{len(results) - failed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
 def _services(codes: frozenset[str]) -> str:
     hcpcs = sorted(c.split(" ", 1)[1] for c in codes if c.startswith("HCPCS "))
     ndcs = sum(1 for c in codes if c.startswith("NDC "))
