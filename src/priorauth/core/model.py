@@ -334,7 +334,12 @@ class Policy(_Strict):
     approval: Approval
     dosing: Dosing | None = None
     qualitative: Qualitative
-    codesets: dict[str, list[str]] = Field({}, description="named lists, reused via YAML anchors")
+    codesets_from: list[str] = Field(
+        [], description="shared code-set files (codesets/NAME.yaml) this policy draws on"
+    )
+    codesets: dict[str, list[str]] = Field(
+        {}, description="named lists; a list written {codeset: NAME} is taken from here"
+    )
     criteria: list[Criterion] = Field(min_length=1, description="ALL of these must be met")
     exclusions: list[Criterion] = []
 

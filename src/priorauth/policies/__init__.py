@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,12 +42,84 @@ def parse_plan(text: str, name: str = "<plan>") -> PlanDocument:
         raise PolicyInvalid(f"{name}: {loc}: {first['msg']}") from e
 
 
-def parse_policy(text: str, name: str = "<policy>") -> Policy:
+CODESETS_FOLDER = "codesets"  # shared code-set files: NAME.yaml maps list names to codes
+SharedCodesets = dict[str, dict[str, list[str]]]  # file stem -> list name -> codes
+
+
+def resolve_codesets(raw: Any, name: str, shared: SharedCodesets | None = None) -> Any:
+    """Replace every `{codeset: NAME}` by its list, from the policy's own or shared files."""
+    if not isinstance(raw, dict):
+        return raw
+    lookup: dict[str, list[str]] = {}
+    for stem in raw.get("codesets_from") or []:
+        if not isinstance(stem, str) or stem not in (shared or {}):
+            known = ", ".join(sorted(shared or {})) or "none"
+            raise PolicyInvalid(
+                f"{name}: codesets_from: no code-set file {stem!r} (known: {known})"
+            )
+        lookup.update((shared or {})[stem])
+    own = raw.get("codesets")
+    if isinstance(own, dict):
+        lookup.update(own)
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"codeset"}:
+                found = lookup.get(node["codeset"])
+                if found is None:
+                    raise PolicyInvalid(f"{name}: no code set named {node['codeset']!r}")
+                return list(found)
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out = walk(raw)
+    if lookup:
+        out["codesets"] = lookup
+    return out
+
+
+def load_codesets(folder: Traversable, into: SharedCodesets) -> None:
+    """Every codesets/*.yaml of a policy folder."""
+    sets = folder / CODESETS_FOLDER
+    if not sets.is_dir():
+        return
+    for f in sorted(sets.iterdir(), key=lambda e: e.name):
+        if not f.name.endswith(".yaml"):
+            continue
+        try:
+            data = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise PolicyInvalid(f"{f.name}: not YAML: {e}") from e
+        ok = isinstance(data, dict) and all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v)
+            for k, v in data.items()
+        )
+        if not ok:
+            raise PolicyInvalid(f"{f.name}: a code-set file maps names to lists of codes")
+        into[f.name.removesuffix(".yaml")] = data
+
+
+@functools.cache
+def _packaged_codesets() -> tuple[tuple[str, dict[str, list[str]]], ...]:
+    found: SharedCodesets = {}
+    load_codesets(resources.files("priorauth.policies") / "data", found)
+    return tuple(found.items())
+
+
+def packaged_codesets() -> SharedCodesets:
+    """The code-set files shipped beside the packaged policies."""
+    return {k: dict(v) for k, v in _packaged_codesets()}
+
+
+def parse_policy(text: str, name: str = "<policy>", shared: SharedCodesets | None = None) -> Policy:
     """Validate one policy file's text against the schema."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise PolicyInvalid(f"{name}: not YAML: {e}") from e
+    raw = resolve_codesets(raw, name, packaged_codesets() if shared is None else shared)
     try:
         return Policy.model_validate(raw)
     except ValidationError as e:
@@ -163,6 +236,8 @@ class PolicyLibrary:
     payers: PayerRegistry = field(default_factory=PayerRegistry)
     sources: dict[tuple[str, str], str] = field(default_factory=dict)  # (id, version) -> file
     plans: dict[str, PlanDocument] = field(default_factory=dict)  # plan document id -> document
+    # The shipped code-set files are always there; folders may add more.
+    codesets: SharedCodesets = field(default_factory=packaged_codesets)
     _amended: dict[tuple[str, str, str], CompiledPolicy] = field(default_factory=dict)
 
     def add_plan(self, doc: PlanDocument, source: str = "<plan>") -> None:
@@ -421,8 +496,9 @@ def load_folders(folders: Iterable[Traversable], default_payer: str | None = Non
             lib.payers = _merge_payers(
                 lib.payers, parse_payers(payers.read_text(encoding="utf-8"), str(payers))
             )
+        load_codesets(folder, lib.codesets)
         for f in _policy_files(folder):
-            lib.add(parse_policy(f.read_text(encoding="utf-8"), f.name), str(f))
+            lib.add(parse_policy(f.read_text(encoding="utf-8"), f.name, lib.codesets), str(f))
         _load_plans(folder, lib)
     if default_payer:
         lib.payers = PayerRegistry(default_payer=default_payer, payers=lib.payers.payers)
@@ -463,8 +539,9 @@ def load_directory(path: Path, library: PolicyLibrary | None = None) -> PolicyLi
     payers = path / PAYERS_FILE
     if payers.is_file():
         lib.payers = _merge_payers(lib.payers, parse_payers(payers.read_text(encoding="utf-8")))
+    load_codesets(path, lib.codesets)
     for f in _policy_files(path):
-        lib.add(parse_policy(f.read_text(encoding="utf-8"), f.name), str(f))
+        lib.add(parse_policy(f.read_text(encoding="utf-8"), f.name, lib.codesets), str(f))
     _load_plans(path, lib)
     lib.check_overlaps()
     lib.check_plans()
@@ -491,7 +568,9 @@ def load_one(spec: str, library: PolicyLibrary) -> CompiledPolicy:
             text = path.read_text(encoding="utf-8")
         except OSError as e:
             raise PolicyInvalid(f"cannot read {spec!r}: {e.strerror or e}") from e
-        return compile_policy(parse_policy(text, path.name))
+        shared = dict(library.codesets)
+        load_codesets(path.parent, shared)
+        return compile_policy(parse_policy(text, path.name, shared))
     pid, _, version = spec.partition("@")
     if pid not in library.versions:
         known = ", ".join(sorted(library.versions)) or "none"

@@ -22,6 +22,7 @@ from priorauth.core.model import (
     SexCheck,
 )
 from priorauth.errors import PolicyInvalid
+from priorauth.policies import SharedCodesets, load_codesets, resolve_codesets
 
 Path_ = tuple[str | int, ...]
 _ICD10 = re.compile(r"^[A-TV-Z][0-9][0-9AB](\.[0-9A-Z]{1,4})?(\*)?$|^[A-TV-Z][0-9][0-9AB]\.?\*$")
@@ -116,7 +117,9 @@ def _id_at(raw: Any, loc: tuple[Any, ...]) -> str | None:
     return found
 
 
-def check_text(text: str, name: str) -> tuple[Policy | None, list[Problem]]:
+def check_text(
+    text: str, name: str, shared: SharedCodesets | None = None
+) -> tuple[Policy | None, list[Problem]]:
     """Every problem of one policy file: schema errors, then the meaning of what it says."""
     try:
         raw = yaml.safe_load(text)
@@ -124,6 +127,10 @@ def check_text(text: str, name: str) -> tuple[Policy | None, list[Problem]]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         return None, [Problem(name, mark.line + 1 if mark else 1, None, f"not YAML: {e}")]
+    try:
+        raw = resolve_codesets(raw, name, shared)
+    except PolicyInvalid as e:
+        return None, [Problem(name, lines.of(("codesets_from",)), None, str(e))]
     try:
         policy = Policy.model_validate(raw)
     except ValidationError as e:
@@ -246,6 +253,10 @@ def check_files(paths: list[Path]) -> list[Problem]:
 
     problems: list[Problem] = []
     good: list[tuple[Path, Policy]] = []
+    try:
+        lib = configured()
+    except PolicyInvalid as e:
+        return [Problem("-", 1, None, f"the configured library cannot be loaded: {e}")]
     for path in paths:
         try:
             text = path.read_text(encoding="utf-8")
@@ -258,12 +269,13 @@ def check_files(paths: list[Path]) -> list[Problem]:
             except PolicyInvalid as e:
                 problems.append(Problem(str(path), 1, None, str(e)))
             continue
-        policy, found = check_text(text, str(path))
+        shared = dict(lib.codesets)
+        load_codesets(path.parent, shared)
+        policy, found = check_text(text, str(path), shared)
         problems.extend(found)
         if policy is not None and not found:
             good.append((path, policy))
     try:
-        lib = configured()
         for path, policy in good:
             if lib.version(policy.id, policy.version) is None:
                 lib.add(policy, str(path))
