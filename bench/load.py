@@ -31,6 +31,8 @@ from priorauth.samples import hemgenix_request
 HERE = Path(__file__).resolve().parent
 CONCURRENCY = (1, 10, 50)
 
+START_SECONDS = 180
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -68,6 +70,7 @@ def start_server(
         capture_output=True,
     )
     port = free_port()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - read back only when start-up fails
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -80,19 +83,23 @@ def start_server(
             str(workers),
         ],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    # Generous: on a busy 2-core machine the workers' imports alone can take half a minute.
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
-            if httpx.get(f"{base}/fhir/metadata", timeout=1).status_code == 200:
+            if httpx.get(f"{base}/fhir/metadata", timeout=2).status_code == 200:
                 return proc, base
         except httpx.HTTPError:
-            time.sleep(0.1)
+            time.sleep(0.2)
     proc.kill()
-    raise SystemExit("the server did not start")
+    proc.wait()
+    log.seek(0)
+    tail = log.read().decode(errors="replace")[-4000:]
+    raise SystemExit(f"the server did not start within {START_SECONDS} s; its log:\n{tail}")
 
 
 def wrk(

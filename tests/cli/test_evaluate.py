@@ -45,12 +45,16 @@ def test_each_recommendation_exits_0(tmp_path: Path, kwargs: dict, recommendatio
     assert code == 0
     assert isinstance(out, dict)
     assert out["recommendation"] == recommendation
-    assert out["policy"] == {
+    named = out["policy"]
+    assert {k: named[k] for k in ("id", "number", "version", "payer", "effective")} == {
         "id": "cigna-ip0535",
         "number": "IP0535",
         "version": "2026-03-12",
-        "title": out["policy"]["title"],
+        "payer": "Cigna",
+        "effective": "2026-03-12",
     }
+    assert named["selected"]["date_of_service"] == "2026-05-25"
+    assert "default payer" in named["selected"]["payer_basis"]
     assert set(out["criteria"]["NC.1"]) >= {"status", "reason", "evidence"}
     assert out["criteria"]["NC.1"]["status"] in ("applies", "does_not_apply", "unknown")
     if recommendation.startswith("approve"):
@@ -167,7 +171,7 @@ def test_policy_show(tmp_path: Path) -> None:
         assert needle in r.stdout, needle
     missing = runner.invoke(app, ["policy", "show", "nope"])
     assert missing.exit_code == 3 and "cigna-ip0535" in missing.stderr
-    early = runner.invoke(app, ["policy", "show", "cigna-ip0535", "--on", "2025-01-01"])
+    early = runner.invoke(app, ["policy", "show", "cigna-ip0535", "--on", "2024-05-31"])
     assert early.exit_code == 3
 
 

@@ -93,8 +93,10 @@ def test_retired_version_is_not_in_force(tmp_path: Path) -> None:
 
 def test_a_new_policy_is_a_data_file(tmp_path: Path) -> None:
     """Another payer's policy, written as data only, is loaded and judged by the same engine."""
-    other = SHIPPED.replace("id: cigna-ip0535", "id: acme-hemgenix").replace(
-        "payer: Cigna", "payer: Acme"
+    other = (
+        SHIPPED.replace("id: cigna-ip0535", "id: acme-hemgenix")
+        .replace("payer: Cigna", "payer: Acme")
+        .replace("payer: cigna", "payer: acme")
     )
     other = _variant(other, "{kind: min_age, years: 18}", "{kind: min_age, years: 21}")
     (tmp_path / "acme.yaml").write_text(other)

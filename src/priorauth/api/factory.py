@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from priorauth.api.app import create_app
 from priorauth.observability import configure as configure_logging
-from priorauth.policies import builtin
+from priorauth.policies import configured
 from priorauth.service.app_service import PriorAuthService
 from priorauth.settings import Settings
 from priorauth.store.db import check_schema, make_engine
@@ -19,7 +19,7 @@ def app_from_env() -> FastAPI:
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     check_schema(engine)
-    app = create_app(PriorAuthService(settings, engine, builtin()))
+    app = create_app(PriorAuthService(settings, engine, configured()))
     _warm_up()
     # Everything loaded so far lives for the whole process: keep it out of the
     # collector's way, and collect young objects less often (FHIR validation

@@ -45,9 +45,10 @@ def run_demo(library: PolicyLibrary, fmt: str) -> None:
     results: dict[str, dict[str, Any]] = {}
     for name, bundle in demo_requests().items():
         facts = read_bundle(bundle)
-        policy = library.for_request(facts)
-        assert policy is not None, "the demo requests are for a shipped policy"
-        results[name] = determination_to_dict(policy.evaluate(facts), policy)
+        route = library.route(facts)
+        assert route is not None, "the demo requests are for a shipped policy"
+        policy = route.policy
+        results[name] = determination_to_dict(policy.evaluate(facts), policy, route.to_dict())
     if fmt == "json":
         typer.echo(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
         return

@@ -51,13 +51,22 @@ def _read(path: Path, what: str) -> bytes:
         fatal(f"cannot read {what} {str(path)!r}: {e.strerror or e}")
 
 
-def _library() -> Any:
-    from priorauth.policies import builtin
+PoliciesOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--policies",
+        help="a folder of policy files to load too (repeatable; also PRIORAUTH_POLICY_PATH)",
+    ),
+]
+
+
+def _library(folders: list[Path] | None = None) -> Any:
+    from priorauth.policies import configured
 
     try:
-        return builtin()
+        return configured(folders or ())
     except PolicyInvalid as e:
-        fatal(f"a shipped policy is invalid: {e}", Exit.POLICY_INVALID)
+        fatal(f"a policy cannot be loaded: {e}", Exit.POLICY_INVALID)
 
 
 @app.command()
@@ -73,6 +82,11 @@ def evaluate(
     validate: Annotated[
         bool, typer.Option(help="also validate the Bundle against the FHIR R4B models")
     ] = True,
+    policy_spec: Annotated[
+        str | None,
+        typer.Option("--policy", help="judge against FILE, ID or ID@VERSION instead of routing"),
+    ] = None,
+    policies: PoliciesOption = None,
 ) -> None:
     """Judge one request: every criterion with its evidence, and a recommendation."""
     from priorauth.intake.claims import read_claims
@@ -93,29 +107,158 @@ def evaluate(
         except InvalidClaims as e:
             fatal(f"{claims.name}: {e}")
         facts = dataclasses.replace(facts, claims=index.history_for(facts.patient.member_id))
-    lib = _library()
-    policy = lib.for_request(facts)
-    if policy is None:
-        fatal(
-            f"no loaded policy in force on {facts.as_of.isoformat()} covers the requested service",
-            Exit.NO_POLICY,
-        )
-    result = determination_to_dict(policy.evaluate(facts), policy)
+    lib = _library(policies)
+    routing = None
+    if policy_spec is not None:
+        from priorauth.policies import load_one
+
+        try:
+            policy = load_one(policy_spec, lib)
+        except PolicyInvalid as e:
+            fatal(str(e), Exit.POLICY_INVALID)
+        except NoPolicyInForce as e:
+            fatal(str(e), Exit.NO_POLICY)
+        if not policy.covers(facts):
+            fatal(f"{policy.policy.id} does not cover the requested service", Exit.NO_POLICY)
+    else:
+        route = lib.route(facts)
+        if route is None:
+            fatal(
+                "no loaded policy covers the requested service for this payer and plan "
+                "on its date of service",
+                Exit.NO_POLICY,
+            )
+        policy, routing = route.policy, route.to_dict()
+    result = determination_to_dict(policy.evaluate(facts), policy, routing)
     if fmt == "json":
         typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     else:
         render_text(result, Console(highlight=False))
 
 
+@policy_app.command("list")
+def policy_list(policies: PoliciesOption = None) -> None:
+    """Every loaded policy version: payer, plans, services, effective and retired dates."""
+    from rich.table import Table
+
+    from priorauth.policies import retired_on
+
+    lib = _library(policies)
+    t = Table(title="loaded policies")
+    for col in ("id", "payer", "version", "effective", "retired", "plans", "services", "file"):
+        t.add_column(col)
+    for vs in lib.versions.values():
+        for i, v in enumerate(vs):
+            p = v.policy
+            ends = retired_on(v, vs[i + 1] if i + 1 < len(vs) else None)
+            t.add_row(
+                p.id,
+                p.applies_to.payer,
+                p.version,
+                p.effective.isoformat(),
+                ends.isoformat() if ends else "",
+                ", ".join(p.applies_to.plans) or "all",
+                _services(v.service_codes()),
+                Path(lib.sources.get((p.id, p.version), "")).name,
+            )
+    Console(highlight=False, width=200).print(t)
+
+
+@policy_app.command("diff")
+def policy_diff(
+    old: Annotated[str, typer.Argument(help="ID@VERSION (or a policy FILE)")],
+    new: Annotated[str, typer.Argument(help="ID@VERSION (or a policy FILE)")],
+    fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    policies: PoliciesOption = None,
+) -> None:
+    """What changed between two versions, criterion by criterion (lined up by key)."""
+    from priorauth.policies import load_one
+    from priorauth.policies.diff import diff_policies
+
+    if fmt not in ("text", "json"):
+        fatal(f"--format must be text or json, not {fmt!r}")
+    lib = _library(policies)
+    try:
+        a, b = load_one(old, lib), load_one(new, lib)
+    except PolicyInvalid as e:
+        fatal(str(e), Exit.POLICY_INVALID)
+    except NoPolicyInForce as e:
+        fatal(str(e), Exit.NO_POLICY)
+    result = diff_policies(a.policy, b.policy)
+    if fmt == "json":
+        typer.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        typer.echo(result.to_text())
+
+
+@policy_app.command("check")
+def policy_check(
+    files: Annotated[list[Path], typer.Argument(help="policy files (or plans/ files) to lint")],
+) -> None:
+    """Every problem of the files at once, as FILE:LINE: CRITERION: MESSAGE; exit 1 if any."""
+    from priorauth.policies.lint import check_files
+
+    problems = check_files(files)
+    for p in problems:
+        typer.echo(str(p))
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) in {len(files)} file(s)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{len(files)} file(s) checked: no problems")
+
+
+@policy_app.command("test")
+def policy_test(
+    folder: Annotated[
+        Path | None, typer.Argument(help="a folder of cases (default: the shipped ones)")
+    ] = None,
+    policies: PoliciesOption = None,
+) -> None:
+    """Run each case (request, claims, expected outcome) and print a table; exit 1 on a miss."""
+    from rich.table import Table
+
+    from priorauth.policies.cases import packaged_cases, run_cases
+
+    root = folder or packaged_cases()
+    if not root.is_dir():
+        fatal(f"{str(root)!r} is not a folder of cases")
+    results = run_cases(root, _library(policies))
+    if not results:
+        fatal(f"no cases (request.json + expected.yaml) under {str(root)!r}")
+    t = Table(title=f"policy cases under {root}")
+    for col in ("policy", "case", "version", "expected", "got", "result"):
+        t.add_column(col)
+    for r in results:
+        verdict = "[green]pass[/green]" if r.passed else "[red]FAIL[/red]"
+        t.add_row(r.policy, r.name, r.version or "-", r.expected, r.got, verdict)
+    Console(highlight=False, width=160).print(t)
+    for r in results:
+        for why in r.failures:
+            typer.echo(f"FAIL {r.policy}/{r.name}: {why}")
+    failed = sum(not r.passed for r in results)
+    typer.echo(f"{len(results) - failed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _services(codes: frozenset[str]) -> str:
+    hcpcs = sorted(c.split(" ", 1)[1] for c in codes if c.startswith("HCPCS "))
+    ndcs = sum(1 for c in codes if c.startswith("NDC "))
+    return ", ".join(["HCPCS " + " ".join(hcpcs)] if hcpcs else []) + (
+        f" + {ndcs} NDCs" if ndcs else ""
+    )
+
+
 @policy_app.command("show")
 def policy_show(
     policy_id: Annotated[str | None, typer.Argument(help="e.g. cigna-ip0535")] = None,
     on: Annotated[str | None, typer.Option(help="the version in force on YYYY-MM-DD")] = None,
+    policies: PoliciesOption = None,
 ) -> None:
     """Print a policy's criteria tree, kits and approval terms."""
     from priorauth.cli.policy_view import show_policy
 
-    lib = _library()
+    lib = _library(policies)
     when = _date(on, "--on")
     ids = [policy_id] if policy_id else list(lib.versions)
     console = Console(highlight=False)

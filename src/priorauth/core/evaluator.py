@@ -74,6 +74,11 @@ class CompiledPolicy:
         self._service_ndcs = frozenset(n for n in (ndc11(x) for x in policy.service.ndc) if n) | (
             kit_ndcs if policy.service.include_kit_ndcs else frozenset()
         )
+        if policy.approval.days is None:
+            raise PolicyInvalid(
+                f"{policy.id} {policy.version}: approval.days is not stated and no payer "
+                "default was applied"
+            )
         self._approval_window = timedelta(days=policy.approval.days - 1)
 
     def _compile_leaves(self, ctx: CompileContext) -> list[tuple[str, CheckFn]]:
@@ -115,6 +120,12 @@ class CompiledPolicy:
             except ValueError as e:
                 raise PolicyInvalid(str(e)) from e
         return out
+
+    def service_codes(self) -> frozenset[str]:
+        """The billing codes this policy governs, as "HCPCS J1411" / "NDC 00053015015"."""
+        return frozenset(f"HCPCS {c}" for c in self._service_hcpcs) | frozenset(
+            f"NDC {n}" for n in self._service_ndcs
+        )
 
     def covers(self, facts: Facts) -> bool:
         """True when the request asks for the service this policy governs."""

@@ -92,6 +92,7 @@ class RequestedItem:
     quantity: float | None
     ndc: str | None = None  # NDC of the referenced MedicationRequest
     medication_request: str | None = None  # "MedicationRequest/x"
+    serviced: date | None = None  # servicedDate, else servicedPeriod.start
 
 
 @dataclass(slots=True)
@@ -134,3 +135,8 @@ class Facts:
     attestations: dict[str, Attestation] = field(default_factory=dict)
     claims: ClaimsHistory | None = None  # None: no claims source was consulted
     notes: tuple[str, ...] = ()  # what intake set aside and why (e.g. entered-in-error)
+    # Routing (contract section 7): Claim.created, the Coverage.payor identifier
+    # (system, value) when it carries one, and the Coverage.class plan / group values.
+    created: date | None = None
+    payer: Coding | None = None
+    plans: tuple[str, ...] = ()

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-EvidenceKind = Literal["documentation", "claims", "attestation", "md_verification"]
+EvidenceKind = Literal["documentation", "claims", "attestation", "md_verification", "benefit_plan"]
 
 
 class _Strict(BaseModel):
@@ -175,6 +175,25 @@ class HistoryOfPositiveCheck(_Strict):
     attestation: str | None = None
 
 
+class NoHistoryOfPositiveCheck(_Strict):
+    """A criterion "no history of X": met when history_of_positive finds nothing (inverted)."""
+
+    kind: Literal["no_history_of_positive"]
+    codes: list[str] = Field(min_length=1)
+    units: Units
+    cutoff: float = Field(description="positive when value >= cutoff (canonical unit)")
+    attestation: str | None = Field(
+        None, description="a linkId whose true answer says the history exists"
+    )
+
+
+class BenefitPlanExclusionCheck(_Strict):
+    """The member's benefit plan excludes the service: always applies (set by a plan file)."""
+
+    kind: Literal["benefit_plan_exclusion"]
+    document: str = Field(description="the plan document that excludes it")
+
+
 Check = Annotated[
     DiagnosisCheck
     | SexCheck
@@ -191,7 +210,9 @@ Check = Annotated[
     | CreatinineClearanceCheck
     | KitByWeightCheck
     | ExclusionByCriterionCheck
-    | HistoryOfPositiveCheck,
+    | HistoryOfPositiveCheck
+    | NoHistoryOfPositiveCheck
+    | BenefitPlanExclusionCheck,
     Field(discriminator="kind"),
 ]
 
@@ -209,6 +230,19 @@ class Criterion(_Strict):
     request: str | None = Field(None, description="what to ask for when this is unknown")
     question: str | None = Field(
         None, description="how a form (DTR) asks for this criterion's attestation, when it has one"
+    )
+    key: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="a stable name that follows the criterion across versions (ids shift)",
+    )
+    reconstructed: date | None = Field(
+        None,
+        description="set when the wording is reconstructed from the revision table row of "
+        "this date, not quoted from the policy text",
+    )
+    source: str | None = Field(
+        None, description="set on criteria a benefit plan adds or replaces: the plan document"
     )
 
     @model_validator(mode="after")
@@ -244,11 +278,33 @@ class Service(_Strict):
     names: list[str] = Field([], description="lower-case product names (for order-time checks)")
 
 
+class AppliesTo(_Strict):
+    """Which requests a policy governs: the payer, and the plans (empty: every plan).
+
+    The service is the policy's `service` block. A request's payer is resolved from its
+    Coverage.payor identifier through the payer registry (`payers.yaml`); its plans are
+    the Coverage.class values of type plan or group.
+    """
+
+    payer: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="payer id in the registry")
+    plans: list[str] = Field([], description="plan or group ids; empty: every plan")
+
+
 class Approval(_Strict):
-    days: int = Field(gt=0, description="the authorization window, counted from the decision")
+    days: int | None = Field(
+        gt=0,
+        description="the authorization window, counted from the decision; null when the "
+        "policy states none (the payer's default from configuration applies)",
+    )
+    days_basis: Literal["policy", "payer default"] = Field(
+        "policy", description="set by the loader: where `days` came from"
+    )
     units: int = Field(1, gt=0, description="units authorized (kits)")
     lifetime_limit: int | None = Field(None, gt=0)
     medical_director_review: Literal["all", "denials", "none"]
+    reviewer: str = Field(
+        "medical director", description="who makes the final decision, e.g. a pharmacist"
+    )
 
 
 class Qualitative(_Strict):
@@ -269,11 +325,21 @@ class Policy(_Strict):
     effective: date
     retired: date | None = None
     source: str
+    supersedes: str | None = Field(None, description="the version this one replaces")
+    documentation: str | None = Field(
+        None, description="the policy's documentation instructions, as worded in this version"
+    )
+    applies_to: AppliesTo
     service: Service
     approval: Approval
     dosing: Dosing | None = None
     qualitative: Qualitative
-    codesets: dict[str, list[str]] = Field({}, description="named lists, reused via YAML anchors")
+    codesets_from: list[str] = Field(
+        [], description="shared code-set files (codesets/NAME.yaml) this policy draws on"
+    )
+    codesets: dict[str, list[str]] = Field(
+        {}, description="named lists; a list written {codeset: NAME} is taken from here"
+    )
     criteria: list[Criterion] = Field(min_length=1, description="ALL of these must be met")
     exclusions: list[Criterion] = []
 
@@ -294,3 +360,40 @@ def walk(criteria: list[Criterion]) -> list[Criterion]:
         out.append(c)
         out.extend(walk(c.children))
     return out
+
+
+# --- benefit plan documents -----------------------------------------------------
+
+
+class ApprovalOverride(_Strict):
+    days: int | None = Field(None, gt=0)
+    units: int | None = Field(None, gt=0)
+    lifetime_limit: int | None = Field(None, gt=0)
+    medical_director_review: Literal["all", "denials", "none"] | None = None
+    reviewer: str | None = None
+
+
+class PolicyOverride(_Strict):
+    """What one plan document changes in one policy (every version of it)."""
+
+    policy: str = Field(description="the policy id the override applies to")
+    exclude: str | None = Field(
+        None, description="the plan excludes the service outright: the plan's own wording"
+    )
+    add: list[Criterion] = Field([], description="criteria the plan adds (ALL must be met)")
+    replace: list[Criterion] = Field(
+        [], description="criteria that replace the policy's criterion of the same id"
+    )
+    approval: ApprovalOverride | None = None
+
+
+class PlanDocument(_Strict):
+    """A benefit plan document: it supersedes the coverage policies where they conflict."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    title: str = Field(description="the plan document as a letter cites it")
+    payer: str
+    plans: list[str] = Field(min_length=1, description="the plan / group ids it governs")
+    effective: date
+    retired: date | None = None
+    overrides: list[PolicyOverride] = Field(min_length=1)

@@ -36,6 +36,7 @@ REQUESTED_SERVICE = (
 SEX_FOR_CLINICAL_USE = "http://hl7.org/fhir/StructureDefinition/patient-sexParameterForClinicalUse"
 BIRTH_SEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"
 _EXPEDITED = frozenset({"stat", "urgent"})
+COVERAGE_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
 
 __all__ = ["read_bundle", "validate_bundle"]
 
@@ -150,6 +151,7 @@ def _read(entries: list[Any], as_of: date | None, claims: ClaimsHistory | None) 
     notes.extend(evidence.notes)
 
     priority = codings(claim.get("priority"))
+    payer, plans = _coverage_route(claim, cref, index)
     return Facts(
         claim_ref=cref,
         as_of=as_of or created_on,
@@ -168,7 +170,46 @@ def _read(entries: list[Any], as_of: date | None, claims: ClaimsHistory | None) 
         attestations=evidence.attestations,
         claims=claims,
         notes=tuple(notes),
+        created=created_on,
+        payer=payer,
+        plans=plans,
     )
+
+
+def _coverage_route(
+    claim: Resource, cref: str, index: BundleIndex
+) -> tuple[tuple[str, str] | None, tuple[str, ...]]:
+    """The payer identifier and plan / group ids of the claim's first Coverage (section 7)."""
+    insurance = as_objects(claim.get("insurance"), cref, "insurance")
+    if not insurance:
+        return None, ()
+    coverage = index.resolve(insurance[0].get("coverage"), cref, "insurance[0].coverage")
+    if coverage is None or coverage["resourceType"] != "Coverage":
+        return None, ()
+    cov = index.cite(coverage)
+    payer = None
+    for ref in as_objects(coverage.get("payor"), cov, "payor"):
+        # A payor outside the bundle is the payer's own business, not a broken request.
+        target = ref.get("reference")
+        org = index.lookup(target) if type(target) is str else None
+        sources = [ref.get("identifier")]
+        if org is not None:
+            sources.extend(as_objects(org.get("identifier"), index.cite(org), "identifier"))
+        for ident in sources:
+            if type(ident) is dict and type(ident.get("system")) is str:
+                value = ident.get("value")
+                if type(value) is str and value.strip():
+                    payer = (ident["system"], value.strip())
+                    break
+        if payer is not None:
+            break
+    plans: list[str] = []
+    for part in as_objects(coverage.get("class"), cov, "class"):
+        kinds = {code for system, code in codings(part.get("type")) if system == COVERAGE_CLASS}
+        value = part.get("value")
+        if kinds & {"plan", "group"} and type(value) is str and value.strip():
+            plans.append(value.strip())
+    return payer, tuple(plans)
 
 
 def _check_references(
@@ -202,8 +243,15 @@ def _items(
             quantity = number(item["quantity"]["value"], cref, f"{path}.quantity.value")
             if quantity <= 0:
                 raise InvalidRequest("must be greater than 0", at(cref, f"{path}.quantity.value"))
+        serviced = None
         if item.get("servicedDate") is not None:
-            parse_date(item["servicedDate"], cref, f"{path}.servicedDate", time_allowed=False)
+            serviced = parse_date(
+                item["servicedDate"], cref, f"{path}.servicedDate", time_allowed=False
+            )
+        elif type(item.get("servicedPeriod")) is dict and item["servicedPeriod"].get("start"):
+            serviced = parse_date(
+                item["servicedPeriod"]["start"], cref, f"{path}.servicedPeriod.start"
+            )
         ndc = mr_ref = None
         for ext in as_list(item.get("extension"), cref, f"{path}.extension"):
             if type(ext) is not dict or ext.get("url") != REQUESTED_SERVICE:
@@ -230,7 +278,9 @@ def _items(
             requester = requester or found
             break
         items.append(
-            RequestedItem(sequence, codings(item.get("productOrService")), quantity, ndc, mr_ref)
+            RequestedItem(
+                sequence, codings(item.get("productOrService")), quantity, ndc, mr_ref, serviced
+            )
         )
     return tuple(items), requested, requester
 

@@ -61,26 +61,48 @@ def evidence_to_dict(e: Evidence) -> dict[str, Any]:
 
 def _finding(f: Finding, policy: CompiledPolicy, exclusion: bool) -> dict[str, Any]:
     c = policy.criteria[f.id]
-    return {
+    out = {
         "status": _EXCLUSION_STATUS.get(f.status, "unknown") if exclusion else f.status,
         "text": c.text,
         "evidence_kind": c.evidence,
         "reason": f.reason,
         "evidence": [evidence_to_dict(e) for e in f.evidence],
     }
+    if c.key is not None:
+        out["key"] = c.key
+    if c.source is not None:
+        out["source"] = c.source  # a benefit plan document added or replaced it
+    if c.reconstructed is not None:
+        # The wording is rebuilt from the revision table row of this date, not quoted.
+        out["reconstructed"] = c.reconstructed.isoformat()
+    return out
 
 
-def determination_to_dict(d: Determination, policy: CompiledPolicy) -> dict[str, Any]:
+def determination_to_dict(
+    d: Determination, policy: CompiledPolicy, routing: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON determination; `routing` says why this policy version was chosen."""
     p = policy.policy
     criteria = {i: _finding(f, policy, False) for i, f in d.findings.items()}
     criteria.update({i: _finding(f, policy, True) for i, f in d.exclusions.items()})
+    named: dict[str, Any] = {
+        "id": p.id,
+        "number": p.number,
+        "version": p.version,
+        "title": p.title,
+        "payer": p.payer,
+        "effective": p.effective.isoformat(),
+    }
+    if routing is not None:
+        named["selected"] = routing
     return {
         "schema": SCHEMA,
-        "policy": {"id": p.id, "number": p.number, "version": p.version, "title": p.title},
+        "policy": named,
         "as_of": d.as_of.isoformat(),
         "expedited": d.expedited,
         "recommendation": d.recommendation,
         "medical_director_review": d.medical_director_review,
+        "reviewer": p.approval.reviewer,
         "criteria": criteria,
         "kit": {"vials": d.kit.vials, "ndc": d.kit.ndc} if d.kit else None,
         "requested": {"ndc": d.requested.ndc, "quantity": d.requested.quantity},

@@ -21,7 +21,7 @@ from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import read_bundle, validate_bundle
 from priorauth.pas.records import CaseRecord, Decision, RequestKeys
 from priorauth.pas.request import InquiryKeys, read_inquiry, read_keys
-from priorauth.policies import PolicyLibrary
+from priorauth.policies import PolicyLibrary, policy_of_record
 from priorauth.report import determination_to_dict
 from priorauth.service.errors import (
     BadRequest,
@@ -195,12 +195,13 @@ class PriorAuthService(SubscriptionsMixin):
             facts = read_bundle(bundle)
         except InvalidRequest as e:
             raise Unprocessable(str(e), e.where) from e
-        policy = self.library.for_request(facts)
-        if policy is None:
+        route = self.library.route(facts)
+        if route is None:
             return None, None  # no loaded policy covers it: pended for manual review
+        policy = route.policy
         history = claims_store.history_for(s, facts.patient.member_id)
         facts = dataclasses.replace(facts, claims=history)
-        return policy, determination_to_dict(policy.evaluate(facts), policy)
+        return policy, determination_to_dict(policy.evaluate(facts), policy, route.to_dict())
 
     def _cancel(self, s: Session, keys: RequestKeys, now: datetime) -> CaseRecord:
         row = case_store.find_related(s, keys)
@@ -409,13 +410,7 @@ class PriorAuthService(SubscriptionsMixin):
         return created
 
     def _policy_of(self, record: CaseRecord) -> CompiledPolicy | None:
-        if record.policy_id is None:
-            return None
-        for v in self.library.versions.get(record.policy_id, []):
-            ev = record.evaluation or {}
-            if v.policy.version == ev.get("policy", {}).get("version"):
-                return v
-        return None
+        return policy_of_record(self.library, record.policy_id, record.evaluation)
 
     def _kit_for(
         self, record: CaseRecord, policy: CompiledPolicy | None, kind: str, kit_ndc: str | None

@@ -47,6 +47,12 @@ def letter_for(service: Any, record: CaseRecord, names: dict[str, str]) -> Lette
     for cid in d.criteria:
         text = policy.criteria[cid].text if policy and cid in policy.criteria else ""
         text = text or (found.get(cid) or {}).get("text", "")
+        source = (found.get(cid) or {}).get("source")
+        if source:
+            text += f" (benefit plan document: {source}, which supersedes the coverage policy)"
+        rebuilt = (found.get(cid) or {}).get("reconstructed")
+        if rebuilt:
+            text += f" (wording reconstructed from the policy revision of {rebuilt})"
         reasons.append(Reason(cid, plain(text), (found.get(cid) or {}).get("reason", "")))
     p = ev.get("policy") or {}
     member = member_of(record)
@@ -59,7 +65,12 @@ def letter_for(service: Any, record: CaseRecord, names: dict[str, str]) -> Lette
         member=member,
         drug=member.drug,
         policy=f"{p.get('number', record.policy_id or '')} {p.get('title', '')} "
-        f"(version {p.get('version', '?')})"
+        f"(version {p.get('version', '?')}"
+        + (
+            f", in force on the date of service {p['selected']['date_of_service']})"
+            if isinstance(p.get("selected"), dict) and p["selected"].get("date_of_service")
+            else ")"
+        )
         if p
         else "no coverage policy (manual review)",
         kit=f"NDC {d.kit_ndc}" + (f", {d.kit_vials} vials" if d.kit_vials else "")

@@ -10,6 +10,7 @@ from typing import Any
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.model import Criterion, walk
 from priorauth.pas.records import CaseRecord
+from priorauth.policies import policy_of_record
 
 STATUS = {  # finding status -> (icon, words); words too, so color is never the only cue
     "met": ("✓", "Met"),
@@ -46,12 +47,8 @@ DECISION = {
 
 
 def policy_of(service: Any, record: CaseRecord) -> CompiledPolicy | None:
-    """The policy version the case was judged under."""
-    version = ((record.evaluation or {}).get("policy") or {}).get("version")
-    for v in service.library.versions.get(record.policy_id or "", []):
-        if v.policy.version == version:
-            return v  # type: ignore[no-any-return]
-    return None
+    """The policy version (as a plan document amends it) the case was judged under."""
+    return policy_of_record(service.library, record.policy_id, record.evaluation)
 
 
 # --- the request bundle -------------------------------------------------------
@@ -196,6 +193,7 @@ class Item:
     group: bool
     exclusion: bool
     decisive: bool = False  # unmet, and so is every group above it: it sinks the request
+    reconstructed: str | None = None  # the revision row the wording is rebuilt from
 
     @property
     def unmet(self) -> bool:
@@ -228,6 +226,7 @@ def _item(c_id: str, depth: int, finding: dict[str, Any], group: bool, excl: boo
         else [],
         group=group,
         exclusion=excl,
+        reconstructed=finding.get("reconstructed"),
     )
 
 
@@ -243,7 +242,16 @@ def checklist(record: CaseRecord, policy: CompiledPolicy | None) -> list[Item]:
     def add(cs: list[Criterion], depth: int, excl: bool) -> None:
         for c in cs:
             f = found.get(c.id) or {"status": "unknown", "text": c.text, "reason": "not judged"}
-            items.append(_item(c.id, depth, {**f, "text": c.text}, bool(c.children), excl))
+            rebuilt = c.reconstructed.isoformat() if c.reconstructed else None
+            items.append(
+                _item(
+                    c.id,
+                    depth,
+                    {**f, "text": c.text, "reconstructed": rebuilt},
+                    bool(c.children),
+                    excl,
+                )
+            )
             add(c.children, depth + 1, excl)
 
     add(policy.policy.criteria, 0, False)

@@ -69,7 +69,15 @@ def compiler(
 
 def _load_kinds() -> None:
     # Importing the modules registers their compilers.
-    from priorauth.core.checks import dosing, history, labs, patient, statements  # noqa: F401
+    from priorauth.core.checks import (  # noqa: F401
+        dosing,
+        history,
+        labs,
+        negation,
+        patient,
+        plan,
+        statements,
+    )
 
 
 _load_kinds()
