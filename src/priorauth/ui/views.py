@@ -9,7 +9,7 @@ from typing import Any
 
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.model import Criterion, walk
-from priorauth.pas.records import CaseRecord
+from priorauth.pas.records import CLIENT_DECIDER, CaseRecord
 
 STATUS = {  # finding status -> (icon, words); words too, so color is never the only cue
     "met": ("✓", "Met"),
@@ -43,6 +43,13 @@ DECISION = {
     "approve-modified": "Approved with modified kit",
     "deny": "Denied",
 }
+
+
+def decider_of(decided_by: str, names: dict[str, str]) -> str:
+    """Who decided, as letters and pages print it: a person's title only when one decided."""
+    if decided_by.startswith(CLIENT_DECIDER):
+        return f"the payer system {decided_by.removeprefix(CLIENT_DECIDER)} (no named reviewer)"
+    return f"{names.get(decided_by, decided_by)}, Medical Director"
 
 
 def policy_of(service: Any, record: CaseRecord) -> CompiledPolicy | None:
