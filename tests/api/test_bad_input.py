@@ -101,7 +101,7 @@ def test_nothing_is_stored_for_refused_requests(
 
 def test_unknown_case_and_routes_are_404_outcomes(client: TestClient) -> None:
     assert client.get("/fhir/ClaimResponse/nope").status_code == 404
-    r = client.post("/api/cases/nope/decision", json={"decision": "approve", "decided_by": "x"})
+    r = client.post("/api/cases/nope/decision", json={"decision": "approve"})
     assert r.status_code == 404
     _outcome(r)
     r = client.post("/api/cases/x/decision", json={"decision": "maybe"})

@@ -48,7 +48,7 @@ def test_concurrent_approvals_for_one_member_give_one_approval(service: PriorAut
             with httpx.Client(base_url=base, timeout=30) as each:
                 r = each.post(
                     f"/api/cases/{ids[i]}/decision",
-                    json={"decision": "approve", "decided_by": f"md-{i}"},
+                    json={"decision": "approve"},
                 )
                 return r.status_code
 

@@ -83,9 +83,7 @@ def test_pended_response_names_what_is_missing(client: TestClient) -> None:
 def test_decisions_flow_to_the_claim_response_and_inquiry(client: TestClient) -> None:
     bundle = hemgenix_request(name="api-decide")
     cr = claim_response(post_fhir(client, SUBMIT, bundle))
-    d = client.post(
-        f"/api/cases/{cr['id']}/decision", json={"decision": "approve", "decided_by": "dr.md"}
-    )
+    d = client.post(f"/api/cases/{cr['id']}/decision", json={"decision": "approve"})
     assert d.status_code == 200, d.text
     assert d.json()["decision"]["authorization"] == {"start": "2026-05-04", "end": "2026-08-01"}
     r = post_fhir(client, INQUIRE, inquiry_for(bundle))
@@ -102,7 +100,7 @@ def test_decisions_flow_to_the_claim_response_and_inquiry(client: TestClient) ->
     # deciding twice is refused
     again = client.post(
         f"/api/cases/{cr['id']}/decision",
-        json={"decision": "deny", "decided_by": "dr.md", "reason": "x", "criteria": ["K"]},
+        json={"decision": "deny", "reason": "x", "criteria": ["K"]},
     )
     assert again.status_code == 409
     assert again.json()["resourceType"] == "OperationOutcome"
@@ -113,7 +111,7 @@ def test_approve_modified_authorizes_the_right_kit(client: TestClient) -> None:
     cr = claim_response(post_fhir(client, SUBMIT, bundle))
     d = client.post(
         f"/api/cases/{cr['id']}/decision",
-        json={"decision": "approve-modified", "decided_by": "dr.md"},
+        json={"decision": "approve-modified"},
     )
     assert d.status_code == 200, d.text
     final = claim_response(
@@ -132,8 +130,8 @@ def test_denial_needs_a_reason_and_criteria_and_is_returned_with_them(
     )
     cr = claim_response(post_fhir(client, SUBMIT, bundle))
     url = f"/api/cases/{cr['id']}/decision"
-    assert client.post(url, json={"decision": "deny", "decided_by": "dr.md"}).status_code == 422
-    no_criteria = {"decision": "deny", "decided_by": "dr.md", "reason": "AST too high"}
+    assert client.post(url, json={"decision": "deny"}).status_code == 422
+    no_criteria = {"decision": "deny", "reason": "AST too high"}
     assert client.post(url, json=no_criteria).status_code == 422
     bad_id = {**no_criteria, "criteria": ["Z.9"]}
     assert client.post(url, json=bad_id).status_code == 422
@@ -150,7 +148,7 @@ def test_one_approval_per_member_ever(client: TestClient) -> None:
     first = hemgenix_request(name="api-life-1", member_id="MLIFE")
     second = hemgenix_request(name="api-life-2", member_id="MLIFE")
     ids = [claim_response(post_fhir(client, SUBMIT, b))["id"] for b in (first, second)]
-    approve = {"decision": "approve", "decided_by": "dr.md"}
+    approve = {"decision": "approve"}
     assert client.post(f"/api/cases/{ids[0]}/decision", json=approve).status_code == 200
     refused = client.post(f"/api/cases/{ids[1]}/decision", json=approve)
     assert refused.status_code == 409
@@ -158,7 +156,6 @@ def test_one_approval_per_member_ever(client: TestClient) -> None:
     # a denial of the second request is still possible
     deny = {
         "decision": "deny",
-        "decided_by": "dr.md",
         "reason": "already treated",
         "criteria": ["C"],
     }

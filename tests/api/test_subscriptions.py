@@ -87,9 +87,7 @@ def test_decision_is_pushed_to_the_subscriber(
     try:
         post_fhir(client, "/fhir/Subscription", _subscription(other.url, "9999999999"))
         cr = claim_response(post_fhir(client, "/fhir/Claim/$submit", bundle))
-        r = client.post(
-            f"/api/cases/{cr['id']}/decision", json={"decision": "approve", "decided_by": "dr.md"}
-        )
+        r = client.post(f"/api/cases/{cr['id']}/decision", json={"decision": "approve"})
         assert r.status_code == 200
         service.notifier.flush()
         assert other.received == []
@@ -135,9 +133,7 @@ def test_unreachable_subscriber_does_not_undo_the_decision(
         _subscription("http://127.0.0.1:9/hook", _provider_npi(bundle)),
     )
     cr = claim_response(post_fhir(client, "/fhir/Claim/$submit", bundle))
-    r = client.post(
-        f"/api/cases/{cr['id']}/decision", json={"decision": "approve", "decided_by": "md"}
-    )
+    r = client.post(f"/api/cases/{cr['id']}/decision", json={"decision": "approve"})
     assert r.status_code == 200
     service.notifier.flush()
     case = service.case(cr["id"], with_history=True)

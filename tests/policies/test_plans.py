@@ -15,6 +15,7 @@ from priorauth.policies import PolicyLibrary, builtin, load_directory
 from priorauth.report import determination_to_dict
 from priorauth.service.app_service import PriorAuthService
 from tests.policies.test_routing import _request
+from tests.ui.conftest import MD
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "priorauth" / "policies" / "examples"
 GOLD_ANSWER = {"designated-treatment-center": True}
@@ -154,7 +155,7 @@ def test_the_denial_letter_cites_the_plan_document(
     service.library = plans
     cid = service.submit(orjson.dumps(_request(plan="EX-BASIC", name="plan-basic"))).record.id
     assert service.case(cid).recommendation == "deny"
-    service.decide(cid, "deny", "director", "Excluded by the member's plan.", ("PL",))
+    service.decide(cid, "deny", "Excluded by the member's plan.", ("PL",), who=MD)
     letter = client.get(f"/ui/cases/{cid}/letter").text
     assert "Policy criterion PL:" in letter
     assert "benefit plan document: Example Employer Basic Plan" in letter

@@ -74,6 +74,7 @@ def make_client(
             scopes,
             org,
             datetime.now(UTC),
+            payer_system=org is None,
         )
     return Client(cid, key, alg, kid)
 

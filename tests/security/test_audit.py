@@ -40,7 +40,7 @@ def _activity(api: TestClient, svc: PriorAuthService) -> str:
     api.post(
         f"/api/cases/{cid}/decision",
         headers=hp,
-        json={"decision": "approve", "decided_by": "dr.md"},
+        json={"decision": "approve"},
     )
     api.get("/api/cases")  # no token: a failed access
     token(api, ehr, exp_in=-5)  # a failed token request

@@ -28,7 +28,7 @@ def test_a_whole_case_logs_no_phi(client: TestClient, service: PriorAuthService)
         r = client.post("/fhir/Claim/$submit", content=orjson.dumps(bundle))
         cid = r.json()["entry"][0]["resource"]["id"]
         client.get(f"/api/cases/{cid}")
-        client.post(f"/api/cases/{cid}/decision", json={"decision": "approve", "decided_by": "md"})
+        client.post(f"/api/cases/{cid}/decision", json={"decision": "approve"})
         client.post("/fhir/Claim/$submit", content=b"{broken")
         service.notifier.flush()
     finally:

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from priorauth.api.app import create_app
 from priorauth.samples import Lab, hemgenix_request
 from priorauth.service.app_service import PriorAuthService
+from priorauth.store.audit import Actor
 from priorauth.ui import ensure_demo_users, install
 from tests.api import conftest as api
 
@@ -22,6 +23,7 @@ clock, db_url, service = api.clock, api.db_url, api.service
 
 INTAKE = ("intake", "intake-demo-2026")
 DIRECTOR = ("director", "director-demo-2026")
+MD = Actor("director", "user")  # the demo Medical Director, signed in, as the service sees her
 DENY_LABS = {"1920-8": Lab(150, "U/L", uln=48, days_before=3)}
 
 

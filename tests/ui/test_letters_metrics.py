@@ -10,7 +10,7 @@ from pypdf import PdfReader
 from priorauth.service.app_service import PriorAuthService
 from priorauth.ui.metrics import chart_svg
 from tests.api.conftest import Clock
-from tests.ui.conftest import DENY_LABS, submit
+from tests.ui.conftest import DENY_LABS, MD, submit
 
 REASON = "AST 150 U/L is more than three times the upper limit of normal."
 
@@ -27,7 +27,7 @@ def test_denial_letter_names_each_reason_with_its_criterion(
     client, _ = director
     cid = submit(service, name="l-deny", labs=DENY_LABS)
     assert client.get(f"/ui/cases/{cid}/letter").status_code == 409  # not decided yet
-    service.decide(cid, "deny", "director", REASON, ("I.ii",))
+    service.decide(cid, "deny", REASON, ("I.ii",), who=MD)
     auth = service.case(cid).auth_number
     html = client.get(f"/ui/cases/{cid}/letter").text
     for text in (
@@ -64,7 +64,7 @@ def test_approval_letter_gives_kit_and_window(
 ) -> None:
     client, _ = director
     cid = submit(service, name="l-ok")
-    service.decide(cid, "approve", "director")
+    service.decide(cid, "approve", who=MD)
     html = client.get(f"/ui/cases/{cid}/letter").text
     assert "NDC 0053-0180-18, 18 vials" in html and "2026-05-04 to 2026-08-01" in html
     text = _pdf_text(client.get(f"/ui/cases/{cid}/letter.pdf").content)
@@ -80,10 +80,10 @@ def test_metrics_shares_times_and_chart(
     c = submit(service, name="m-3", priority="urgent")
     submit(service, name="m-open")
     clock.advance(hours=10)
-    service.decide(a, "approve", "director")
-    service.decide(c, "approve", "director")
+    service.decide(a, "approve", who=MD)
+    service.decide(c, "approve", who=MD)
     clock.advance(hours=70)  # b is decided 80 h after receipt: past the 72 h deadline
-    service.decide(b, "deny", "director", "AST high", ("I.ii",))
+    service.decide(b, "deny", "AST high", ("I.ii",), who=MD)
     m = anon.get("/ui/metrics.json").json()  # aggregates only: published without sign-in
     assert m["requests"] == {
         "received": 4,
@@ -114,7 +114,7 @@ def test_a_late_approval_counts_as_after_an_extended_timeframe(
 ) -> None:
     cid = submit(service, name="m-late", priority="urgent")
     clock.advance(hours=30)
-    service.decide(cid, "approve", "director")
+    service.decide(cid, "approve", who=MD)
     m = anon.get("/ui/metrics.json").json()
     assert m["share"]["approved_after_extended_timeframe"] == 1.0
     assert m["counts"]["approved_late"] == 1

@@ -12,7 +12,7 @@ from priorauth.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from tests.api.conftest import Clock, action_codes
 from tests.api.test_submit import inquiry_for
-from tests.ui.conftest import DENY_LABS, submit
+from tests.ui.conftest import DENY_LABS, MD, submit
 
 
 def _rows(html: str) -> list[str]:
@@ -154,7 +154,7 @@ def test_deciding_twice_shows_the_conflict(
 ) -> None:
     client, token = director
     cid = submit(service, name="c-twice")
-    service.decide(cid, "approve", "someone-else")
+    service.decide(cid, "approve", who=MD)
     r = client.post(f"/ui/cases/{cid}/decision", data={"decision": "approve", "csrf_token": token})
     assert r.status_code == 409 and "not open for a decision" in r.text
 

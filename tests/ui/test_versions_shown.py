@@ -7,7 +7,7 @@ from datetime import date
 from fastapi.testclient import TestClient
 
 from priorauth.service.app_service import PriorAuthService
-from tests.ui.conftest import submit
+from tests.ui.conftest import MD, submit
 
 
 def test_an_older_version_is_named_and_its_reconstructed_wording_marked(
@@ -24,7 +24,7 @@ def test_an_older_version_is_named_and_its_reconstructed_wording_marked(
     assert "IP0535 v2024-06-06" in html
     assert "in force on the date of service 2024-06-10" in html
     assert html.count("wording reconstructed from the revision of 2025-03-27") == 4
-    service.decide(cid, "deny", "director", "No answer on prophylaxis after infusion.", ("O",))
+    service.decide(cid, "deny", "No answer on prophylaxis after infusion.", ("O",), who=MD)
     letter = client.get(f"/ui/cases/{cid}/letter").text
     assert "(version 2024-06-06, in force on the date of service 2024-06-10)" in letter
     assert "Policy criterion O:" in letter

@@ -1,4 +1,9 @@
-"""The case API: open cases, one case with its trace, and a Medical Director's decision."""
+"""The case API, the payer's own: open cases, one case with its trace, and a decision.
+
+Only payer-system clients may use it (a provider's client gets 403): providers follow their
+requests through PAS ($inquire, ClaimResponse, Subscriptions). A decision is recorded under
+the authenticated client's id; the body cannot name anyone else.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,10 @@ from starlette.concurrency import run_in_threadpool
 
 from priorauth.api.deps import Service
 from priorauth.api.responses import JsonResponse
-from priorauth.api.security import require
+from priorauth.api.security import require_payer
 from priorauth.auth import scopes as sc
 from priorauth.pas.records import CaseRecord
+from priorauth.service.errors import Unprocessable
 from priorauth.store.audit import Actor
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
@@ -61,7 +67,7 @@ def detail(r: CaseRecord, now: datetime) -> dict[str, Any]:
 
 @router.get("", summary="Open cases, soonest deadline first")
 async def open_cases(
-    svc: Service, who: Annotated[Actor, Depends(require(sc.CASES_READ))]
+    svc: Service, who: Annotated[Actor, Depends(require_payer(sc.CASES_READ))]
 ) -> JsonResponse:
     records = await run_in_threadpool(svc.open_cases, who)
     now = datetime.now(UTC)
@@ -70,7 +76,7 @@ async def open_cases(
 
 @router.get("/{case_id}", summary="One case with the engine's trace and its history")
 async def read_case(
-    svc: Service, case_id: str, who: Annotated[Actor, Depends(require(sc.CASES_READ))]
+    svc: Service, case_id: str, who: Annotated[Actor, Depends(require_payer(sc.CASES_READ))]
 ) -> JsonResponse:
     record = await run_in_threadpool(svc.case, case_id, True, who)
     return JsonResponse(detail(record, datetime.now(UTC)))
@@ -78,27 +84,34 @@ async def read_case(
 
 class DecisionIn(BaseModel):
     decision: Literal["approve", "approve-modified", "deny"]
-    decided_by: str = Field(min_length=1, max_length=200)
+    # Accepted only to refuse it by name: the decider is the authenticated client.
+    decided_by: str | None = Field(None, max_length=200)
     reason: str | None = Field(None, max_length=4000)
     criteria: list[str] = Field(default_factory=list, max_length=50)
     kit_ndc: str | None = Field(None, max_length=20)
 
 
-@router.post("/{case_id}/decision", summary="A Medical Director's decision")
+@router.post("/{case_id}/decision", summary="A decision, recorded under the calling client")
 async def decide(
     svc: Service,
     case_id: str,
     body: DecisionIn,
-    who: Annotated[Actor, Depends(require(sc.CASES_DECIDE))],
+    who: Annotated[Actor, Depends(require_payer(sc.CASES_DECIDE))],
 ) -> JsonResponse:
+    if body.decided_by is not None:
+        raise Unprocessable(
+            "decided_by is not accepted: a decision is recorded under the authenticated "
+            "client; a Medical Director decides in the web app, signed in",
+            "decided_by",
+        )
     record = await run_in_threadpool(
-        svc.decide,
-        case_id,
-        body.decision,
-        body.decided_by,
-        body.reason,
-        tuple(body.criteria),
-        body.kit_ndc,
-        who,
+        lambda: svc.decide(
+            case_id,
+            body.decision,
+            body.reason,
+            tuple(body.criteria),
+            body.kit_ndc,
+            who=who,
+        )
     )
     return JsonResponse(detail(record, datetime.now(UTC)))

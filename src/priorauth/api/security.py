@@ -36,7 +36,9 @@ def require(scope: str) -> Callable[[Request], Awaitable[Actor]]:
         svc = get_service(request)
         source = request.client.host if request.client else None
         if not svc.settings.auth_enabled:
-            actor = Actor(DEV_ACTOR_ID, "anonymous", source, None, frozenset(sc.ALL))
+            actor = Actor(
+                DEV_ACTOR_ID, "anonymous", source, None, frozenset(sc.ALL), sc.PAYER_SYSTEM
+            )
         else:
             header = request.headers.get("authorization", "")
             if not header.lower().startswith("bearer "):
@@ -66,6 +68,22 @@ def require(scope: str) -> Callable[[Request], Awaitable[Actor]]:
             raise TooManyRequests(
                 "rate limit reached; retry later",
                 headers={"Retry-After": str(max(1, int(wait + 0.999)))},
+            )
+        return actor
+
+    return dependency
+
+
+def require_payer(scope: str) -> Callable[[Request], Awaitable[Actor]]:
+    """Like `require`, and refused to a provider organization's client: the payer's API."""
+    check = require(scope)
+
+    async def dependency(request: Request) -> Actor:
+        actor = await check(request)
+        if actor.role != sc.PAYER_SYSTEM:
+            await _denied(get_service(request), actor, request, "not a payer-system client")
+            raise Forbidden(
+                "the case API is the payer's: a provider organization's client may not use it"
             )
         return actor
 

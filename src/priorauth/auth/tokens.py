@@ -19,6 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from priorauth.auth import scopes as sc
 from priorauth.store.audit import Actor
 from priorauth.store.models import ApiClientRow, UsedJtiRow
 
@@ -90,6 +91,7 @@ def issue(s: Session, form: dict[str, str], token_url: str, secret: str, now: da
             "sub": client.id,
             "scope": granted,
             "org": client.organization,
+            "role": client.role,
             "exp": int(expires.timestamp()),
             "iat": int(now.timestamp()),
             "jti": secrets.token_urlsafe(16),
@@ -138,14 +140,22 @@ def verify_access_token(token: str, secret: str, source: str | None) -> Actor:
         secret,
         algorithms=["HS256"],
         issuer="priorauth",
-        options={"require": ["exp", "sub", "scope"]},
+        options={"require": ["exp", "sub", "scope", "role"]},
     )
+    role, org = claims["role"], claims.get("org")
+    # A provider's token without its organization would act for every one: never accept it.
+    if not (
+        (role == sc.PROVIDER and isinstance(org, str) and org)
+        or (role == sc.PAYER_SYSTEM and org is None)
+    ):
+        raise jwt.InvalidTokenError("the token's role and organization do not agree")
     return Actor(
         id=str(claims["sub"]),
         kind="client",
         source=source,
-        organization=claims.get("org"),
+        organization=org,
         scopes=frozenset(str(claims["scope"]).split()),
+        role=role,
     )
 
 
@@ -157,7 +167,26 @@ def register_client(
     scopes: list[str],
     organization: str | None,
     now: datetime,
+    *,
+    payer_system: bool = False,
 ) -> ApiClientRow:
+    """A provider's system (bound to `organization`) or, explicitly, the payer's own system."""
+    organization = (organization or "").strip() or None
+    if payer_system and organization:
+        raise ValueError("a payer-system client acts for every organization: give no --org")
+    if not payer_system and not organization:
+        raise ValueError(
+            "give --org NPI for a provider organization's system, "
+            "or --payer-system for the payer's own system (it sees every organization)"
+        )
+    if organization and len(organization) > 200:
+        raise ValueError("the organization identifier is longer than 200 characters")
+    case_scopes = [x for x in scopes if x in sc.CASE_SCOPES]
+    if organization and case_scopes:
+        raise ValueError(
+            f"{' '.join(case_scopes)} open the payer's case API, which a provider "
+            "organization's client may not use; register the payer's system with --payer-system"
+        )
     if not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
         raise ValueError("the JWKS has no keys")
     for k in jwks["keys"]:
@@ -172,6 +201,7 @@ def register_client(
         jwks=jwks,
         scopes=" ".join(scopes),
         organization=organization,
+        role=sc.PAYER_SYSTEM if payer_system else sc.PROVIDER,
         active=True,
         created_at=now,
     )

@@ -41,14 +41,32 @@ def clients_add(
     scopes: Annotated[list[str], typer.Option("--scopes", help="allowed scopes (repeatable)")],
     org: Annotated[
         str | None,
-        typer.Option(help="its organization's NPI: it sees that organization's cases only"),
+        typer.Option(help="a provider system: its organization's NPI; it acts for that one only"),
     ] = None,
+    payer_system: Annotated[
+        bool,
+        typer.Option(
+            "--payer-system",
+            help="the payer's own system: it acts for, and sees, every organization",
+        ),
+    ] = False,
 ) -> None:
-    """Register a backend client that authenticates with a signed JWT (RS384 or ES384)."""
+    """Register a backend client that authenticates with a signed JWT (RS384 or ES384).
+
+    Give exactly one of --org (a provider organization's system) or --payer-system.
+    """
     from priorauth.auth import scopes as sc
     from priorauth.auth.tokens import register_client
     from priorauth.store.db import session_factory
 
+    # Checked before anything is read: a client that acts for everyone is never the default.
+    if payer_system and org is not None:
+        fatal("give --org NPI or --payer-system, not both")
+    if not payer_system and not (org or "").strip():
+        fatal(
+            "say whose system this is: --org NPI (a provider organization's; it sees that "
+            "organization only) or --payer-system (the payer's own; it sees every organization)"
+        )
     try:
         keys = json.loads(jwks.read_text())
     except OSError as e:
@@ -61,12 +79,31 @@ def clients_add(
         fatal(f"unknown scope(s): {', '.join(unknown)}; known: {' '.join(sc.ALL)}")
     with session_factory(_engine())() as s:
         try:
-            register_client(s, name, name, keys, wanted, org, datetime.now(UTC))
+            row = register_client(
+                s, name, name, keys, wanted, org, datetime.now(UTC), payer_system=payer_system
+            )
         except ValueError as e:
             fatal(str(e))
         except Exception as e:  # an unusable key raises the JWT library's own errors
             fatal(f"the JWKS cannot be used: {type(e).__name__}: {e}")
     typer.echo(f"registered client {name} with scopes: {' '.join(wanted)}")
+    for line in _what_it_sees(row.role, row.organization, wanted):
+        typer.echo(f"  {line}")
+
+
+def _what_it_sees(role: str, org: str | None, scopes: list[str]) -> list[str]:
+    """What a client will be able to do and see, said plainly at registration."""
+    from priorauth.auth import scopes as sc
+
+    if role == sc.PAYER_SYSTEM:
+        lines = ["role: payer system - it acts for and sees EVERY organization's requests"]
+    else:
+        lines = [
+            f"role: provider system of organization {org} - it sees that organization's "
+            "requests only; the case API is closed to it"
+        ]
+    lines += [f"it may {sc.OPENS[x]}" for x in dict.fromkeys(scopes)]
+    return lines
 
 
 @audit_app.command("verify")

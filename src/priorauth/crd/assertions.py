@@ -1,4 +1,8 @@
-"""Coverage assertions: each coverage-information answer, kept under its coverage-assertion-id."""
+"""Coverage assertions: each coverage-information answer, kept under its coverage-assertion-id.
+
+An assertion belongs to the organization whose call created it: another organization's
+look-up gets the same answer as an unknown id.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ class Assertion:
     order_ref: str
     as_of: date
     coverage: Json
+    organization: str | None  # whose call created it (None: a payer-side caller's)
 
 
 def save(
@@ -44,6 +49,7 @@ def save(
     member_id: str | None,
     coverage: Json,
     source: str,
+    organization: str | None,
 ) -> None:
     s.add(
         CoverageAssertionRow(
@@ -60,13 +66,15 @@ def save(
             },
             coverage=coverage,
             evaluation=determination_to_dict(det, policy),
+            organization=organization,
         )
     )
 
 
-def load(s: Session, assertion_id: str) -> Assertion | None:
+def load(s: Session, assertion_id: str, organization: str | None) -> Assertion | None:
+    """The assertion, if `organization` may use it: its own, or any for a payer-side caller."""
     row = s.get(CoverageAssertionRow, assertion_id)
-    if row is None:
+    if row is None or (organization is not None and row.organization != organization):
         return None
     return Assertion(
         id=row.id,
@@ -76,4 +84,5 @@ def load(s: Session, assertion_id: str) -> Assertion | None:
         order_ref=row.order["order"],
         as_of=date.fromisoformat(row.order["as_of"]),
         coverage=row.coverage,
+        organization=row.organization,
     )

@@ -30,6 +30,7 @@ from priorauth.errors import InvalidRequest, NoPolicyInForce
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import BadRequest, NotFound, Unprocessable
 from priorauth.store import claims as claims_store
+from priorauth.store.audit import SYSTEM, Actor
 
 Json = dict[str, Any]
 SERVICE_IDS = {f"priorauth-{hook}": hook for hook in ORDER_HOOKS}
@@ -82,7 +83,7 @@ class CrdService:
             ]
         }
 
-    def call(self, service_id: str, raw: bytes) -> Json:
+    def call(self, service_id: str, raw: bytes, who: Actor = SYSTEM) -> Json:
         hook = SERVICE_IDS.get(service_id)
         if hook is None:
             raise NotFound(f"no CDS service {service_id}")
@@ -113,7 +114,7 @@ class CrdService:
         out: Json = {"cards": [], "systemActions": []}
         with self.svc.write_lock, self.svc.sessions() as s:
             for m in found:
-                card, action = self._sign(s, req, m, patient, coverage, resources, today)
+                card, action = self._sign(s, req, m, patient, coverage, resources, today, who)
                 out["cards"].append(card)
                 out["systemActions"].append(action)
             s.commit()
@@ -128,6 +129,7 @@ class CrdService:
         coverage: Json,
         resources: list[Json],
         today: date,
+        who: Actor,
     ) -> tuple[Json, Json]:
         policy = m.service.policy
         bundle = order_bundle(
@@ -160,6 +162,7 @@ class CrdService:
             member_id=facts.patient.member_id,
             coverage=extension,
             source=f"{req.hook} {req.instance}",
+            organization=who.organization,
         )
         card = cards.instructions_card(policy, det, final_denial=denied, product=_product(m))
         action = {

@@ -19,6 +19,7 @@ from priorauth.dtr import adaptive
 from priorauth.dtr.questionnaire import build, canonical
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import BadRequest, NotFound, Unprocessable
+from priorauth.store.audit import SYSTEM, Actor
 
 Json = dict[str, Any]
 QR_PROFILE = "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/dtr-questionnaireresponse"
@@ -66,7 +67,7 @@ class DtrService:
 
     # --- $questionnaire-package ---------------------------------------------------
 
-    def package(self, raw: bytes) -> Json:
+    def package(self, raw: bytes, who: Actor = SYSTEM) -> Json:
         params = _params(_json(raw, "Parameters"))
         today = self.svc.clock().date()
         context = next(
@@ -84,13 +85,13 @@ class DtrService:
             raise Unprocessable("dtr-1: give an order, a questionnaire or a context", "Parameters")
         with self.svc.write_lock, self.svc.sessions() as s:
             if context is not None:
-                found = assertions.load(s, context)
+                found = assertions.load(s, context, who.organization)
                 if found is None:
                     raise NotFound(f"no coverage assertion {context}")
                 policy = self._policy(found.policy_id, found.policy_version)
                 assertion_id, bundle = found.id, found.bundle
             elif orders:
-                policy, assertion_id, bundle = self._from_order(s, params, orders, today)
+                policy, assertion_id, bundle = self._from_order(s, params, orders, today, who)
             else:
                 return self._forms_only(params)
             facts, det = judge(s, policy, bundle, today)
@@ -120,7 +121,7 @@ class DtrService:
         return _package(forms)
 
     def _from_order(
-        self, s: Any, params: dict[str, list[Json]], orders: list[Json], today: date
+        self, s: Any, params: dict[str, list[Json]], orders: list[Json], today: date, who: Actor
     ) -> tuple[CompiledPolicy, str, Json]:
         services = [Service.of(p) for p in policies_in_force(self.svc, today)]
         found = match_orders(orders, services)
@@ -145,7 +146,9 @@ class DtrService:
             as_of=today,
         )
         facts, det = judge(s, policy, bundle, today)
-        assertion_id = self._assert(s, policy, facts, det, bundle, m.reference, "dtr package")
+        assertion_id = self._assert(
+            s, policy, facts, det, bundle, m.reference, "dtr package", who.organization
+        )
         return policy, assertion_id, bundle
 
     def _assert(
@@ -157,6 +160,7 @@ class DtrService:
         bundle: Json,
         order: str,
         source: str,
+        organization: str | None,
     ) -> str:
         assertion_id = assertions.new_id()
         claim = bundle["entry"][0]["resource"]
@@ -184,12 +188,13 @@ class DtrService:
             member_id=facts.patient.member_id,
             coverage=ext,
             source=source,
+            organization=organization,
         )
         return assertion_id
 
     # --- $next-question -------------------------------------------------------------
 
-    def next_question(self, raw: bytes) -> Json:
+    def next_question(self, raw: bytes, who: Actor = SYSTEM) -> Json:
         body = _json(raw, "Parameters")
         given = next(
             (
@@ -211,7 +216,7 @@ class DtrService:
             )
         today = self.svc.clock().date()
         with self.svc.write_lock, self.svc.sessions() as s:
-            found = assertions.load(s, context)
+            found = assertions.load(s, context, who.organization)
             if found is None:
                 raise NotFound(f"no coverage assertion {context}")
             policy = self._policy(found.policy_id, found.policy_version)
@@ -227,11 +232,19 @@ class DtrService:
                 qr["status"] = "in-progress"
                 return qr
             # Decided, or nothing a prescriber can answer is left: close the form.
+            # The answer stays with the organization the assertion it continues belongs to.
             new_id = self._assert(
-                s, policy, facts, det, bundle, found.order_ref, "dtr next-question"
+                s,
+                policy,
+                facts,
+                det,
+                bundle,
+                found.order_ref,
+                "dtr next-question",
+                found.organization,
             )
             s.commit()
-            loaded = assertions.load(s, new_id)
+            loaded = assertions.load(s, new_id, found.organization)
             assert loaded is not None
         qr["status"] = "completed"
         qr["extension"] = [

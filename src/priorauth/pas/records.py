@@ -36,11 +36,16 @@ class RequestKeys:
     expedited: bool
 
 
+# A decision by a payer-system client is recorded as "client/<client id>"; one by a person,
+# under the signed-in Medical Director's username (which cannot contain "/").
+CLIENT_DECIDER = "client/"
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     kind: DecisionKind
     decided_at: datetime
-    decided_by: str
+    decided_by: str  # the authenticated decider: a username, or CLIENT_DECIDER + client id
     reason: str | None  # the Medical Director's words (required for a denial)
     criteria: tuple[str, ...] = ()  # unmet criterion ids cited by a denial
     kit_ndc: str | None = None  # the kit actually authorized

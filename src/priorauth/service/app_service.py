@@ -13,13 +13,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from priorauth.auth import scopes as sc
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import read_bundle, validate_bundle
-from priorauth.pas.records import CaseRecord, Decision, RequestKeys
+from priorauth.pas.records import CLIENT_DECIDER, CaseRecord, Decision, RequestKeys
 from priorauth.pas.request import InquiryKeys, read_inquiry, read_keys
 from priorauth.policies import PolicyLibrary, policy_of_record
 from priorauth.report import determination_to_dict
@@ -296,8 +297,11 @@ class PriorAuthService(SubscriptionsMixin):
     def open_cases(self, who: Actor | None = None) -> list[CaseRecord]:
         if who:
             self.audit.record(who, "search", "success", "cases?status=pended")
+        org = who.organization if who else None
         with self.sessions() as s:
-            return [case_store.to_record(r) for r in case_store.list_open(s)]
+            records = [case_store.to_record(r) for r in case_store.list_open(s)]
+        # The case API refuses provider clients; should one get here, it sees its own only.
+        return [r for r in records if org is None or r.keys.submitter.value == org]
 
     # --- decisions ----------------------------------------------------------------
 
@@ -391,18 +395,34 @@ class PriorAuthService(SubscriptionsMixin):
         self,
         case_id: str,
         kind: str,
-        actor: str,
         reason: str | None = None,
         criteria: tuple[str, ...] = (),
         kit_ndc: str | None = None,
-        who: Actor | None = None,
+        *,
+        who: Actor,
     ) -> CaseRecord:
-        """A Medical Director's decision; pushed to the submitter's subscriptions."""
-        by = who or Actor(actor, "user")
+        """A decision by the authenticated `who`; pushed to the submitter's subscriptions."""
         # The audit record of a decision commits in the decision's own transaction.
         return self._audit_run(
-            "decide", by, lambda: self._decide(case_id, kind, actor, reason, criteria, kit_ndc, by)
+            "decide",
+            who,
+            lambda: self._decide(case_id, kind, self._decider(who), reason, criteria, kit_ndc, who),
         )
+
+    def _decider(self, who: Actor) -> str:
+        """Who a decision is recorded under: always the authenticated identity, never a name
+        a caller supplies. A signed-in Medical Director, or the payer's own system as itself."""
+        from priorauth.store.models import UserRow
+
+        if who.kind == "user":
+            with self.sessions() as s:
+                row = s.scalars(select(UserRow).where(UserRow.username == who.id)).first()
+            if row is None or not row.active or row.role != "medical_director":
+                raise Forbidden("only a Medical Director can decide a case")
+            return who.id
+        if who.role == sc.PAYER_SYSTEM and who.organization is None:
+            return f"{CLIENT_DECIDER}{who.id}"
+        raise Forbidden("only a Medical Director or the payer's own system can decide a case")
 
     def subscribe(self, resource: dict[str, Any], who: Actor = SYSTEM) -> dict[str, Any]:
         created = self._audit_run("subscribe", who, lambda: self._subscribe(resource, who))

@@ -27,6 +27,7 @@ class Actor:
     source: str | None = None
     organization: str | None = None  # a client's organization (NPI), for access checks
     scopes: frozenset[str] = field(default_factory=frozenset)
+    role: str | None = None  # a client's: "provider" (one organization) or "payer-system"
 
 
 SYSTEM = Actor("priorauth", "system")

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -129,6 +130,8 @@ class CoverageAssertionRow(Base):
     order: Mapped[dict[str, Any]] = mapped_column(JSON)  # the ordered resource and its context
     coverage: Mapped[dict[str, Any]] = mapped_column(JSON)  # the coverage-information content
     evaluation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The NPI of the organization whose call created it; NULL: a payer-side caller's.
+    organization: Mapped[str | None] = mapped_column(String(200))
 
 
 class AuditRow(Base):
@@ -169,8 +172,18 @@ class ApiClientRow(Base):
     jwks: Mapped[dict[str, Any]] = mapped_column(JSON)
     scopes: Mapped[str] = mapped_column(Text)  # space-separated
     organization: Mapped[str | None] = mapped_column(String(200))  # NPI of its organization
+    # "provider": acts for its organization only; "payer-system": the payer's own, every one.
+    role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(
+            "(role = 'provider' AND organization IS NOT NULL) "
+            "OR (role = 'payer-system' AND organization IS NULL)",
+            name="ck_api_clients_role",
+        ),
+    )
 
 
 class UsedJtiRow(Base):

@@ -7,8 +7,8 @@ from typing import Any
 
 from fpdf import FPDF
 
-from priorauth.pas.records import CaseRecord
-from priorauth.ui.views import DECISION, Member, member_of, plain, policy_of
+from priorauth.pas.records import CLIENT_DECIDER, CaseRecord
+from priorauth.ui.views import DECISION, Member, decider_of, member_of, plain, policy_of
 
 
 @dataclass
@@ -30,8 +30,9 @@ class Letter:
     policy: str
     kit: str | None
     window: str | None
-    decided_by: str
+    decided_by: str  # as signed: the Medical Director with title, or the payer system
     md_reason: str | None
+    explained_by: str  # whose explanation md_reason is: a Medical Director's, or the payer's
     reasons: list[Reason]
 
 
@@ -79,8 +80,11 @@ def letter_for(service: Any, record: CaseRecord, names: dict[str, str]) -> Lette
         window=f"{d.auth_start.isoformat()} to {d.auth_end.isoformat()}"
         if d.auth_start and d.auth_end
         else None,
-        decided_by=names.get(d.decided_by, d.decided_by),
+        decided_by=decider_of(d.decided_by, names),
         md_reason=d.reason,
+        explained_by="The payer's"
+        if d.decided_by.startswith(CLIENT_DECIDER)
+        else "The Medical Director's",
         reasons=reasons,
     )
 
@@ -139,7 +143,7 @@ def letter_pdf(letter: Letter) -> bytes:
             if r.finding:
                 line(f"What we found: {r.finding}", gap=1)
         if letter.md_reason:
-            line(f"The Medical Director's explanation: {letter.md_reason}", gap=4)
+            line(f"{letter.explained_by} explanation: {letter.md_reason}", gap=4)
         line(
             "You or your provider may appeal this decision or ask for a peer-to-peer "
             "discussion with the reviewing Medical Director. You may also send new "
@@ -150,5 +154,5 @@ def letter_pdf(letter: Letter) -> bytes:
         line(f"Authorization window: {letter.window or '-'}", gap=4)
         if letter.md_reason:
             line(f"Note: {letter.md_reason}", gap=4)
-    line(f"Reviewed by: {letter.decided_by}, Medical Director", 10, "I")
+    line(f"Reviewed by: {letter.decided_by}", 10, "I")
     return bytes(pdf.output())

@@ -26,6 +26,7 @@ from priorauth.ui.views import (
     RECOMMENDATION,
     checklist,
     clock_of,
+    decider_of,
     history_of,
     kit_of,
     member_of,
@@ -122,9 +123,7 @@ def _case_page(request: Request, record: CaseRecord, code: int = 200, **extra: A
         recommendation=RECOMMENDATION.get(record.recommendation, record.recommendation),
         status_label=CASE_STATUS.get(record.status, record.status),
         decision_label=DECISION.get(record.decision.kind, "") if record.decision else "",
-        decided_by=names.get(record.decision.decided_by, record.decision.decided_by)
-        if record.decision
-        else "",
+        decided_by=decider_of(record.decision.decided_by, names) if record.decision else "",
         history=history_of(record, names),
         policy=ev.get("policy"),
         form=extra.pop("form", {}),
@@ -147,7 +146,6 @@ def _decide(request: Request, case_id: str, form: dict[str, Any]) -> Response:
         service_of(request).decide(
             case_id,
             kind,
-            user.username,
             form["reason"],
             tuple(form["criteria"]) if kind == "deny" else (),
             form["kit_ndc"] if kind == "approve-modified" else None,

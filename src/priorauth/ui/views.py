@@ -9,7 +9,7 @@ from typing import Any
 
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.model import Criterion, walk
-from priorauth.pas.records import CaseRecord
+from priorauth.pas.records import CLIENT_DECIDER, CaseRecord
 from priorauth.policies import policy_of_record
 
 STATUS = {  # finding status -> (icon, words); words too, so color is never the only cue
@@ -24,6 +24,7 @@ EVIDENCE_KIND = {
     "claims": "Claims history",
     "attestation": "Attestation",
     "md_verification": "Medical Director verification",
+    "benefit_plan": "Benefit plan document",
 }
 RECOMMENDATION = {
     "approve": "Approve",
@@ -44,6 +45,13 @@ DECISION = {
     "approve-modified": "Approved with modified kit",
     "deny": "Denied",
 }
+
+
+def decider_of(decided_by: str, names: dict[str, str]) -> str:
+    """Who decided, as letters and pages print it: a person's title only when one decided."""
+    if decided_by.startswith(CLIENT_DECIDER):
+        return f"the payer system {decided_by.removeprefix(CLIENT_DECIDER)} (no named reviewer)"
+    return f"{names.get(decided_by, decided_by)}, Medical Director"
 
 
 def policy_of(service: Any, record: CaseRecord) -> CompiledPolicy | None:
