@@ -44,6 +44,12 @@ EVALUATION: dict[str, Any] = {
         "K": {"status": "unknown", "text": "Platelet count >= 50 x 10^9/L.", "reason": None},
     },
     "authorization": {"start": "2026-05-04", "end": "2026-08-01"},
+    "policy": {
+        "id": "cigna-ip0535",
+        "number": "IP0535",
+        "version": "2026-03-12",
+        "selected": {"why": "in force on the date of service 2026-05-25"},
+    },
     "missing": MISSING,
     "reasons": [{"id": "I.ii", "text": "AST ...", "reason": "AST 150 U/L"}],
 }
@@ -255,7 +261,11 @@ def test_denied_cites_reason_and_criteria() -> None:
         "Criterion I.ii not met: Aspartate aminotransferase level is <= two times"
     )
     assert "communicationRequest" not in response
-    assert item["noteNumber"] == [1, 2]
+    assert notes[-1] == (
+        "Judged under coverage policy IP0535 version 2026-03-12: "
+        "in force on the date of service 2026-05-25."
+    )
+    assert item["noteNumber"] == list(range(1, len(notes) + 1))
 
 
 def test_denied_without_cited_criteria_cites_the_engine_reasons() -> None:

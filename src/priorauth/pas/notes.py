@@ -45,6 +45,26 @@ def authorization_period(case: CaseRecord) -> tuple[date, date] | None:
 
 def process_notes(case: CaseRecord) -> list[str]:
     """The texts of ClaimResponse.processNote, in order, for the case's status."""
+    notes = _status_notes(case)
+    judged = _policy_note(case)
+    return [*notes, judged] if judged and case.status != "cancelled" else notes
+
+
+def _policy_note(case: CaseRecord) -> str | None:
+    """Which policy version judged the request, and why that one (the routing's words)."""
+    named = _evaluation(case).get("policy")
+    if case.policy_id is None or not isinstance(named, dict):
+        return None
+    number, version = named.get("number"), named.get("version")
+    if not isinstance(number, str) or not isinstance(version, str):
+        return None
+    note = f"Judged under coverage policy {number} version {version}"
+    selected = named.get("selected")
+    why = selected.get("why") if isinstance(selected, dict) else None
+    return f"{note}: {why}." if isinstance(why, str) and why else f"{note}."
+
+
+def _status_notes(case: CaseRecord) -> list[str]:
     decision = case.decision
     if case.status == "pended":
         notes = [f"Missing documentation: {m}" for m in missing_documents(case)]
