@@ -50,6 +50,7 @@ def save(
     coverage: Json,
     source: str,
     organization: str | None,
+    routing: Json | None = None,
 ) -> None:
     s.add(
         CoverageAssertionRow(
@@ -65,7 +66,7 @@ def save(
                 "source": source,
             },
             coverage=coverage,
-            evaluation=determination_to_dict(det, policy),
+            evaluation=determination_to_dict(det, policy, routing),
             organization=organization,
         )
     )

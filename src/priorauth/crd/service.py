@@ -114,7 +114,10 @@ class CrdService:
         out: Json = {"cards": [], "systemActions": []}
         with self.svc.write_lock, self.svc.sessions() as s:
             for m in found:
-                card, action = self._sign(s, req, m, patient, coverage, resources, today, who)
+                signed = self._sign(s, req, m, patient, coverage, resources, today, who)
+                if signed is None:
+                    continue  # the member's payer and plan have no policy for this order
+                card, action = signed
                 out["cards"].append(card)
                 out["systemActions"].append(action)
             s.commit()
@@ -130,16 +133,23 @@ class CrdService:
         resources: list[Json],
         today: date,
         who: Actor,
-    ) -> tuple[Json, Json]:
-        policy = m.service.policy
+    ) -> tuple[Json, Json] | None:
         bundle = order_bundle(
             order=m.order,
-            policy=policy,
+            policy=m.service.policy,
             patient=patient,
             coverage=coverage,
             resources=resources,
             as_of=today,
         )
+        # The same routing as $submit: the Coverage's payer and plan, the date of service.
+        try:
+            route = self.svc.library.route(facts_of(bundle, None, today))
+        except InvalidRequest as e:
+            raise Unprocessable(f"the EHR's data cannot be read: {e.message}", e.where) from e
+        if route is None:
+            return None
+        policy = route.policy
         facts, det = judge(s, policy, bundle, today)
         denied = final_denial(policy, facts, det)
         assertion_id = assertions.new_id()
@@ -163,6 +173,7 @@ class CrdService:
             coverage=extension,
             source=f"{req.hook} {req.instance}",
             organization=who.organization,
+            routing=route.to_dict(),
         )
         card = cards.instructions_card(policy, det, final_denial=denied, product=_product(m))
         action = {
