@@ -1,4 +1,4 @@
-"""The case API: open cases, one case with its trace, and a Medical Director's decision."""
+"""The case API: open cases, one case with its trace, a Medical Director's decision or void."""
 
 from __future__ import annotations
 
@@ -55,6 +55,12 @@ def detail(r: CaseRecord, now: datetime) -> dict[str, Any]:
             if d.auth_start and d.auth_end
             else None,
         },
+        "withdrawal_requested_at": r.withdrawal_requested_at.isoformat()
+        if r.withdrawal_requested_at
+        else None,
+        "voided": None
+        if r.voided is None
+        else {"at": r.voided.at.isoformat(), "by": r.voided.by, "reason": r.voided.reason},
         "history": r.history,
     }
 
@@ -101,4 +107,21 @@ async def decide(
         body.kit_ndc,
         who,
     )
+    return JsonResponse(detail(record, datetime.now(UTC)))
+
+
+class VoidIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+@router.post("/{case_id}/void", summary="A Medical Director voids an approval, with a reason")
+async def void(
+    svc: Service,
+    case_id: str,
+    body: VoidIn,
+    who: Annotated[Actor, Depends(require(sc.CASES_DECIDE))],
+) -> JsonResponse:
+    """The only way to free the member's lifetime record; a provider's cancellation of a
+    decided case is only a request to withdraw."""
+    record = await run_in_threadpool(svc.void, case_id, body.reason, who)
     return JsonResponse(detail(record, datetime.now(UTC)))

@@ -120,11 +120,14 @@ def _case_page(request: Request, record: CaseRecord, code: int = 200, **extra: A
         reasons=ev.get("reasons") or [],
         kit=kit_of(record, policy),
         recommendation=RECOMMENDATION.get(record.recommendation, record.recommendation),
-        status_label=CASE_STATUS.get(record.status, record.status),
+        status_label="Approval voided"
+        if record.voided
+        else CASE_STATUS.get(record.status, record.status),
         decision_label=DECISION.get(record.decision.kind, "") if record.decision else "",
         decided_by=names.get(record.decision.decided_by, record.decision.decided_by)
         if record.decision
         else "",
+        voided_by=names.get(record.voided.by, record.voided.by) if record.voided else "",
         history=history_of(record, names),
         policy=ev.get("policy"),
         form=extra.pop("form", {}),
@@ -170,6 +173,27 @@ async def decide(request: Request, case_id: str) -> Response:
         "kit_ndc": str(raw.get("kit_ndc", "")) or None,
     }
     response = await run_in_threadpool(_decide, request, case_id, form)
+    return finish(response, request)
+
+
+def _void(request: Request, case_id: str, reason: str) -> Response:
+    user = require_user(request)
+    if not user.is_director:
+        raise UIError(403, "Only a Medical Director can void an approval.")
+    record = _case(request, case_id, user)
+    try:
+        service_of(request).void(case_id, reason, who(request, user))
+    except ServiceError as e:
+        return _case_page(request, record, e.status, void_error=e.message, void_reason=reason)
+    return RedirectResponse(f"/ui/cases/{case_id}", status_code=303)
+
+
+@router.post("/cases/{case_id}/void")
+async def void(request: Request, case_id: str) -> Response:
+    raw = await request.form()
+    check_csrf(request, raw)
+    reason = str(raw.get("reason", "")).strip()[:4000]
+    response = await run_in_threadpool(_void, request, case_id, reason)
     return finish(response, request)
 
 
