@@ -492,3 +492,57 @@ def test_a_lifetime_limit_must_name_its_therapy_class() -> None:
     with pytest.raises(PolicyInvalid, match="therapy_class"):
         lib.add(parse_policy(text, "no-class.yaml"))
     assert parse_policy(SHIPPED).approval.therapy_class == "hemophilia-b-gene-therapy"
+
+
+def test_migration_0004_rekeys_the_approvals_already_stored(db_url: str, clock: Clock) -> None:
+    """Approvals stored under the old raw "policy|member" key still count after the upgrade,
+    including two the raw comparison let through ("M77 " and "m77")."""
+    from alembic import command
+    from sqlalchemy import MetaData, Table
+
+    from priorauth.store.db import _alembic_config
+
+    command.upgrade(_alembic_config(db_url), "0003")
+    engine = make_engine(db_url)
+    cases = Table("cases", MetaData(), autoload_with=engine)
+    now = clock()
+    with engine.begin() as c:
+        for n, member in enumerate(["M77 ", "m77"]):
+            bundle = hemgenix_request(name=f"old-{n}", member_id=member)
+            c.execute(
+                cases.insert().values(
+                    id=f"old-{n}",
+                    auth_number=f"PA-OLD-{n}",
+                    submitter="http://hl7.org/fhir/sid/us-npi|1234567893",
+                    claim_identifier=f"urn:old|{n}",
+                    member_id=member,
+                    service_codes="J1411",
+                    policy_id="cigna-ip0535",
+                    policy_version="2026-03-12",
+                    status="approved",
+                    expedited=False,
+                    received_at=now,
+                    due_at=now,
+                    updated_at=now,
+                    request_bundle=orjson.dumps(bundle),
+                    keys={},
+                    decision="approve",
+                    lifetime_key=f"cigna-ip0535|{member}",
+                )
+            )
+    engine.dispose()
+    svc, engine = _service(db_url, clock, builtin())
+    try:
+        keys = {i: stored(svc, i).lifetime_key for i in ("old-0", "old-1")}
+        prefix = f"hemophilia-b-gene-therapy|{PAYER_SYSTEM}|m77"
+        assert keys == {"old-0": f"{prefix}|1", "old-1": f"{prefix}|2"}
+        assert stored(svc, "old-0").member_key == f"{PAYER_SYSTEM}|m77"
+        with TestClient(create_app(svc), raise_server_exceptions=False) as client:
+            refused(
+                approve(client, case_id(client, hemgenix_request(name="new", member_id="M77"))),
+                409,
+                "lifetime",
+            )
+    finally:
+        svc.notifier.close()
+        engine.dispose()
