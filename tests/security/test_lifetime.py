@@ -268,6 +268,28 @@ def test_inquiry_finds_the_case_under_a_differently_written_member_id(
     assert claim_response(r)["id"] == cid
 
 
+@pytest.mark.parametrize(("sensitive", "criterion_c"), [(False, "not_met"), (True, "met")])
+def test_claims_history_is_found_under_a_differently_written_member_id(
+    make_api: Any, sensitive: bool, criterion_c: str
+) -> None:
+    """A prior gene therapy claim of "MCLM1" counts against a request for " mclm1"."""
+    from priorauth.intake.claims import read_claims
+    from priorauth.samples import claims_ndjson
+    from priorauth.store.claims import import_claims
+
+    systems = frozenset({PAYER_SYSTEM}) if sensitive else frozenset()
+    svc, client = make_api(case_sensitive_id_systems=systems)
+    ndjson = claims_ndjson(
+        "MCLM1", ("http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "J1411")
+    )
+    with svc.sessions() as s:
+        import_claims(s, read_claims(ndjson.splitlines()))
+    cid = case_id(client, hemgenix_request(name="claims-norm", member_id=" mclm1"))
+    evaluation = stored(svc, cid).evaluation
+    assert evaluation is not None
+    assert evaluation["criteria"]["C"]["status"] == criterion_c
+
+
 def test_member_key_normalisation() -> None:
     assert member_key("urn:p ", " AB1 ") == "urn:p|ab1"
     assert member_key("urn:p", "ab1") == member_key("urn:p", "Ａｂ１")

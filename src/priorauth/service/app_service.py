@@ -212,7 +212,10 @@ class PriorAuthService(SubscriptionsMixin):
         policy = self.library.for_request(facts)
         if policy is None:
             return None, None  # no loaded policy covers it: pended for manual review
-        history = claims_store.history_for(s, facts.patient.member_id)
+        system = (keys.member_system or "").strip() or self.settings.member_id_system
+        history = claims_store.history_for(
+            s, facts.patient.member_id, system in self.settings.case_sensitive_id_systems
+        )
         facts = dataclasses.replace(facts, claims=history)
         return policy, determination_to_dict(policy.evaluate(facts), policy)
 

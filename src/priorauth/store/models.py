@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -97,6 +98,10 @@ class ClaimLineRow(Base):
     service_date: Mapped[date | None] = mapped_column(Date)
 
     __table_args__ = (UniqueConstraint("eob_id", "sequence", name="uq_claim_lines_line"),)
+
+
+# Claims are looked up by the member id trimmed and case-folded (store.claims.history_for).
+Index("ix_claim_lines_member_norm", func.lower(func.trim(ClaimLineRow.member_id)))
 
 
 class SubscriptionRow(Base):

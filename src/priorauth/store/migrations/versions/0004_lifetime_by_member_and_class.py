@@ -44,6 +44,9 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_cases_member_key"), ["member_key"], unique=False)
         batch_op.create_index("ix_cases_member_inquiry", ["member_key", "submitter"], unique=False)
+    op.create_index(
+        "ix_claim_lines_member_norm", "claim_lines", [sa.text("lower(trim(member_id))")]
+    )
     _backfill()
 
 
@@ -100,6 +103,7 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_claim_lines_member_norm", table_name="claim_lines")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index("ix_cases_member_inquiry")
         batch_op.drop_index(batch_op.f("ix_cases_member_key"))
