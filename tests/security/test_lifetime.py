@@ -432,6 +432,7 @@ def test_the_case_page_lets_a_medical_director_void_an_approval(
         assert ok.status_code == 303, ok.text
         html = browser.get(page).text
         assert "Approval voided" in html and "entered twice" in html
+        assert "voided on 2026-05-04: entered twice" in browser.get(f"{page}/letter").text
     assert stored(svc, cid).lifetime_key is None
     assert ("void", "success") in actions(svc)
 
