@@ -410,8 +410,10 @@ def test_the_case_page_lets_a_medical_director_void_an_approval(
     app = create_app(svc)
     install(app, svc, secure_cookie=False)
     ensure_demo_users(svc)
-    cid = svc.submit(orjson.dumps(hemgenix_request(name="ui-void", member_id="MUIV"))).record.id
+    bundle = hemgenix_request(name="ui-void", member_id="MUIV")
+    cid = svc.submit(orjson.dumps(bundle)).record.id
     svc.decide(cid, "approve", "director")
+    svc.submit(orjson.dumps(follow_up(bundle, bundle, "C-UI", "3")))  # asks to withdraw
     page = f"/ui/cases/{cid}"
     # One client (the app's lifespan closes the notifier on exit), two sign-ins.
     with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as browser:
@@ -423,6 +425,8 @@ def test_the_case_page_lets_a_medical_director_void_an_approval(
         sign_in(browser, DIRECTOR)
         html = browser.get(page).text
         assert "Void the approval" in html
+        assert "Approved (withdrawal requested)" in html and 'id="withdrawal-note"' in html
+        assert "withdrawal requested" in browser.get("/ui/queue?status=decided").text
         token = csrf_of(html)
         assert browser.post(f"{page}/void", data={"reason": "x"}).status_code == 403  # no CSRF
         empty = browser.post(f"{page}/void", data={"reason": " ", "csrf_token": token})

@@ -40,6 +40,7 @@ from priorauth.store import cases as case_store
 from priorauth.store import claims as claims_store
 from priorauth.store.audit import SYSTEM, Actor, AuditLog, Entry
 from priorauth.store.db import session_factory
+from priorauth.store.models import CaseRow
 
 log = logging.getLogger("priorauth.service")
 
@@ -219,7 +220,7 @@ class PriorAuthService(SubscriptionsMixin):
         facts = dataclasses.replace(facts, claims=history)
         return policy, determination_to_dict(policy.evaluate(facts), policy)
 
-    def _same_member(self, keys: RequestKeys, row: Any, what: str) -> None:
+    def _same_member(self, keys: RequestKeys, row: CaseRow, what: str) -> None:
         """A revision or cancellation speaks of the member of the case it refers to."""
         if self.member_key(keys.member_system, keys.member_id) != row.member_key:
             raise Unprocessable(
@@ -456,12 +457,11 @@ class PriorAuthService(SubscriptionsMixin):
         if policy is None and record.policy_id in self.library.versions:
             policy = self.library.versions[record.policy_id][-1]
         approval = policy.policy.approval if policy is not None else None
-        if approval is None or approval.lifetime_limit is None:
+        if policy is None or approval is None or approval.lifetime_limit is None:
             return None
         # The model requires a class with a limit; the policy id is a safe fallback.
         return case_store.Lifetime(
-            approval.therapy_class or policy.policy.id,  # type: ignore[union-attr]
-            approval.lifetime_limit,
+            approval.therapy_class or policy.policy.id, approval.lifetime_limit
         )
 
     def _void(self, case_id: str, reason: str | None, by: Actor) -> CaseRecord:
@@ -497,8 +497,8 @@ class PriorAuthService(SubscriptionsMixin):
     def submit(self, raw: bytes, who: Actor = SYSTEM) -> Submitted:
         """Store a PAS request and its evaluation; acknowledged only once committed.
 
-        A new case's audit records commit in the case's own transaction; a repeat,
-        revision or cancellation is recorded right after.
+        A new case's, a revision's and a cancellation's audit records commit in their own
+        transaction (actions submit, revise, cancel); a repeat is recorded right after.
         """
         result = self._audit_run("submit", who, lambda: self._submit(raw, who))
         # A revision or cancellation is audited in its own transaction, under its own action.

@@ -79,7 +79,7 @@ def queue(request: Request, status: str = "open", recommendation: str = "") -> R
                 "member": member_of(r),
                 "clock": clock_of(r, now, service.settings),
                 "recommendation": RECOMMENDATION.get(r.recommendation, r.recommendation),
-                "status": CASE_STATUS.get(r.status, r.status),
+                "status": _status_label(r),
             }
         )
     return render(
@@ -92,6 +92,16 @@ def queue(request: Request, status: str = "open", recommendation: str = "") -> R
         status_filters=STATUS_FILTERS,
         rec_filters=REC_FILTERS,
     )
+
+
+def _status_label(record: CaseRecord) -> str:
+    """The case's status in words; a withdrawal request is shown until a director acts."""
+    if record.voided:
+        return "Approval voided"
+    label = CASE_STATUS.get(record.status, record.status)
+    if record.withdrawal_requested_at is not None:
+        label += " (withdrawal requested)"
+    return label
 
 
 def _case(request: Request, case_id: str, user: User) -> CaseRecord:
@@ -120,9 +130,7 @@ def _case_page(request: Request, record: CaseRecord, code: int = 200, **extra: A
         reasons=ev.get("reasons") or [],
         kit=kit_of(record, policy),
         recommendation=RECOMMENDATION.get(record.recommendation, record.recommendation),
-        status_label="Approval voided"
-        if record.voided
-        else CASE_STATUS.get(record.status, record.status),
+        status_label=_status_label(record),
         decision_label=DECISION.get(record.decision.kind, "") if record.decision else "",
         decided_by=names.get(record.decision.decided_by, record.decision.decided_by)
         if record.decision
