@@ -290,6 +290,20 @@ def test_claims_history_is_found_under_a_differently_written_member_id(
     assert evaluation["criteria"]["C"]["status"] == criterion_c
 
 
+def test_a_very_long_identifier_system_is_stored_not_a_server_error(
+    svc_client: tuple[PriorAuthService, TestClient],
+) -> None:
+    _, client = svc_client
+    bundles = []
+    for n in range(2):
+        bundle = hemgenix_request(name=f"long-sys-{n}", member_id="MLONG")
+        patient = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+        patient["resource"]["identifier"][0]["system"] = "urn:long:" + "s" * 2000
+        bundles.append(case_id(client, bundle))
+    assert approve(client, bundles[0]).status_code == 200
+    refused(approve(client, bundles[1]), 409, "lifetime")
+
+
 def test_member_key_normalisation() -> None:
     assert member_key("urn:p ", " AB1 ") == "urn:p|ab1"
     assert member_key("urn:p", "ab1") == member_key("urn:p", "Ａｂ１")
@@ -297,6 +311,9 @@ def test_member_key_normalisation() -> None:
     assert member_key(None, "AB1", default_system="urn:payer") == "urn:payer|ab1"
     assert member_key("urn:p", "  ") is None and member_key("urn:p", None) is None
     assert member_key("urn:p", "AB1") != member_key("urn:q", "AB1")
+    long_a, long_b = member_key("urn:" + "x" * 900, "AB1"), member_key("urn:" + "y" * 900, "AB1")
+    assert long_a and long_b and len(long_a) <= 300 and long_a != long_b
+    assert long_a == member_key("urn:" + "x" * 900, " ab1 ")
 
 
 def test_the_member_key_reads_the_identifier_system() -> None:

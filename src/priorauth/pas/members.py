@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from collections.abc import Collection
 
-__all__ = ["member_key"]
+__all__ = ["MAX_KEY", "member_key"]
+
+# The key is stored in a column of this width; a longer one (systems are the sender's
+# free text) is replaced by its digest, so no identifier can overflow the column.
+MAX_KEY = 300
 
 
 def member_key(
@@ -20,6 +25,7 @@ def member_key(
     Both parts are Unicode NFKC-normalised and trimmed; the value is case-folded
     unless its system is declared case-sensitive, so "M123 " and "m123" are one
     member. A request that names no system takes `default_system` (the payer's).
+    A key longer than MAX_KEY becomes "sha256:<digest>" of itself.
     """
     if value is None:
         return None
@@ -29,4 +35,7 @@ def member_key(
     namespace = unicodedata.normalize("NFKC", system or "").strip() or default_system.strip()
     if namespace not in case_sensitive_systems:
         text = text.casefold()
-    return f"{namespace}|{text}"
+    key = f"{namespace}|{text}"
+    if len(key) > MAX_KEY:
+        return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
