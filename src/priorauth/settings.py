@@ -27,6 +27,11 @@ def _bool(name: str, default: bool) -> bool:
     raise ValueError(f"{name} must be true or false, not {raw!r}")
 
 
+def _list(name: str) -> frozenset[str]:
+    raw = os.environ.get(name, "")
+    return frozenset(part.strip() for part in raw.split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     # SQLite in the working directory by default so the quickstart needs nothing;
@@ -50,6 +55,12 @@ class Settings:
     # Per-client request budget: a bucket of `rate_burst` refilled at `rate_per_minute`.
     rate_per_minute: int = 1200
     rate_burst: int = 200
+    # Member identifiers are compared trimmed and case-insensitively; a payer whose
+    # identifier system distinguishes case lists that system here.
+    case_sensitive_id_systems: frozenset[str] = frozenset()
+    # The payer's member identifier system, assumed when a request names a member
+    # without one (Coverage.subscriberId carries no system).
+    member_id_system: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -66,4 +77,6 @@ class Settings:
             rate_burst=_int("PRIORAUTH_RATE_BURST", cls.rate_burst),
             base_url=os.environ.get("PRIORAUTH_BASE_URL") or cls.base_url,
             insurer_name=os.environ.get("PRIORAUTH_INSURER_NAME") or cls.insurer_name,
+            case_sensitive_id_systems=_list("PRIORAUTH_CASE_SENSITIVE_ID_SYSTEMS"),
+            member_id_system=os.environ.get("PRIORAUTH_MEMBER_ID_SYSTEM", "").strip(),
         )

@@ -1,8 +1,8 @@
-"""The case API, the payer's own: open cases, one case with its trace, and a decision.
+"""The case API, the payer's own: open cases, one case with its trace, a decision or a void.
 
 Only payer-system clients may use it (a provider's client gets 403): providers follow their
-requests through PAS ($inquire, ClaimResponse, Subscriptions). A decision is recorded under
-the authenticated client's id; the body cannot name anyone else.
+requests through PAS ($inquire, ClaimResponse, Subscriptions). A decision or void is recorded
+under the authenticated client's id; the body cannot name anyone else.
 """
 
 from __future__ import annotations
@@ -61,6 +61,12 @@ def detail(r: CaseRecord, now: datetime) -> dict[str, Any]:
             if d.auth_start and d.auth_end
             else None,
         },
+        "withdrawal_requested_at": r.withdrawal_requested_at.isoformat()
+        if r.withdrawal_requested_at
+        else None,
+        "voided": None
+        if r.voided is None
+        else {"at": r.voided.at.isoformat(), "by": r.voided.by, "reason": r.voided.reason},
         "history": r.history,
     }
 
@@ -114,4 +120,21 @@ async def decide(
             who=who,
         )
     )
+    return JsonResponse(detail(record, datetime.now(UTC)))
+
+
+class VoidIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+@router.post("/{case_id}/void", summary="A Medical Director voids an approval, with a reason")
+async def void(
+    svc: Service,
+    case_id: str,
+    body: VoidIn,
+    who: Annotated[Actor, Depends(require_payer(sc.CASES_DECIDE))],
+) -> JsonResponse:
+    """The only way to free the member's lifetime record; a provider's cancellation of a
+    decided case is only a request to withdraw."""
+    record = await run_in_threadpool(svc.void, case_id, body.reason, who)
     return JsonResponse(detail(record, datetime.now(UTC)))

@@ -300,11 +300,28 @@ class Approval(_Strict):
         "policy", description="set by the loader: where `days` came from"
     )
     units: int = Field(1, gt=0, description="units authorized (kits)")
-    lifetime_limit: int | None = Field(None, gt=0)
+    lifetime_limit: int | None = Field(
+        None,
+        gt=0,
+        description="approvals a member may hold in a lifetime for the therapy class; "
+        "None: no lifetime limit",
+    )
+    therapy_class: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="the class the lifetime limit counts across: every policy naming the "
+        "same class shares one count per member (e.g. two gene therapies for one disease)",
+    )
     medical_director_review: Literal["all", "denials", "none"]
     reviewer: str = Field(
         "medical director", description="who makes the final decision, e.g. a pharmacist"
     )
+
+    @model_validator(mode="after")
+    def _class_with_limit(self) -> Approval:
+        if self.lifetime_limit is not None and self.therapy_class is None:
+            raise ValueError("a lifetime_limit counts per therapy_class: name the class")
+        return self
 
 
 class Qualitative(_Strict):

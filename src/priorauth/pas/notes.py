@@ -82,7 +82,7 @@ def _status_notes(case: CaseRecord) -> list[str]:
         if decision is not None and decision.reason and decision.reason.strip():
             notes.append(f"Reason for denial: {decision.reason.strip()}")
         notes.extend(_unmet_criteria(case))
-        return notes
+        return notes + _withdrawal(case)
     if case.status in ("approved", "modified"):
         notes = []
         if case.status == "modified" and decision is not None and decision.kit_ndc:
@@ -93,8 +93,23 @@ def _status_notes(case: CaseRecord) -> list[str]:
             )
         if decision is not None and decision.reason and decision.reason.strip():
             notes.append(f"Medical Director note: {decision.reason.strip()}")
-        return notes
+        return notes + _withdrawal(case)
+    if case.voided is not None:
+        return [
+            f"The approval was voided by the payer on {instant(case.voided.at)}: "
+            f"{case.voided.reason.strip()}"
+        ]
     return ["The prior authorization request was cancelled."]
+
+
+def _withdrawal(case: CaseRecord) -> list[str]:
+    """A decided case the provider asked to cancel: the determination stands."""
+    if case.withdrawal_requested_at is None:
+        return []
+    return [
+        f"Withdrawal requested by the provider on {instant(case.withdrawal_requested_at)}; "
+        "the determination stands unless the payer voids it."
+    ]
 
 
 def _unmet_criteria(case: CaseRecord) -> list[str]:

@@ -34,6 +34,8 @@ class RequestKeys:
     certification: str  # X12 1322 code from extension-certificationType; "I" (initial) when absent
     related: Identifier | None  # Claim.related[0].claim identifier (an earlier submission)
     expedited: bool
+    # The system of the identifier member_id was read from (None: the request names none).
+    member_system: str | None = None
 
 
 # A decision by a payer-system client is recorded as "client/<client id>"; one by a person,
@@ -69,3 +71,15 @@ class CaseRecord:
     decision: Decision | None = None
     updated_at: datetime | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    # The provider asked to withdraw (cancel) after the decision: the decision stands.
+    withdrawal_requested_at: datetime | None = None
+    voided: Voided | None = None  # a Medical Director voided the approval
+
+
+@dataclass(frozen=True, slots=True)
+class Voided:
+    """A Medical Director's voiding of an approval: when, by whom, why."""
+
+    at: datetime
+    by: str
+    reason: str

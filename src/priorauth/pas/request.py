@@ -28,6 +28,7 @@ class InquiryKeys:
     submitter: Identifier  # the requesting organization (Claim.provider's identifier, NPI)
     service_codes: tuple[str, ...]
     claim_identifier: Identifier | None  # Claim.identifier[0] of the inquiry, when it has one
+    member_system: str | None = None  # the system of the member's identifier, when named
 
 
 class BundleIndex:
@@ -84,14 +85,16 @@ def read_keys(bundle: dict[str, Any]) -> RequestKeys:
     identifier = _claim_identifier(claim)
     if identifier is None:
         raise InvalidRequest("the Claim has no identifier (Claim.identifier[0])", _CLAIM)
+    member = _member(claim, index)
     return RequestKeys(
         claim_identifier=identifier,
         submitter=_submitter(claim, index),
-        member_id=_member_id(claim, index),
+        member_id=member.value if member else None,
         service_codes=_service_codes(claim),
         certification=_certification(claim),
         related=_related(claim, index),
         expedited=_expedited(claim),
+        member_system=member.system if member else None,
     )
 
 
@@ -103,7 +106,8 @@ def read_inquiry(bundle: dict[str, Any]) -> InquiryKeys:
     """
     claim, index = _claim_of(bundle)
     identifier = _claim_identifier(claim)
-    member_id = _member_id(claim, index)
+    member = _member(claim, index)
+    member_id = member.value if member else None
     submitter = _submitter(claim, index)
     if identifier is None and member_id is None:
         raise InvalidRequest(
@@ -116,6 +120,7 @@ def read_inquiry(bundle: dict[str, Any]) -> InquiryKeys:
         submitter=submitter,
         service_codes=_service_codes(claim),
         claim_identifier=identifier,
+        member_system=member.system if member else None,
     )
 
 
@@ -210,25 +215,34 @@ def _provider_identifier(
     return found
 
 
-def _member_id(claim: Resource, index: BundleIndex) -> str | None:
-    """Coverage.subscriberId, else the Patient's MB identifier, else any Patient identifier."""
+def _member(claim: Resource, index: BundleIndex) -> Identifier | None:
+    """Coverage.subscriberId, else the Patient's MB identifier, else any Patient identifier.
+
+    A subscriberId has no system of its own: it takes the system of the Patient's
+    identifier with the same value, when the Patient carries one.
+    """
+    patient = index.resolve(claim.get("patient"), claim)
+    identifiers: list[dict[str, Any]] = []
+    if patient is not None and patient.get("resourceType") == "Patient":
+        identifiers = [i for i in _items(patient.get("identifier")) if isinstance(i, dict)]
     insurance = _items(claim.get("insurance"))
     if insurance and isinstance(insurance[0], dict):
         coverage = index.resolve(insurance[0].get("coverage"), claim)
         if coverage is not None and coverage.get("resourceType") == "Coverage":
             subscriber_id = _text(coverage.get("subscriberId"))
             if subscriber_id is not None:
-                return subscriber_id
-    patient = index.resolve(claim.get("patient"), claim)
-    if patient is None or patient.get("resourceType") != "Patient":
-        return None
-    identifiers = [i for i in _items(patient.get("identifier")) if isinstance(i, dict)]
+                wanted = subscriber_id.strip().casefold()
+                for identifier in identifiers:
+                    value = _text(identifier.get("value"))
+                    if value is not None and value.strip().casefold() == wanted:
+                        return Identifier(_text(identifier.get("system")), subscriber_id)
+                return Identifier(None, subscriber_id)
     for identifier in identifiers:
-        if "MB" in _codes(identifier.get("type")) and (value := _text(identifier.get("value"))):
-            return value
+        if "MB" in _codes(identifier.get("type")) and _text(identifier.get("value")):
+            return _identifier(identifier)
     for identifier in identifiers:
-        if value := _text(identifier.get("value")):
-            return value
+        if _text(identifier.get("value")):
+            return _identifier(identifier)
     return None
 
 

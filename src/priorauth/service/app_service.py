@@ -14,13 +14,15 @@ from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from priorauth.auth import scopes as sc
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import read_bundle, validate_bundle
-from priorauth.pas.records import CLIENT_DECIDER, CaseRecord, Decision, RequestKeys
+from priorauth.pas.members import member_key
+from priorauth.pas.records import CLIENT_DECIDER, CaseRecord, Decision, RequestKeys, Voided
 from priorauth.pas.request import InquiryKeys, read_inquiry, read_keys
 from priorauth.policies import PolicyLibrary, policy_of_record
 from priorauth.report import determination_to_dict
@@ -39,11 +41,13 @@ from priorauth.store import cases as case_store
 from priorauth.store import claims as claims_store
 from priorauth.store.audit import SYSTEM, Actor, AuditLog, Entry
 from priorauth.store.db import session_factory
+from priorauth.store.models import CaseRow
 
 log = logging.getLogger("priorauth.service")
 
 T = TypeVar("T")
 CANCEL = "3"  # X12 1322 certification type: cancel
+REVISE = "S"  # X12 1322 certification type: revised
 
 
 def _now() -> datetime:
@@ -116,6 +120,7 @@ class SubscriptionsMixin:
 class Submitted:
     record: CaseRecord
     created: bool  # False: an identical submission was already stored
+    action: str = "submit"  # what the request did: submit, revise or cancel
 
 
 class PriorAuthService(SubscriptionsMixin):
@@ -153,19 +158,19 @@ class PriorAuthService(SubscriptionsMixin):
                 validate_bundle(bundle)
             except InvalidRequest as e:
                 raise Unprocessable(str(e)) from e
+        if keys.certification == CANCEL:
+            return _as("cancel", lambda: self._cancel(keys, who))
         now = self.clock()
         with self.write_lock, self.sessions() as s:
-            if keys.certification == CANCEL:
-                return Submitted(self._cancel(s, keys, now), False)
             # Judge before looking for a duplicate: a broken bundle is refused even if resent.
             policy, evaluation = self._evaluate(s, bundle, keys)
             existing = case_store.find_submission(s, keys)
             if existing is not None:
                 return Submitted(case_store.to_record(existing), False)
-            if keys.related is not None:
-                revised = self._revise(s, keys, raw, policy, evaluation, now)
-                if revised is not None:
-                    return Submitted(revised, False)
+            if keys.related is not None or keys.certification == REVISE:
+                return _as(
+                    "revise", lambda: self._revise(s, keys, raw, policy, evaluation, now, who)
+                )
             hours = (
                 self.settings.expedited_hours if keys.expedited else self.settings.standard_hours
             )
@@ -178,6 +183,7 @@ class PriorAuthService(SubscriptionsMixin):
                 policy_version=policy.policy.version if policy else None,
                 recommendation=evaluation["recommendation"] if evaluation else None,
                 evaluation=evaluation,
+                member_key=self.member_key(keys.member_system, keys.member_id),
             )
             entries = _submission_entries(who, row.id, True, evaluation)
             row, created = case_store.insert_case(
@@ -188,6 +194,15 @@ class PriorAuthService(SubscriptionsMixin):
             )
             log.info("case %s %s", row.id, "stored" if created else "already stored")
             return Submitted(case_store.to_record(row), created)
+
+    def member_key(self, system: str | None, value: str | None) -> str | None:
+        """The member's normalised identifier under this payer's settings."""
+        return member_key(
+            system,
+            value,
+            case_sensitive_systems=self.settings.case_sensitive_id_systems,
+            default_system=self.settings.member_id_system,
+        )
 
     def _evaluate(
         self, s: Session, bundle: dict[str, Any], keys: RequestKeys
@@ -200,21 +215,49 @@ class PriorAuthService(SubscriptionsMixin):
         if route is None:
             return None, None  # no loaded policy covers it: pended for manual review
         policy = route.policy
-        history = claims_store.history_for(s, facts.patient.member_id)
+        system = (keys.member_system or "").strip() or self.settings.member_id_system
+        history = claims_store.history_for(
+            s, facts.patient.member_id, system in self.settings.case_sensitive_id_systems
+        )
         facts = dataclasses.replace(facts, claims=history)
         return policy, determination_to_dict(policy.evaluate(facts), policy, route.to_dict())
 
-    def _cancel(self, s: Session, keys: RequestKeys, now: datetime) -> CaseRecord:
-        row = case_store.find_related(s, keys)
-        if row is None:
-            raise Unprocessable("the cancellation refers to no known request", "Claim.related")
-        if row.status != "cancelled":
-            row.status = "cancelled"
-            row.lifetime_key = None
-            row.updated_at = now
-            case_store.event(s, row.id, "cancelled", keys.submitter.key(), now)
+    def _same_member(self, keys: RequestKeys, row: CaseRow, what: str) -> None:
+        """A revision or cancellation speaks of the member of the case it refers to."""
+        if self.member_key(keys.member_system, keys.member_id) != row.member_key:
+            raise Unprocessable(
+                f"the {what} names another member than the request it refers to",
+                "Claim.patient",
+            )
+
+    def _cancel(self, keys: RequestKeys, who: Actor) -> Submitted:
+        """Cancel an open case; for a decided one, record the provider's request to withdraw.
+
+        A decision stands (and an approval keeps the member's lifetime record) until a
+        Medical Director voids it: a provider's cancellation never frees the member.
+        """
+        now = self.clock()
+        with self.write_lock, self.sessions() as s:
+            row = case_store.find_related(s, keys)
+            if row is None:
+                raise Unprocessable("the cancellation refers to no known request", "Claim.related")
+            if keys.member_id is not None:
+                self._same_member(keys, row, "cancellation")
+            actor = keys.submitter.key()
+            if row.status == case_store.OPEN:
+                row.status = "cancelled"
+                row.updated_at = now
+                case_store.event(s, row.id, "cancelled", actor, now)
+                outcome = "cancelled"
+            elif row.status in case_store.DECIDED:
+                changed = case_store.request_withdrawal(s, row, actor, now)
+                outcome = "withdrawal-requested" if changed else "withdrawal-already-requested"
+            else:
+                outcome = "already-cancelled"
+            entry = Entry(who, "cancel", "success", f"case/{row.id}", {"result": outcome})
+            self.audit.append_in(s, [entry], now)
             s.commit()
-        return case_store.to_record(row)
+            return Submitted(case_store.to_record(row), False, "cancel")
 
     def _revise(
         self,
@@ -224,16 +267,46 @@ class PriorAuthService(SubscriptionsMixin):
         policy: CompiledPolicy | None,
         evaluation: dict[str, Any] | None,
         now: datetime,
-    ) -> CaseRecord | None:
+        who: Actor,
+    ) -> Submitted:
+        """Replace an open (or denied) case's request with its revision and judge it again.
+
+        The revision must come from the same organization (the look-up is by submitter),
+        name the same member (normalised) and ask for the same service (the same policy
+        covers it and a service code is shared); otherwise it is refused (422). A case
+        that holds an approval, or is cancelled, cannot be revised (409).
+        """
+        if keys.related is None:
+            raise Unprocessable(
+                "a revision (certificationType S) names the request it revises in Claim.related",
+                "Claim.related",
+            )
         row = case_store.find_related(s, keys)
         if row is None:
-            return None
+            raise Unprocessable("the revision refers to no known request", "Claim.related")
+        self._same_member(keys, row, "revision")
+        policy_id = policy.policy.id if policy else None
+        if policy_id != row.policy_id or not set(keys.service_codes) & set(
+            row.service_codes.split()
+        ):
+            raise Unprocessable(
+                "the revision asks for another service than the request it refers to",
+                "Claim.item.productOrService",
+            )
+        if row.status not in (case_store.OPEN, "denied"):
+            raise Conflict(
+                f"the request it revises is {row.status}: an approved or cancelled request "
+                "cannot be revised"
+            )
         previous = row.claim_identifier
         row.claim_identifier = keys.claim_identifier.key()
+        row.keys = case_store.keys_to_json(keys)
+        row.member_id = keys.member_id
+        row.service_codes = " ".join(keys.service_codes)
         row.request_bundle = raw
         row.evaluation = evaluation
         row.recommendation = evaluation["recommendation"] if evaluation else None
-        row.policy_id = policy.policy.id if policy else None
+        row.policy_id = policy_id
         row.policy_version = policy.policy.version if policy else None
         row.status = case_store.OPEN
         for field in (
@@ -246,6 +319,7 @@ class PriorAuthService(SubscriptionsMixin):
             "auth_start",
             "auth_end",
             "lifetime_key",
+            "withdrawal_requested_at",
         ):
             setattr(row, field, None)
         row.decision_criteria = None
@@ -259,15 +333,26 @@ class PriorAuthService(SubscriptionsMixin):
             previous_claim=previous,
             recommendation=row.recommendation,
         )
+        case = f"case/{row.id}"
+        entries = [
+            Entry(who, "revise", "success", case, {"recommendation": row.recommendation}),
+            Entry(SYSTEM, "evaluate", "success", case, {"recommendation": row.recommendation}),
+        ]
+        try:
+            s.flush()  # a clash with another submission's identifier surfaces here
+        except IntegrityError as e:
+            raise Conflict("the revision's Claim.identifier is already in use") from e
+        self.audit.append_in(s, entries, now)
         s.commit()
-        return case_store.to_record(row)
+        return Submitted(case_store.to_record(row), False, "revise")
 
     # --- reading ----------------------------------------------------------------
 
     def _inquire(self, raw: bytes, who: Actor) -> CaseRecord:
         _, q = _read(raw, read_inquiry, "inquiry", who)
         with self.sessions() as s:
-            row = case_store.find_for_inquiry(s, q.member_id, q.submitter.key(), q.service_codes)
+            member = self.member_key(q.member_system, q.member_id)
+            row = case_store.find_for_inquiry(s, member, q.submitter.key(), q.service_codes)
             if row is None:
                 raise NotFound("no prior authorization matches this member, provider and service")
             return case_store.to_record(row)
@@ -355,12 +440,51 @@ class PriorAuthService(SubscriptionsMixin):
                     {"decision": kind, "criteria": list(decision.criteria)},
                 )
                 row = case_store.decide(
-                    s, case_id, decision, also=lambda s: self.audit.append_in(s, [entry])
+                    s,
+                    case_id,
+                    decision,
+                    also=lambda s: self.audit.append_in(s, [entry]),
+                    lifetime=self._lifetime(current, policy),
                 )
             except KeyError as e:
                 raise NotFound(f"no case {case_id}") from e
             except case_store.CaseConflict as e:
                 raise Conflict(str(e)) from e
+            record = case_store.to_record(row)
+        self.notifier.case_decided(record)
+        return record
+
+    def _lifetime(
+        self, record: CaseRecord, policy: CompiledPolicy | None
+    ) -> case_store.Lifetime | None:
+        """The lifetime rule of the case's policy (its newest version if the one judged
+        under is no longer loaded); None when the policy states no lifetime limit."""
+        if policy is None and record.policy_id in self.library.versions:
+            policy = self.library.versions[record.policy_id][-1]
+        approval = policy.policy.approval if policy is not None else None
+        if policy is None or approval is None or approval.lifetime_limit is None:
+            return None
+        # The model requires a class with a limit; the policy id is a safe fallback.
+        return case_store.Lifetime(
+            approval.therapy_class or policy.policy.id, approval.lifetime_limit
+        )
+
+    def _void(self, case_id: str, reason: str | None, by: Actor) -> CaseRecord:
+        reason = (reason or "").strip()
+        if not reason:
+            raise Unprocessable("voiding an approval needs a reason", "reason")
+        voider = self._decider(by)  # the authenticated identity, a verified person or system
+        now = self.clock()
+        with self.write_lock, self.sessions() as s:
+            try:
+                row = case_store.void(s, case_id, Voided(now, voider, reason))
+            except KeyError as e:
+                raise NotFound(f"no case {case_id}") from e
+            except case_store.CaseConflict as e:
+                raise Conflict(str(e)) from e
+            entry = Entry(by, "void", "success", f"case/{case_id}", {"was": row.decision})
+            self.audit.append_in(s, [entry], now)
+            s.commit()
             record = case_store.to_record(row)
         self.notifier.case_decided(record)
         return record
@@ -371,17 +495,20 @@ class PriorAuthService(SubscriptionsMixin):
         try:
             return fn()
         except ServiceError as e:
-            self.audit.record(who, action, "failure", None, status=e.status, reason=e.code)
+            # A refused revision or cancellation is recorded under its own action.
+            act = e.action or action
+            self.audit.record(who, act, "failure", None, status=e.status, reason=e.code)
             raise
 
     def submit(self, raw: bytes, who: Actor = SYSTEM) -> Submitted:
         """Store a PAS request and its evaluation; acknowledged only once committed.
 
-        A new case's audit records commit in the case's own transaction; a repeat,
-        revision or cancellation is recorded right after.
+        A new case's, a revision's and a cancellation's audit records commit in their own
+        transaction (actions submit, revise, cancel); a repeat is recorded right after.
         """
         result = self._audit_run("submit", who, lambda: self._submit(raw, who))
-        if not result.created:
+        # A revision or cancellation is audited in its own transaction, under its own action.
+        if not result.created and result.action == "submit":
             record = result.record
             self.audit.record_many(_submission_entries(who, record.id, False, record.evaluation))
         return result
@@ -423,6 +550,11 @@ class PriorAuthService(SubscriptionsMixin):
         if who.role == sc.PAYER_SYSTEM and who.organization is None:
             return f"{CLIENT_DECIDER}{who.id}"
         raise Forbidden("only a Medical Director or the payer's own system can decide a case")
+
+    def void(self, case_id: str, reason: str | None, who: Actor) -> CaseRecord:
+        """A Medical Director voids an approval, with a reason: the one way to free the
+        member's lifetime record. Only a verified Medical Director or the payer's system."""
+        return self._audit_run("void", who, lambda: self._void(case_id, reason, who))
 
     def subscribe(self, resource: dict[str, Any], who: Actor = SYSTEM) -> dict[str, Any]:
         created = self._audit_run("subscribe", who, lambda: self._subscribe(resource, who))
@@ -470,6 +602,15 @@ def _submission_entries(
                 Entry(SYSTEM, "doc-request", "success", case, {"items": len(ev["missing"])})
             )
     return entries
+
+
+def _as(action: str, fn: Callable[[], T]) -> T:
+    """Run `fn`; a refusal it raises is audited under `action` (revise, cancel)."""
+    try:
+        return fn()
+    except ServiceError as e:
+        e.action = action
+        raise
 
 
 K = TypeVar("K", RequestKeys, InquiryKeys)

@@ -14,6 +14,7 @@ from __future__ import annotations
 class ServiceError(Exception):
     status = 500
     code = "exception"  # FHIR issue type
+    action: str | None = None  # the audited action, when not the use case's own (revise)
 
     def __init__(
         self, message: str, expression: str | None = None, headers: dict[str, str] | None = None

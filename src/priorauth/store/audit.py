@@ -154,7 +154,8 @@ class AuditLog:
 
 
 _ACTION_CODE = {"read": "R", "inquire": "E", "search": "E", "submit": "C", "decide": "U",
-                "evaluate": "E", "sign-in": "E", "token": "E", "subscribe": "C"}  # fmt: skip
+                "evaluate": "E", "sign-in": "E", "token": "E", "subscribe": "C",
+                "revise": "U", "cancel": "U", "void": "U"}  # fmt: skip
 
 
 def audit_event(row: AuditRow) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,10 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from priorauth.pas.records import CaseRecord, Decision, Identifier, RequestKeys
+from priorauth.pas.records import CaseRecord, Decision, Identifier, RequestKeys, Voided
 from priorauth.store.models import CaseEventRow, CaseRow
 
 OPEN = "pended"
+APPROVED = ("approved", "modified")
+DECIDED = ("approved", "modified", "denied")
 
 
 class CaseConflict(Exception):
@@ -24,7 +26,19 @@ class CaseConflict(Exception):
 
 
 class LifetimeLimitReached(CaseConflict):
-    """The member already holds an approval under this policy."""
+    """The member already holds every approval the therapy class allows in a lifetime."""
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    """The policy's lifetime rule: `limit` approvals per member across `therapy_class`."""
+
+    therapy_class: str
+    limit: int
+
+    def slots(self, member_key: str) -> list[str]:
+        """The unique keys an approval may take, one per approval allowed."""
+        return [f"{self.therapy_class}|{member_key}|{n}" for n in range(1, self.limit + 1)]
 
 
 def _utc(dt: datetime | None) -> datetime | None:
@@ -44,6 +58,7 @@ def new_case(
     policy_version: str | None,
     recommendation: str | None,
     evaluation: dict[str, Any] | None,
+    member_key: str | None = None,
 ) -> CaseRow:
     cid = str(uuid.uuid4())
     return CaseRow(
@@ -52,6 +67,7 @@ def new_case(
         submitter=keys.submitter.key(),
         claim_identifier=keys.claim_identifier.key(),
         member_id=keys.member_id,
+        member_key=member_key,
         service_codes=" ".join(keys.service_codes),
         policy_id=policy_id,
         policy_version=policy_version,
@@ -63,11 +79,11 @@ def new_case(
         recommendation=recommendation,
         evaluation=evaluation,
         request_bundle=raw,
-        keys=_keys_to_json(keys),
+        keys=keys_to_json(keys),
     )
 
 
-def _keys_to_json(keys: RequestKeys) -> dict[str, Any]:
+def keys_to_json(keys: RequestKeys) -> dict[str, Any]:
     return asdict(keys)
 
 
@@ -81,6 +97,7 @@ def _keys_from_json(d: dict[str, Any]) -> RequestKeys:
         certification=d.get("certification", "I"),
         related=Identifier(**related) if related else None,
         expedited=bool(d.get("expedited")),
+        member_system=d.get("member_system"),
     )
 
 
@@ -154,13 +171,24 @@ def decide(
     case_id: str,
     decision: Decision,
     also: Callable[[Session], object] | None = None,
+    lifetime: Lifetime | None = None,
 ) -> CaseRow:
-    """Record a Medical Director's decision. Refuses a second approval for the member."""
+    """Record a Medical Director's decision. Refuses an approval beyond the lifetime limit.
+
+    With `lifetime`, an approval takes a free slot of the member's lifetime record for
+    the therapy class; the unique column makes the database refuse a concurrent one.
+    """
     row = session.scalars(select(CaseRow).where(CaseRow.id == case_id).with_for_update()).first()
     if row is None:
         raise KeyError(case_id)
     if row.status != OPEN:
         raise CaseConflict(f"case {case_id} is {row.status}, not open for a decision")
+    slot = None
+    if decision.kind != "deny" and lifetime is not None:
+        slot = _free_slot(session, lifetime, row.member_key or f"case:{row.id}")
+        if slot is None:
+            session.rollback()
+            raise _limit_reached(lifetime)
     row.status = {"approve": "approved", "approve-modified": "modified", "deny": "denied"}[
         decision.kind
     ]
@@ -174,8 +202,7 @@ def decide(
     row.auth_start = decision.auth_start
     row.auth_end = decision.auth_end
     row.updated_at = decision.decided_at
-    if decision.kind != "deny":
-        row.lifetime_key = f"{row.policy_id or '-'}|{row.member_id or row.id}"
+    row.lifetime_key = slot
     event(
         session,
         row.id,
@@ -194,9 +221,59 @@ def decide(
         session.commit()
     except IntegrityError as e:
         session.rollback()
-        raise LifetimeLimitReached(
-            f"member already holds an approval under {row.policy_id}: one dose per lifetime"
-        ) from e
+        if lifetime is None:
+            raise
+        raise _limit_reached(lifetime) from e
+    return row
+
+
+def _free_slot(session: Session, lifetime: Lifetime, member_key: str) -> str | None:
+    slots = lifetime.slots(member_key)
+    taken = set(
+        session.scalars(select(CaseRow.lifetime_key).where(CaseRow.lifetime_key.in_(slots)))
+    )
+    return next((k for k in slots if k not in taken), None)
+
+
+def _limit_reached(lifetime: Lifetime) -> LifetimeLimitReached:
+    times = "once" if lifetime.limit == 1 else f"{lifetime.limit} times"
+    return LifetimeLimitReached(
+        f"the member already holds an approval for {lifetime.therapy_class}: "
+        f"approved at most {times} per lifetime"
+    )
+
+
+def request_withdrawal(session: Session, row: CaseRow, actor: str, at: datetime) -> bool:
+    """A provider's cancellation of a decided case: noted, the decision and lifetime record kept.
+
+    Returns False when the withdrawal was already requested.
+    """
+    if row.withdrawal_requested_at is not None:
+        return False
+    row.withdrawal_requested_at = at
+    row.updated_at = at
+    event(session, row.id, "withdrawal_requested", actor, at, decision=row.decision)
+    return True
+
+
+def void(session: Session, case_id: str, voided: Voided) -> CaseRow:
+    """A Medical Director voids an approval: the case is cancelled and the lifetime slot freed.
+
+    Runs in the caller's transaction; the caller commits.
+    """
+    row = session.scalars(select(CaseRow).where(CaseRow.id == case_id).with_for_update()).first()
+    if row is None:
+        raise KeyError(case_id)
+    if row.status not in APPROVED:
+        raise CaseConflict(f"case {case_id} is {row.status}: only an approval can be voided")
+    previous = row.status
+    row.status = "cancelled"
+    row.lifetime_key = None
+    row.voided_at = voided.at
+    row.voided_by = voided.by
+    row.void_reason = voided.reason
+    row.updated_at = voided.at
+    event(session, row.id, "voided", voided.by, voided.at, reason=voided.reason, was=previous)
     return row
 
 
@@ -213,11 +290,12 @@ def get(session: Session, case_id: str) -> CaseRow | None:
 
 
 def find_for_inquiry(
-    session: Session, member_id: str | None, submitter: str, services: tuple[str, ...]
+    session: Session, member_key: str | None, submitter: str, services: tuple[str, ...]
 ) -> CaseRow | None:
+    """The submitter's latest case for the member (normalised key) and service."""
     rows = session.scalars(
         select(CaseRow)
-        .where(CaseRow.member_id == member_id, CaseRow.submitter == submitter)
+        .where(CaseRow.member_key == member_key, CaseRow.submitter == submitter)
         .order_by(CaseRow.received_at.desc())
     )
     for row in rows:
@@ -265,4 +343,8 @@ def to_record(row: CaseRow, history: list[CaseEventRow] | None = None) -> CaseRe
             {"at": _utc(e.at).isoformat(), "kind": e.kind, "actor": e.actor, **e.detail}  # type: ignore[union-attr]
             for e in (history or [])
         ],
+        withdrawal_requested_at=_utc(row.withdrawal_requested_at),
+        voided=Voided(_utc(row.voided_at), row.voided_by or "", row.void_reason or "")  # type: ignore[arg-type]
+        if row.voided_at is not None
+        else None,
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import unicodedata
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from priorauth.core.facts import ClaimLine, ClaimsHistory
@@ -46,18 +48,29 @@ def import_claims(session: Session, index: ClaimsIndex) -> tuple[int, int]:
     return added, read
 
 
-def history_for(session: Session, member_id: str | None) -> ClaimsHistory:
-    """The member's stored claims; empty (not available) when there are none."""
-    if not member_id:
+def history_for(
+    session: Session, member_id: str | None, case_sensitive: bool = False
+) -> ClaimsHistory:
+    """The member's stored claims; empty (not available) when there are none.
+
+    Member ids are matched trimmed and, unless the member's identifier system is
+    case-sensitive, without regard to case: "m123 " finds the claims of "M123"
+    (an index on lower(trim(member_id)) serves the look-up).
+    """
+    wanted = unicodedata.normalize("NFKC", member_id).strip() if member_id else ""
+    if not wanted:
         return ClaimsHistory(member_id="")
+    stored = func.trim(ClaimLineRow.member_id)
+    if not case_sensitive:
+        stored, wanted = func.lower(stored), wanted.lower()
     rows = list(
         session.scalars(
             select(ClaimLineRow)
-            .where(ClaimLineRow.member_id == member_id)
+            .where(stored == wanted)
             .order_by(ClaimLineRow.eob_id, ClaimLineRow.sequence)
         )
     )
     lines = tuple(
         ClaimLine(r.eob_id, tuple((c[0], c[1]) for c in r.codes), r.service_date) for r in rows
     )
-    return ClaimsHistory(member_id, lines, len({r.eob_id for r in rows}))
+    return ClaimsHistory(member_id or "", lines, len({r.eob_id for r in rows}))

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -55,13 +56,24 @@ class CaseRow(Base):
     kit_vials: Mapped[int | None] = mapped_column(Integer)
     auth_start: Mapped[date | None] = mapped_column(Date)
     auth_end: Mapped[date | None] = mapped_column(Date)
-    # Set only while the case holds an approval: "policy|member". Unique, so the
-    # database itself refuses a second approval for one member (NULLs never clash).
-    lifetime_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # The member's normalised identifier, "system|value" (pas.members.member_key):
+    # what the lifetime rule, revisions and inquiries compare.
+    member_key: Mapped[str | None] = mapped_column(String(400), index=True)
+    # Set only while the case holds an approval: "therapy class|member key|slot", one
+    # slot per approval the policy allows in a lifetime. Unique, so the database itself
+    # refuses an approval beyond the limit (NULLs never clash).
+    lifetime_key: Mapped[str | None] = mapped_column(String(600), unique=True)
+    # A provider's cancellation after the decision: a request to withdraw, not a release.
+    withdrawal_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A Medical Director voided the approval (the only way to free the lifetime record).
+    voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    voided_by: Mapped[str | None] = mapped_column(String(200))
+    void_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("submitter", "claim_identifier", name="uq_cases_submission"),
         Index("ix_cases_inquiry", "member_id", "submitter"),
+        Index("ix_cases_member_inquiry", "member_key", "submitter"),
     )
 
 
@@ -87,6 +99,10 @@ class ClaimLineRow(Base):
     service_date: Mapped[date | None] = mapped_column(Date)
 
     __table_args__ = (UniqueConstraint("eob_id", "sequence", name="uq_claim_lines_line"),)
+
+
+# Claims are looked up by the member id trimmed and case-folded (store.claims.history_for).
+Index("ix_claim_lines_member_norm", func.lower(func.trim(ClaimLineRow.member_id)))
 
 
 class SubscriptionRow(Base):

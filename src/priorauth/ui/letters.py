@@ -61,7 +61,12 @@ def letter_for(service: Any, record: CaseRecord, names: dict[str, str]) -> Lette
         insurer=service.settings.insurer_name,
         date=d.decided_at.date().isoformat(),
         auth_number=record.auth_number,
-        decision=DECISION.get(d.kind, d.kind),
+        decision=DECISION.get(d.kind, d.kind)
+        + (
+            f"; voided on {record.voided.at.date().isoformat()}: {record.voided.reason}"
+            if record.voided
+            else ""
+        ),
         denied=d.kind == "deny",
         member=member,
         drug=member.drug,

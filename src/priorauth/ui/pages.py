@@ -80,7 +80,7 @@ def queue(request: Request, status: str = "open", recommendation: str = "") -> R
                 "member": member_of(r),
                 "clock": clock_of(r, now, service.settings),
                 "recommendation": RECOMMENDATION.get(r.recommendation, r.recommendation),
-                "status": CASE_STATUS.get(r.status, r.status),
+                "status": _status_label(r),
             }
         )
     return render(
@@ -93,6 +93,16 @@ def queue(request: Request, status: str = "open", recommendation: str = "") -> R
         status_filters=STATUS_FILTERS,
         rec_filters=REC_FILTERS,
     )
+
+
+def _status_label(record: CaseRecord) -> str:
+    """The case's status in words; a withdrawal request is shown until a director acts."""
+    if record.voided:
+        return "Approval voided"
+    label = CASE_STATUS.get(record.status, record.status)
+    if record.withdrawal_requested_at is not None:
+        label += " (withdrawal requested)"
+    return label
 
 
 def _case(request: Request, case_id: str, user: User) -> CaseRecord:
@@ -121,9 +131,10 @@ def _case_page(request: Request, record: CaseRecord, code: int = 200, **extra: A
         reasons=ev.get("reasons") or [],
         kit=kit_of(record, policy),
         recommendation=RECOMMENDATION.get(record.recommendation, record.recommendation),
-        status_label=CASE_STATUS.get(record.status, record.status),
+        status_label=_status_label(record),
         decision_label=DECISION.get(record.decision.kind, "") if record.decision else "",
         decided_by=decider_of(record.decision.decided_by, names) if record.decision else "",
+        voided_by=decider_of(record.voided.by, names) if record.voided else "",
         history=history_of(record, names),
         policy=ev.get("policy"),
         form=extra.pop("form", {}),
@@ -168,6 +179,27 @@ async def decide(request: Request, case_id: str) -> Response:
         "kit_ndc": str(raw.get("kit_ndc", "")) or None,
     }
     response = await run_in_threadpool(_decide, request, case_id, form)
+    return finish(response, request)
+
+
+def _void(request: Request, case_id: str, reason: str) -> Response:
+    user = require_user(request)
+    if not user.is_director:
+        raise UIError(403, "Only a Medical Director can void an approval.")
+    record = _case(request, case_id, user)
+    try:
+        service_of(request).void(case_id, reason, who(request, user))
+    except ServiceError as e:
+        return _case_page(request, record, e.status, void_error=e.message, void_reason=reason)
+    return RedirectResponse(f"/ui/cases/{case_id}", status_code=303)
+
+
+@router.post("/cases/{case_id}/void")
+async def void(request: Request, case_id: str) -> Response:
+    raw = await request.form()
+    check_csrf(request, raw)
+    reason = str(raw.get("reason", "")).strip()[:4000]
+    response = await run_in_threadpool(_void, request, case_id, reason)
     return finish(response, request)
 
 

@@ -327,6 +327,8 @@ _EVENT = {
     "submitted": "Submitted by the provider",
     "revised": "Revised by the provider (re-evaluated)",
     "cancelled": "Cancelled by the provider",
+    "withdrawal_requested": "Withdrawal requested by the provider (the decision stands)",
+    "voided": "Approval voided by the Medical Director",
     "decided": "Decided",
     "documentation_requested": "Documentation requested",
 }
