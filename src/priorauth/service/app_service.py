@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from priorauth.auth.keys import audit_key
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import read_bundle, validate_bundle
@@ -134,7 +135,7 @@ class PriorAuthService(SubscriptionsMixin):
         self.library = library
         self.clock = clock
         self.notifier = notifier or Notifier(self.sessions, settings)
-        self.audit = AuditLog(engine)
+        self.audit = AuditLog(engine, audit_key(settings.audit_key, settings.secret_key)[0])
         self.limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
         self.secret_key = settings.secret_key or secrets.token_urlsafe(32)
         # SQLite has one writer at a time and its busy handler sleeps and retries, which
