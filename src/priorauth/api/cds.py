@@ -37,7 +37,7 @@ async def discovery(svc: Service) -> JsonResponse:
 async def call(
     svc: Service, service_id: str, body: Body, who: Annotated[Actor, Depends(require(sc.CDS))]
 ) -> JsonResponse:
-    return JsonResponse(await run_in_threadpool(_crd(svc).call, service_id, body))
+    return JsonResponse(await run_in_threadpool(_crd(svc).call, service_id, body, who))
 
 
 def install(app: FastAPI, service: PriorAuthService) -> None:

@@ -30,14 +30,14 @@ def _dtr(svc: PriorAuthService) -> DtrService:
 async def questionnaire_package(
     svc: Service, body: Body, who: Annotated[Actor, Depends(require(sc.DTR))]
 ) -> FhirResponse:
-    return FhirResponse(await run_in_threadpool(_dtr(svc).package, body))
+    return FhirResponse(await run_in_threadpool(_dtr(svc).package, body, who))
 
 
 @router.post("/Questionnaire/$next-question", summary="SDC adaptive form: the next question")
 async def next_question(
     svc: Service, body: Body, who: Annotated[Actor, Depends(require(sc.DTR))]
 ) -> FhirResponse:
-    return FhirResponse(await run_in_threadpool(_dtr(svc).next_question, body))
+    return FhirResponse(await run_in_threadpool(_dtr(svc).next_question, body, who))
 
 
 def install(app: FastAPI, service: PriorAuthService) -> None:

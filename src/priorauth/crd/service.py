@@ -30,6 +30,7 @@ from priorauth.errors import InvalidRequest, NoPolicyInForce
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import BadRequest, NotFound, Unprocessable
 from priorauth.store import claims as claims_store
+from priorauth.store.audit import SYSTEM, Actor, Entry
 
 Json = dict[str, Any]
 SERVICE_IDS = {f"priorauth-{hook}": hook for hook in ORDER_HOOKS}
@@ -82,7 +83,12 @@ class CrdService:
             ]
         }
 
-    def call(self, service_id: str, raw: bytes) -> Json:
+    def call(self, service_id: str, raw: bytes, who: Actor = SYSTEM) -> Json:
+        """Answer a hook; a refusal is audited, and so is every order-sign judgement."""
+        hook = SERVICE_IDS.get(service_id, "cds-hook")
+        return self.svc.audited(hook, who, lambda: self._call(service_id, raw, who))
+
+    def _call(self, service_id: str, raw: bytes, who: Actor) -> Json:
         hook = SERVICE_IDS.get(service_id)
         if hook is None:
             raise NotFound(f"no CDS service {service_id}")
@@ -100,6 +106,7 @@ class CrdService:
                 )
         if hook == "order-select":
             # CRD: no documentation is requested while orders are still being chosen.
+            self.svc.audit.record(who, "order-select", "success", None, orders=len(found))
             return {
                 "cards": [cards.prior_auth_notice(m.service.policy, _product(m)) for m in found],
                 "systemActions": [],
@@ -112,10 +119,18 @@ class CrdService:
         ]
         out: Json = {"cards": [], "systemActions": []}
         with self.svc.write_lock, self.svc.sessions() as s:
+            entries = []
             for m in found:
-                card, action = self._sign(s, req, m, patient, coverage, resources, today)
+                card, action, assertion_id = self._sign(
+                    s, req, m, patient, coverage, resources, today
+                )
                 out["cards"].append(card)
                 out["systemActions"].append(action)
+                entries.append(
+                    Entry(who, "order-sign", "success", f"coverage-assertion/{assertion_id}")
+                )
+            # The patient's data was judged and stored: recorded in the same transaction.
+            self.svc.audit.append_in(s, entries, self.svc.clock())
             s.commit()
         return out
 
@@ -128,7 +143,7 @@ class CrdService:
         coverage: Json,
         resources: list[Json],
         today: date,
-    ) -> tuple[Json, Json]:
+    ) -> tuple[Json, Json, str]:
         policy = m.service.policy
         bundle = order_bundle(
             order=m.order,
@@ -167,7 +182,7 @@ class CrdService:
             "description": f"Added coverage information to {m.reference}",
             "resource": with_coverage_information(m.order, extension),
         }
-        return card, action
+        return card, action, assertion_id
 
 
 def _product(m: OrderMatch) -> str:

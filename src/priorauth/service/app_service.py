@@ -55,6 +55,7 @@ class SubscriptionsMixin:
 
     sessions: sessionmaker[Session]
     clock: Callable[[], datetime]
+    audit: AuditLog
 
     def _subscribe(self, resource: dict[str, Any], who: Actor) -> dict[str, Any]:
         import uuid
@@ -83,7 +84,7 @@ class SubscriptionsMixin:
             s.commit()
         return subscription_resource(sid, req, "active")
 
-    def subscription(self, sub_id: str, who: Actor = SYSTEM) -> dict[str, Any]:
+    def _read_subscription(self, sub_id: str, who: Actor) -> dict[str, Any]:
         from priorauth.pas.subscriptions import SubscriptionRequest, subscription_resource
         from priorauth.store.models import SubscriptionRow
 
@@ -101,7 +102,7 @@ class SubscriptionsMixin:
             )
             return subscription_resource(row.id, req, row.status)
 
-    def unsubscribe(self, sub_id: str, who: Actor = SYSTEM) -> None:
+    def _unsubscribe(self, sub_id: str, who: Actor) -> None:
         from priorauth.store.models import SubscriptionRow
 
         with self.sessions() as s:
@@ -109,6 +110,10 @@ class SubscriptionsMixin:
             if row is None or (who.organization and row.org_identifier != who.organization):
                 raise NotFound(f"no Subscription {sub_id}")
             s.delete(row)
+            # Recorded in the deletion's own transaction: no record, no deletion.
+            self.audit.append_in(
+                s, [Entry(who, "unsubscribe", "success", f"subscription/{sub_id}")]
+            )
             s.commit()
 
 
@@ -286,9 +291,10 @@ class PriorAuthService(SubscriptionsMixin):
                 history = case_store.events(s, case_id) if with_history else None
                 record = case_store.to_record(row, history)
         # Audited after the read's transaction ends: SQLite allows one open writer.
-        if who:
-            outcome = "success" if record else "failure"
-            self.audit.record(who, "read", outcome, f"case/{case_id}")
+        if who and record is not None:
+            self.audit.record(who, "read", "success", f"case/{case_id}")  # no record, no read
+        elif who:
+            self.audit.record_refusal(who, "read", f"case/{case_id}")
         if record is None:
             raise NotFound(f"no case {case_id}")
         return record
@@ -364,10 +370,17 @@ class PriorAuthService(SubscriptionsMixin):
     # --- the public, audited use cases -----------------------------------------
 
     def _audit_run(self, action: str, who: Actor, fn: Callable[[], T]) -> T:
+        return self.audited(action, who, fn)
+
+    def audited(self, action: str, who: Actor, fn: Callable[[], T], entity: str | None = None) -> T:
+        """Run `fn`; a refusal (ServiceError) is recorded as a failed `action`, then raised.
+
+        The refusal goes out even if its record cannot be written (logged loudly instead).
+        """
         try:
             return fn()
         except ServiceError as e:
-            self.audit.record(who, action, "failure", None, status=e.status, reason=e.code)
+            self.audit.record_refusal(who, action, entity, status=e.status, reason=e.code)
             raise
 
     def submit(self, raw: bytes, who: Actor = SYSTEM) -> Submitted:
@@ -408,6 +421,17 @@ class PriorAuthService(SubscriptionsMixin):
         created = self._audit_run("subscribe", who, lambda: self._subscribe(resource, who))
         self.audit.record(who, "subscribe", "success", f"subscription/{created['id']}")
         return created
+
+    def subscription(self, sub_id: str, who: Actor = SYSTEM) -> dict[str, Any]:
+        """Read a Subscription (its endpoint and headers are the organization's)."""
+        entity = f"subscription/{sub_id}"
+        found = self.audited("read", who, lambda: self._read_subscription(sub_id, who), entity)
+        self.audit.record(who, "read", "success", entity)
+        return found
+
+    def unsubscribe(self, sub_id: str, who: Actor = SYSTEM) -> None:
+        entity = f"subscription/{sub_id}"
+        self.audited("unsubscribe", who, lambda: self._unsubscribe(sub_id, who), entity)
 
     def _policy_of(self, record: CaseRecord) -> CompiledPolicy | None:
         if record.policy_id is None:
