@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 
 from priorauth.cli.exits import fatal
+
+if TYPE_CHECKING:
+    from priorauth.store.audit import AuditLog
 
 clients_app = typer.Typer(
     help="Register API clients (SMART Backend Services).", no_args_is_help=True
@@ -69,14 +72,14 @@ def clients_add(
     typer.echo(f"registered client {name} with scopes: {' '.join(wanted)}")
 
 
-def _audit_log():  # type: ignore[no-untyped-def]
+def _audit_log() -> tuple[AuditLog, str]:
     """The audit log of the configured database, keyed as the server keys it."""
     from priorauth.auth.keys import audit_key
     from priorauth.settings import Settings
     from priorauth.store.audit import AuditLog
 
-    settings = Settings.from_env()  # _engine() has refused a bad environment already
-    engine = _engine()
+    engine = _engine()  # refuses a bad environment with a one-line error
+    settings = Settings.from_env()
     key, origin = audit_key(settings.audit_key, settings.secret_key)
     return AuditLog(engine, key), origin
 
