@@ -262,9 +262,11 @@ def test_the_audit_key_comes_from_outside_the_database() -> None:
     assert key == DEV_AUDIT_KEY.encode() and "INSECURE" in origin
 
 
-def test_the_migration_rekeys_an_intact_unkeyed_chain(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("tampered", [False, True], ids=["intact", "tampered"])
+def test_the_migration_rekeys_an_intact_unkeyed_chain_only(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, tampered: bool
 ) -> None:
+    """Re-keying must never launder a record edited before the upgrade."""
     from alembic import command
 
     from priorauth.store.db import _alembic_config
@@ -289,11 +291,17 @@ def test_the_migration_rekeys_an_intact_unkeyed_chain(
                            prev_hash=prev, hash="")  # fmt: skip
             row.hash = _sha256(prev, _fields(row))
             prev = row.hash
+            if tampered and n == 2:
+                row.actor = "mallory"
             s.add(row)
         s.flush()
         s.execute(text("UPDATE audit_head SET last_id = 3, last_hash = :h"), {"h": prev})
         s.commit()
     engine.dispose()
+    if tampered:
+        with pytest.raises(RuntimeError, match="audit trail is broken at record 2"):
+            upgrade(db_url)
+        return
     upgrade(db_url)
     ok = audit("verify")
     assert ok.exit_code == 0 and "3 records" in ok.stdout
