@@ -67,10 +67,11 @@ def _body(row: Any) -> bytes:
     return orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
 
 
-def _rekey(conn: sa.Connection, key: bytes) -> None:
+def _rekey(conn: sa.Connection) -> None:
     old = new = GENESIS
     n = 0
     rows = conn.execute(sa.select(events).order_by(events.c.id)).all()
+    key = _audit_key() if rows else b""  # a fresh database needs no key (and no warning)
     for row in rows:
         n += 1
         body = _body(row)
@@ -106,7 +107,7 @@ def upgrade() -> None:
     pg = conn.dialect.name == "postgresql"
     if pg:
         op.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
-        _rekey(conn, _audit_key())
+        _rekey(conn)
         op.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
         # Sized for what can arrive (a path, an id): longer values are cut with a marker.
         for column, size in (("action", 60), ("entity", 1000), ("source", 200)):
@@ -134,7 +135,7 @@ def upgrade() -> None:
         # SQLite has no TRUNCATE (a DELETE without WHERE fires the DELETE trigger) and does
         # not enforce VARCHAR lengths.
         op.execute("DROP TRIGGER audit_events_no_update")
-        _rekey(conn, _audit_key())
+        _rekey(conn)
         op.execute(
             "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events "
             "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END"
