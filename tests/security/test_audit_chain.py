@@ -238,6 +238,17 @@ def test_truncate_on_postgresql(keyed: PriorAuthService) -> None:
     assert bad.exit_code == 1 and "it ends at record 0" in bad.stderr
 
 
+def test_the_chain_verifies_whatever_the_database_session_time_zone(
+    keyed: PriorAuthService, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL hands timestamps back in the session's zone; the hash is over UTC."""
+    if keyed.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite keeps no time zone")
+    monkeypatch.setenv("PRIORAUTH_DATABASE_URL", db_url + "%20-cTimeZone%3DAsia/Kolkata")
+    ok = audit("verify")
+    assert ok.exit_code == 0, ok.output
+
+
 def test_a_chain_written_with_another_key_does_not_verify(
     keyed: PriorAuthService, monkeypatch: pytest.MonkeyPatch
 ) -> None:

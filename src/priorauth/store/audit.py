@@ -67,7 +67,8 @@ def _digest(key: bytes, prev: str, fields: dict[str, Any]) -> str:
 
 
 def _fields(row: AuditRow) -> dict[str, Any]:
-    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
+    # Hashed in UTC: PostgreSQL hands timestamps back in the session's time zone.
+    at = row.at.astimezone(UTC) if row.at.tzinfo else row.at.replace(tzinfo=UTC)
     return {
         "id": row.id,
         "at": at.isoformat(timespec="microseconds"),

@@ -52,7 +52,7 @@ head = sa.table(
 
 
 def _body(row: Any) -> bytes:
-    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
+    at = row.at.astimezone(UTC) if row.at.tzinfo else row.at.replace(tzinfo=UTC)
     fields = {
         "id": row.id,
         "at": at.isoformat(timespec="microseconds"),
