@@ -487,3 +487,22 @@ def test_any_action_is_recorded_and_exported_with_a_sensible_code(
     assert events["sign-out"]["type"]["code"] == "110114"
     assert events["access"]["type"]["code"] == "110113"
     assert any(code.endswith(TRUNCATED) for code in events)
+
+
+def test_serve_without_a_secret_keys_the_chain_with_the_fixed_development_key(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its throwaway token secret must not key the chain, or verify fails after a restart."""
+    import uvicorn
+
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    upgrade(url)
+    for name in ("PRIORAUTH_SECRET_KEY", "PRIORAUTH_AUDIT_KEY"):
+        monkeypatch.setenv(name, "")  # restored afterwards, whatever serve sets
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PRIORAUTH_DATABASE_URL", url)
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: None)
+    assert CliRunner().invoke(cli, ["serve"]).exit_code == 0
+    settings = Settings.from_env()
+    assert settings.secret_key  # generated for the workers' tokens...
+    assert audit_key(settings.audit_key, settings.secret_key)[0] == DEV_AUDIT_KEY.encode()
