@@ -32,6 +32,13 @@ def _list(name: str) -> frozenset[str]:
     return frozenset(part.strip() for part in raw.split(",") if part.strip())
 
 
+def _audit_key() -> str:
+    raw = os.environ.get("PRIORAUTH_AUDIT_KEY", "")
+    if raw and len(raw) < 32:
+        raise ValueError("PRIORAUTH_AUDIT_KEY must be at least 32 characters")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     # SQLite in the working directory by default so the quickstart needs nothing;
@@ -52,6 +59,9 @@ class Settings:
     auth_enabled: bool = True
     # Signs access tokens; every worker must share it. Generated when absent.
     secret_key: str = ""
+    # The audit chain's HMAC key (PRIORAUTH_AUDIT_KEY); derived from secret_key when empty.
+    # Kept out of the database so that whoever can write the database cannot re-chain it.
+    audit_key: str = ""
     # Per-client request budget: a bucket of `rate_burst` refilled at `rate_per_minute`.
     rate_per_minute: int = 1200
     rate_burst: int = 200
@@ -73,6 +83,7 @@ class Settings:
             fhir_validation=_bool("PRIORAUTH_FHIR_VALIDATION", cls.fhir_validation),
             auth_enabled=_bool("PRIORAUTH_AUTH", cls.auth_enabled),
             secret_key=os.environ.get("PRIORAUTH_SECRET_KEY", ""),
+            audit_key=_audit_key(),
             rate_per_minute=_int("PRIORAUTH_RATE_PER_MINUTE", cls.rate_per_minute),
             rate_burst=_int("PRIORAUTH_RATE_BURST", cls.rate_burst),
             base_url=os.environ.get("PRIORAUTH_BASE_URL") or cls.base_url,

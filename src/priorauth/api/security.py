@@ -91,11 +91,11 @@ def require_payer(scope: str) -> Callable[[Request], Awaitable[Actor]]:
 
 
 async def _denied(svc, actor: Actor, request: Request, why: str) -> None:  # type: ignore[no-untyped-def]
+    # Never raises: a refusal stays a 401/403 even if its record cannot be written.
     await run_in_threadpool(
-        svc.audit.record,
+        svc.audit.record_refusal,
         actor,
         "access",
-        "failure",
         f"{request.method} {request.url.path}",
         reason=why,
     )
@@ -133,7 +133,7 @@ async def token(request: Request) -> JsonResponse:
                 issued = issue(s, form, token_url, svc.secret_key, now)
         except TokenError as e:
             # Recorded once the token's transaction is over: SQLite has one writer at a time.
-            svc.audit.record(Actor(source=source), "token", "failure", None, reason=e.error)
+            svc.audit.record_refusal(Actor(source=source), "token", None, reason=e.error)
             return JsonResponse(
                 {"error": e.error, "error_description": e.message}, status_code=e.status
             )

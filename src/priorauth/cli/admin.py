@@ -1,16 +1,19 @@
-"""`priorauth clients add` and `priorauth audit verify|export`."""
+"""`priorauth clients add` and `priorauth audit verify|head|export`."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 
 from priorauth.cli.exits import fatal
+
+if TYPE_CHECKING:
+    from priorauth.store.audit import AuditLog
 
 clients_app = typer.Typer(
     help="Register API clients (SMART Backend Services).", no_args_is_help=True
@@ -106,16 +109,55 @@ def _what_it_sees(role: str, org: str | None, scopes: list[str]) -> list[str]:
     return lines
 
 
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the hash chain; exit 1 and name the first bad record when it is broken."""
+def _audit_log() -> tuple[AuditLog, str]:
+    """The audit log of the configured database, keyed as the server keys it."""
+    from priorauth.auth.keys import audit_key
+    from priorauth.settings import Settings
     from priorauth.store.audit import AuditLog
 
-    ok, checked, problem = AuditLog(_engine()).verify()
-    if not ok:
-        typer.echo(f"audit trail BROKEN after {checked} good records: {problem}", err=True)
+    engine = _engine()  # refuses a bad environment with a one-line error
+    settings = Settings.from_env()
+    key, origin = audit_key(settings.audit_key, settings.secret_key)
+    return AuditLog(engine, key), origin
+
+
+@audit_app.command("verify")
+def audit_verify(
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-head",
+            help="a head kept from `priorauth audit head` (SEQ:HASH): fail unless the chain "
+            "still holds it at its place",
+        ),
+    ] = None,
+) -> None:
+    """Check the HMAC chain; exit 1 and name the first problem when it is broken."""
+    log, origin = _audit_log()
+    try:
+        verdict = log.verify(expect_head)
+    except ValueError as e:
+        fatal(f"--expect-head: {e}")
+    if not verdict.intact:
+        typer.echo(
+            f"audit trail BROKEN after {verdict.checked} good records: {verdict.problem} "
+            f"(key: {origin})",
+            err=True,
+        )
         raise SystemExit(1)
-    typer.echo(f"audit trail intact: {checked} records")
+    anchored = " and holds the expected head" if expect_head else ""
+    typer.echo(f"audit trail intact{anchored}: {verdict.checked} records (key: {origin})")
+
+
+@audit_app.command("head")
+def audit_head() -> None:
+    """Print the verified chain's head as SEQ:HASH, to keep somewhere the database is not."""
+    log, origin = _audit_log()
+    verdict = log.verify()
+    if not verdict.intact:
+        typer.echo(f"audit trail BROKEN: {verdict.problem} (key: {origin})", err=True)
+        raise SystemExit(1)
+    typer.echo(verdict.head)
 
 
 @audit_app.command("export")
@@ -123,9 +165,10 @@ def audit_export(
     out: Annotated[Path | None, typer.Option(help="write NDJSON here (default stdout)")] = None,
 ) -> None:
     """Export every record as a FHIR AuditEvent, one per line."""
-    from priorauth.store.audit import AuditLog, audit_event
+    from priorauth.store.audit import audit_event
 
-    lines = b"".join(orjson.dumps(audit_event(r)) + b"\n" for r in AuditLog(_engine()).rows())
+    log, _ = _audit_log()
+    lines = b"".join(orjson.dumps(audit_event(r)) + b"\n" for r in log.rows())
     if out is None:
         typer.echo(lines.decode(), nl=False)
     else:

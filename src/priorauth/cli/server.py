@@ -88,6 +88,11 @@ def serve(
     finally:
         engine.dispose()
     if not os.environ.get("PRIORAUTH_SECRET_KEY"):
+        # The audit chain's key must outlive this process (or `audit verify` fails after a
+        # restart): not derived from the throwaway secret below, the development key instead.
+        from priorauth.auth.keys import DEV_AUDIT_KEY
+
+        os.environ.setdefault("PRIORAUTH_AUDIT_KEY", DEV_AUDIT_KEY)
         # Every worker must check the tokens the others issue: share one secret.
         os.environ["PRIORAUTH_SECRET_KEY"] = secrets.token_urlsafe(32)
     uvicorn.run(

@@ -30,7 +30,7 @@ from priorauth.errors import InvalidRequest, NoPolicyInForce
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import BadRequest, NotFound, Unprocessable
 from priorauth.store import claims as claims_store
-from priorauth.store.audit import SYSTEM, Actor
+from priorauth.store.audit import SYSTEM, Actor, Entry
 
 Json = dict[str, Any]
 SERVICE_IDS = {f"priorauth-{hook}": hook for hook in ORDER_HOOKS}
@@ -84,6 +84,11 @@ class CrdService:
         }
 
     def call(self, service_id: str, raw: bytes, who: Actor = SYSTEM) -> Json:
+        """Answer a hook; a refusal is audited, and so is every order-sign judgement."""
+        hook = SERVICE_IDS.get(service_id, "cds-hook")
+        return self.svc.audited(hook, who, lambda: self._call(service_id, raw, who))
+
+    def _call(self, service_id: str, raw: bytes, who: Actor) -> Json:
         hook = SERVICE_IDS.get(service_id)
         if hook is None:
             raise NotFound(f"no CDS service {service_id}")
@@ -101,6 +106,7 @@ class CrdService:
                 )
         if hook == "order-select":
             # CRD: no documentation is requested while orders are still being chosen.
+            self.svc.audit.record(who, "order-select", "success", None, orders=len(found))
             return {
                 "cards": [cards.prior_auth_notice(m.service.policy, _product(m)) for m in found],
                 "systemActions": [],
@@ -113,13 +119,19 @@ class CrdService:
         ]
         out: Json = {"cards": [], "systemActions": []}
         with self.svc.write_lock, self.svc.sessions() as s:
+            entries = []
             for m in found:
                 signed = self._sign(s, req, m, patient, coverage, resources, today, who)
                 if signed is None:
                     continue  # the member's payer and plan have no policy for this order
-                card, action = signed
+                card, action, assertion_id = signed
                 out["cards"].append(card)
                 out["systemActions"].append(action)
+                entries.append(
+                    Entry(who, "order-sign", "success", f"coverage-assertion/{assertion_id}")
+                )
+            # The patient's data was judged and stored: recorded in the same transaction.
+            self.svc.audit.append_in(s, entries, self.svc.clock())
             s.commit()
         return out
 
@@ -133,7 +145,7 @@ class CrdService:
         resources: list[Json],
         today: date,
         who: Actor,
-    ) -> tuple[Json, Json] | None:
+    ) -> tuple[Json, Json, str] | None:
         bundle = order_bundle(
             order=m.order,
             policy=m.service.policy,
@@ -181,7 +193,7 @@ class CrdService:
             "description": f"Added coverage information to {m.reference}",
             "resource": with_coverage_information(m.order, extension),
         }
-        return card, action
+        return card, action, assertion_id
 
 
 def _product(m: OrderMatch) -> str:

@@ -19,7 +19,7 @@ from priorauth.dtr import adaptive
 from priorauth.dtr.questionnaire import build, canonical
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import BadRequest, NotFound, Unprocessable
-from priorauth.store.audit import SYSTEM, Actor
+from priorauth.store.audit import SYSTEM, Actor, Entry
 
 Json = dict[str, Any]
 QR_PROFILE = "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/dtr-questionnaireresponse"
@@ -68,6 +68,10 @@ class DtrService:
     # --- $questionnaire-package ---------------------------------------------------
 
     def package(self, raw: bytes, who: Actor = SYSTEM) -> Json:
+        """The forms, pre-filled from CRD's context; every use of a context is audited."""
+        return self.svc.audited("dtr-package", who, lambda: self._package(raw, who))
+
+    def _package(self, raw: bytes, who: Actor) -> Json:
         params = _params(_json(raw, "Parameters"))
         today = self.svc.clock().date()
         context = next(
@@ -95,6 +99,9 @@ class DtrService:
             else:
                 return self._forms_only(params)
             facts, det = judge(s, policy, bundle, today)
+            # The pre-filled answers come from the patient's data: no record, no answer.
+            entry = Entry(who, "dtr-package", "success", f"coverage-assertion/{assertion_id}")
+            self.svc.audit.append_in(s, [entry], self.svc.clock())
             s.commit()
         form = build(policy, self.svc.settings.base_url)
         answers = adaptive.payer_answers(policy, facts, det)
@@ -195,6 +202,10 @@ class DtrService:
     # --- $next-question -------------------------------------------------------------
 
     def next_question(self, raw: bytes, who: Actor = SYSTEM) -> Json:
+        """The next question of the adaptive form; each step is audited."""
+        return self.svc.audited("dtr-next-question", who, lambda: self._next(raw, who))
+
+    def _next(self, raw: bytes, who: Actor) -> Json:
         body = _json(raw, "Parameters")
         given = next(
             (
@@ -223,6 +234,9 @@ class DtrService:
             bundle = with_response(found.bundle, qr)
             facts, det = judge(s, policy, bundle, today)
             asks = adaptive.open_questions(policy, facts, det, limit=1)
+            entity = f"coverage-assertion/{found.id}"
+            step = Entry(who, "dtr-next-question", "success", entity, {"done": not asks})
+            self.svc.audit.append_in(s, [step], self.svc.clock())
             form = _contained_form(qr, policy, self.svc.settings.base_url)
             qr.setdefault("meta", {})["profile"] = [ADAPT_QR_PROFILE]
             if asks:
@@ -230,6 +244,7 @@ class DtrService:
                 if asks[0].link_id not in have:
                     form.setdefault("item", []).append(asks[0].item())
                 qr["status"] = "in-progress"
+                s.commit()  # the audit record
                 return qr
             # Decided, or nothing a prescriber can answer is left: close the form.
             # The answer stays with the organization the assertion it continues belongs to.

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from priorauth.auth import scopes as sc
+from priorauth.auth.keys import audit_key
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import read_bundle, validate_bundle
@@ -59,6 +60,7 @@ class SubscriptionsMixin:
 
     sessions: sessionmaker[Session]
     clock: Callable[[], datetime]
+    audit: AuditLog
 
     def _subscribe(self, resource: dict[str, Any], who: Actor) -> dict[str, Any]:
         import uuid
@@ -87,7 +89,7 @@ class SubscriptionsMixin:
             s.commit()
         return subscription_resource(sid, req, "active")
 
-    def subscription(self, sub_id: str, who: Actor = SYSTEM) -> dict[str, Any]:
+    def _read_subscription(self, sub_id: str, who: Actor) -> dict[str, Any]:
         from priorauth.pas.subscriptions import SubscriptionRequest, subscription_resource
         from priorauth.store.models import SubscriptionRow
 
@@ -105,7 +107,7 @@ class SubscriptionsMixin:
             )
             return subscription_resource(row.id, req, row.status)
 
-    def unsubscribe(self, sub_id: str, who: Actor = SYSTEM) -> None:
+    def _unsubscribe(self, sub_id: str, who: Actor) -> None:
         from priorauth.store.models import SubscriptionRow
 
         with self.sessions() as s:
@@ -113,6 +115,10 @@ class SubscriptionsMixin:
             if row is None or (who.organization and row.org_identifier != who.organization):
                 raise NotFound(f"no Subscription {sub_id}")
             s.delete(row)
+            # Recorded in the deletion's own transaction: no record, no deletion.
+            self.audit.append_in(
+                s, [Entry(who, "unsubscribe", "success", f"subscription/{sub_id}")]
+            )
             s.commit()
 
 
@@ -140,7 +146,7 @@ class PriorAuthService(SubscriptionsMixin):
         self.library = library
         self.clock = clock
         self.notifier = notifier or Notifier(self.sessions, settings)
-        self.audit = AuditLog(engine)
+        self.audit = AuditLog(engine, audit_key(settings.audit_key, settings.secret_key)[0])
         self.limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
         self.secret_key = settings.secret_key or secrets.token_urlsafe(32)
         # SQLite has one writer at a time and its busy handler sleeps and retries, which
@@ -372,9 +378,10 @@ class PriorAuthService(SubscriptionsMixin):
                 history = case_store.events(s, case_id) if with_history else None
                 record = case_store.to_record(row, history)
         # Audited after the read's transaction ends: SQLite allows one open writer.
-        if who:
-            outcome = "success" if record else "failure"
-            self.audit.record(who, "read", outcome, f"case/{case_id}")
+        if who and record is not None:
+            self.audit.record(who, "read", "success", f"case/{case_id}")  # no record, no read
+        elif who:
+            self.audit.record_refusal(who, "read", f"case/{case_id}")
         if record is None:
             raise NotFound(f"no case {case_id}")
         return record
@@ -492,12 +499,20 @@ class PriorAuthService(SubscriptionsMixin):
     # --- the public, audited use cases -----------------------------------------
 
     def _audit_run(self, action: str, who: Actor, fn: Callable[[], T]) -> T:
+        return self.audited(action, who, fn)
+
+    def audited(self, action: str, who: Actor, fn: Callable[[], T], entity: str | None = None) -> T:
+        """Run `fn`; a refusal (ServiceError) is recorded as a failed `action`, then raised.
+
+        The refusal goes out even if its record cannot be written (logged loudly instead).
+        """
         try:
             return fn()
         except ServiceError as e:
             # A refused revision or cancellation is recorded under its own action.
-            act = e.action or action
-            self.audit.record(who, act, "failure", None, status=e.status, reason=e.code)
+            self.audit.record_refusal(
+                who, e.action or action, entity, status=e.status, reason=e.code
+            )
             raise
 
     def submit(self, raw: bytes, who: Actor = SYSTEM) -> Submitted:
@@ -560,6 +575,17 @@ class PriorAuthService(SubscriptionsMixin):
         created = self._audit_run("subscribe", who, lambda: self._subscribe(resource, who))
         self.audit.record(who, "subscribe", "success", f"subscription/{created['id']}")
         return created
+
+    def subscription(self, sub_id: str, who: Actor = SYSTEM) -> dict[str, Any]:
+        """Read a Subscription (its endpoint and headers are the organization's)."""
+        entity = f"subscription/{sub_id}"
+        found = self.audited("read", who, lambda: self._read_subscription(sub_id, who), entity)
+        self.audit.record(who, "read", "success", entity)
+        return found
+
+    def unsubscribe(self, sub_id: str, who: Actor = SYSTEM) -> None:
+        entity = f"subscription/{sub_id}"
+        self.audited("unsubscribe", who, lambda: self._unsubscribe(sub_id, who), entity)
 
     def _policy_of(self, record: CaseRecord) -> CompiledPolicy | None:
         return policy_of_record(self.library, record.policy_id, record.evaluation)

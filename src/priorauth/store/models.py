@@ -151,7 +151,10 @@ class CoverageAssertionRow(Base):
 
 
 class AuditRow(Base):
-    """One audit record. Append-only; each carries the hash of the one before it."""
+    """One audit record. Append-only; each carries the HMAC of the one before it.
+
+    Sizes match store/audit.LIMITS: longer values are cut with a marker, never refused.
+    """
 
     __tablename__ = "audit_events"
 
@@ -159,17 +162,20 @@ class AuditRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     actor: Mapped[str] = mapped_column(String(200))  # user name, client id, or "anonymous"
     actor_kind: Mapped[str] = mapped_column(String(20))  # user | client | system | anonymous
-    action: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(60))
     outcome: Mapped[str] = mapped_column(String(20))  # success | failure
-    entity: Mapped[str | None] = mapped_column(String(200))  # e.g. "case/<id>"
-    source: Mapped[str | None] = mapped_column(String(100))  # the caller's address
+    entity: Mapped[str | None] = mapped_column(String(1000))  # "case/<id>", "GET /path"
+    source: Mapped[str | None] = mapped_column(String(200))  # the caller's address
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)  # never PHI
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
 
 class AuditHeadRow(Base):
-    """The chain's head, one row, locked while a record is appended so the chain never forks."""
+    """The chain's head, one row, locked while a record is appended so the chain never forks.
+
+    It only moves forward: database triggers refuse deleting it or setting it back.
+    """
 
     __tablename__ = "audit_head"
 

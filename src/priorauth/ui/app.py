@@ -104,13 +104,12 @@ async def login(request: Request) -> Response:
     user = await run_in_threadpool(authenticate, sessions, username.strip(), password)
     source = request.client.host if request.client else None
     actor = Actor(username.strip()[:100] or "(blank)", "user", source)
-    await run_in_threadpool(
-        service_of(request).audit.record,
-        actor,
-        "sign-in",
-        "success" if user else "failure",
-        f"user/{actor.id}",
-    )
+    audit = service_of(request).audit
+    if user is None:
+        # A refused sign-in is answered even if its record cannot be written.
+        await run_in_threadpool(audit.record_refusal, actor, "sign-in", f"user/{actor.id}")
+    else:
+        await run_in_threadpool(audit.record, actor, "sign-in", "success", f"user/{actor.id}")
     if user is None:
         return render(
             request,
@@ -127,6 +126,16 @@ async def login(request: Request) -> Response:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     check_csrf(request, await request.form())
+    user = await run_in_threadpool(current_user, request)
+    if user is not None:
+        source = request.client.host if request.client else None
+        await run_in_threadpool(
+            service_of(request).audit.record,
+            Actor(user.username, "user", source),
+            "sign-out",
+            "success",
+            f"user/{user.username}",
+        )
     response = RedirectResponse("/ui/login", status_code=303)
     auth_of(request).clear(response)
     response.headers.update(HEADERS)
