@@ -48,3 +48,35 @@ def test_a_payer_without_a_policy_for_the_order_gets_no_card(app_client: TestCli
     r = _post(app_client, SIGN, body)
     assert r.status_code == 200, r.text
     assert r.json() == {"cards": [], "systemActions": []}
+
+
+def _all_links(items: list[dict[str, Any]]) -> set[str]:
+    out: set[str] = set()
+    for i in items:
+        out.add(i["linkId"])
+        out |= _all_links(i.get("item", []))
+    return out
+
+
+def test_dtr_asks_what_the_members_plan_adds(
+    app_client: TestClient, service: PriorAuthService
+) -> None:
+    """CRD under a plan document, then DTR from its context: the plan's added criterion."""
+    service.library = load_directory(EXAMPLES, builtin())
+    body, _ = order_sign("crd-gold")
+    _coverage(body)["class"] = [
+        {"type": {"coding": [{"system": CLASS, "code": "plan"}]}, "value": "EX-GOLD"}
+    ]
+    r = _post(app_client, SIGN, body)
+    assertion = _parts(r.json()["systemActions"][0]["resource"])["coverage-assertion-id"]
+    r = _post(
+        app_client,
+        "/fhir/Questionnaire/$questionnaire-package",
+        {
+            "resourceType": "Parameters",
+            "parameter": [{"name": "context", "valueString": assertion}],
+        },
+    )
+    assert r.status_code == 200, r.text
+    form = r.json()["parameter"][0]["resource"]["entry"][0]["resource"]
+    assert "designated-treatment-center" in _all_links(form["item"])

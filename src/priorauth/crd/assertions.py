@@ -35,6 +35,7 @@ class Assertion:
     as_of: date
     coverage: Json
     organization: str | None  # whose call created it (None: a payer-side caller's)
+    evaluation: Json | None = None  # the stored determination, with why its policy was chosen
 
 
 def save(
@@ -86,4 +87,5 @@ def load(s: Session, assertion_id: str, organization: str | None) -> Assertion |
         as_of=date.fromisoformat(row.order["as_of"]),
         coverage=row.coverage,
         organization=row.organization,
+        evaluation=row.evaluation,
     )

@@ -10,13 +10,15 @@ import orjson
 
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.crd import assertions
-from priorauth.crd.bundle import order_bundle, with_response
+from priorauth.crd.bundle import facts_of, order_bundle, with_response
 from priorauth.crd.coverage import coverage_information
 from priorauth.crd.hooks import reference_id
 from priorauth.crd.orders import Service, match_orders
 from priorauth.crd.service import judge, policies_in_force
 from priorauth.dtr import adaptive
 from priorauth.dtr.questionnaire import build, canonical
+from priorauth.errors import InvalidRequest
+from priorauth.policies import policy_of_record
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import BadRequest, NotFound, Unprocessable
 from priorauth.store.audit import SYSTEM, Actor, Entry
@@ -59,11 +61,18 @@ class DtrService:
         self.svc = svc
         self.assertion_url = f"{svc.settings.base_url.rstrip('/')}/fhir{ASSERTION_SUFFIX}"
 
-    def _policy(self, policy_id: str | None, version: str | None) -> CompiledPolicy:
-        for v in self.svc.library.versions.get(policy_id or "", []):
-            if v.policy.version == version:
-                return v
-        raise NotFound(f"the policy {policy_id} {version} of this assertion is no longer loaded")
+    def _policy(self, found: assertions.Assertion) -> CompiledPolicy:
+        """The policy version (as a plan document amends it) the assertion was judged under."""
+        evaluation = found.evaluation or {
+            "policy": {"version": found.policy_version}
+        }  # an assertion without its evaluation: the base version
+        policy = policy_of_record(self.svc.library, found.policy_id, evaluation)
+        if policy is None:
+            raise NotFound(
+                f"the policy {found.policy_id} {found.policy_version} of this assertion is no "
+                "longer loaded"
+            )
+        return policy
 
     # --- $questionnaire-package ---------------------------------------------------
 
@@ -92,7 +101,7 @@ class DtrService:
                 found = assertions.load(s, context, who.organization)
                 if found is None:
                     raise NotFound(f"no coverage assertion {context}")
-                policy = self._policy(found.policy_id, found.policy_version)
+                policy = self._policy(found)
                 assertion_id, bundle = found.id, found.bundle
             elif orders:
                 policy, assertion_id, bundle = self._from_order(s, params, orders, today, who)
@@ -143,18 +152,33 @@ class DtrService:
         pid = reference_id(m.order.get("subject", {}).get("reference"), "Patient")
         if pid is None:
             raise Unprocessable("the order has no Patient subject", f"{m.reference}.subject")
-        policy = m.service.policy
         bundle = order_bundle(
             order=m.order,
-            policy=policy,
+            policy=m.service.policy,
             patient={"resourceType": "Patient", "id": pid},
             coverage=coverages[0],
             resources=[],
             as_of=today,
         )
+        # The same routing as $submit and CRD: the Coverage's payer and plan, the date.
+        try:
+            route = self.svc.library.route(facts_of(bundle, None, today))
+        except InvalidRequest as e:
+            raise Unprocessable(f"the order's data cannot be read: {e.message}", e.where) from e
+        if route is None:
+            raise NotFound("no questionnaire applies to these orders for this payer and plan")
+        policy = route.policy
         facts, det = judge(s, policy, bundle, today)
         assertion_id = self._assert(
-            s, policy, facts, det, bundle, m.reference, "dtr package", who.organization
+            s,
+            policy,
+            facts,
+            det,
+            bundle,
+            m.reference,
+            "dtr package",
+            who.organization,
+            route.to_dict(),
         )
         return policy, assertion_id, bundle
 
@@ -168,6 +192,7 @@ class DtrService:
         order: str,
         source: str,
         organization: str | None,
+        routing: Json | None = None,
     ) -> str:
         assertion_id = assertions.new_id()
         claim = bundle["entry"][0]["resource"]
@@ -196,6 +221,7 @@ class DtrService:
             coverage=ext,
             source=source,
             organization=organization,
+            routing=routing,
         )
         return assertion_id
 
@@ -230,7 +256,7 @@ class DtrService:
             found = assertions.load(s, context, who.organization)
             if found is None:
                 raise NotFound(f"no coverage assertion {context}")
-            policy = self._policy(found.policy_id, found.policy_version)
+            policy = self._policy(found)
             bundle = with_response(found.bundle, qr)
             facts, det = judge(s, policy, bundle, today)
             asks = adaptive.open_questions(policy, facts, det, limit=1)
@@ -257,6 +283,8 @@ class DtrService:
                 found.order_ref,
                 "dtr next-question",
                 found.organization,
+                # The new assertion keeps why its policy version (and plan) was chosen.
+                ((found.evaluation or {}).get("policy") or {}).get("selected"),
             )
             s.commit()
             loaded = assertions.load(s, new_id, found.organization)
