@@ -35,7 +35,10 @@ class Settings:
     # Decision clocks. CMS-0062-P proposes 24 h (expedited) and 72 h (standard) for drugs.
     expedited_hours: int = 24
     standard_hours: int = 72
+    # Every request body, on every route (413 over it); forms (sign-in, the token
+    # endpoint, the web app's posts) have a smaller limit of their own.
     max_body_bytes: int = 5 * 1024 * 1024
+    max_form_bytes: int = 64 * 1024
     # Validate every $submit against the FHIR R4B models (fhir.resources) on top of
     # the intake's own contract checks. About 10 ms a request; off trades that for speed.
     fhir_validation: bool = True
@@ -59,6 +62,7 @@ class Settings:
             expedited_hours=_int("PRIORAUTH_EXPEDITED_HOURS", cls.expedited_hours),
             standard_hours=_int("PRIORAUTH_STANDARD_HOURS", cls.standard_hours),
             max_body_bytes=_int("PRIORAUTH_MAX_BODY_BYTES", cls.max_body_bytes),
+            max_form_bytes=_int("PRIORAUTH_MAX_FORM_BYTES", cls.max_form_bytes),
             fhir_validation=_bool("PRIORAUTH_FHIR_VALIDATION", cls.fhir_validation),
             auth_enabled=_bool("PRIORAUTH_AUTH", cls.auth_enabled),
             secret_key=os.environ.get("PRIORAUTH_SECRET_KEY", ""),

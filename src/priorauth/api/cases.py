@@ -6,14 +6,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from priorauth.api.deps import Service
+from priorauth.api.deps import Body, Service
 from priorauth.api.responses import JsonResponse
 from priorauth.api.security import require
 from priorauth.auth import scopes as sc
 from priorauth.pas.records import CaseRecord
+from priorauth.service.errors import Unprocessable
 from priorauth.store.audit import Actor
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
@@ -84,12 +85,33 @@ class DecisionIn(BaseModel):
     kit_ndc: str | None = Field(None, max_length=20)
 
 
-@router.post("/{case_id}/decision", summary="A Medical Director's decision")
+def _decision_in(raw: Body) -> DecisionIn:
+    # Read as a dependency, not a body parameter: FastAPI reads body parameters before
+    # any dependency, so the token would be checked only after the whole body arrived.
+    try:
+        return DecisionIn.model_validate_json(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in ("body", *first.get("loc", ())))
+        raise Unprocessable(f"{where}: {first.get('msg', 'invalid')}") from e
+
+
+DECISION_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": DecisionIn.model_json_schema()}},
+    }
+}
+
+
+@router.post(
+    "/{case_id}/decision", openapi_extra=DECISION_BODY, summary="A Medical Director's decision"
+)
 async def decide(
     svc: Service,
     case_id: str,
-    body: DecisionIn,
     who: Annotated[Actor, Depends(require(sc.CASES_DECIDE))],
+    body: Annotated[DecisionIn, Depends(_decision_in)],
 ) -> JsonResponse:
     record = await run_in_threadpool(
         svc.decide,
