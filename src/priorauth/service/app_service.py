@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import read_bundle, validate_bundle
+from priorauth.intake.shapes import check_resource
 from priorauth.pas.records import CaseRecord, Decision, RequestKeys
 from priorauth.pas.request import InquiryKeys, read_inquiry, read_keys
 from priorauth.policies import PolicyLibrary
@@ -147,11 +148,15 @@ class PriorAuthService(SubscriptionsMixin):
 
     def _submit(self, raw: bytes, who: Actor) -> Submitted:
         bundle, keys = _read(raw, read_keys, "request", who)
-        if self.settings.fhir_validation:
-            try:
+        try:
+            if self.settings.fhir_validation:
                 validate_bundle(bundle)
-            except InvalidRequest as e:
-                raise Unprocessable(str(e)) from e
+            else:
+                # Without the models, the shapes of what is read are still checked: a
+                # stored bundle must never break what reads it later (the reviewer app).
+                check_resource(bundle, "Bundle")
+        except InvalidRequest as e:
+            raise Unprocessable(str(e)) from e
         now = self.clock()
         with self.write_lock, self.sessions() as s:
             if keys.certification == CANCEL:
