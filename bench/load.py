@@ -68,6 +68,8 @@ def start_server(
         capture_output=True,
     )
     port = free_port()
+    # The server's log goes to a file, shown if it does not start.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -80,19 +82,22 @@ def start_server(
             str(workers),
         ],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    # Generous: a loaded machine (two cores, CI neighbours) can take long to import.
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             if httpx.get(f"{base}/fhir/metadata", timeout=1).status_code == 200:
                 return proc, base
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()
-    raise SystemExit("the server did not start")
+    proc.wait()
+    log.seek(0)
+    raise SystemExit(f"the server did not start; its log:\n{log.read().decode(errors='replace')}")
 
 
 def wrk(

@@ -16,6 +16,19 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, not {raw!r}") from e
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as e:
+        raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from e
+    if not value > 0:
+        raise ValueError(f"{name} must be more than 0, not {raw!r}")
+    return value
+
+
 def _bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name, "").strip().lower()
     if raw == "":
@@ -53,6 +66,17 @@ class Settings:
     # Per-client request budget: a bucket of `rate_burst` refilled at `rate_per_minute`.
     rate_per_minute: int = 1200
     rate_burst: int = 200
+    # Connections (`priorauth serve`): an idle keep-alive connection is closed after
+    # `timeout_keep_alive` s; a request's line and headers must arrive within
+    # `timeout_request_head` s (half-open and slowloris connections are closed), each
+    # piece of its body within `timeout_request_body` s (408); headers are limited to
+    # `max_header_bytes`; past `limit_concurrency` connections and requests at once
+    # a worker answers 503.
+    timeout_keep_alive: int = 5
+    timeout_request_head: float = 10.0
+    timeout_request_body: float = 30.0
+    max_header_bytes: int = 16 * 1024
+    limit_concurrency: int = 200
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -68,6 +92,11 @@ class Settings:
             secret_key=os.environ.get("PRIORAUTH_SECRET_KEY", ""),
             rate_per_minute=_int("PRIORAUTH_RATE_PER_MINUTE", cls.rate_per_minute),
             rate_burst=_int("PRIORAUTH_RATE_BURST", cls.rate_burst),
+            timeout_keep_alive=_int("PRIORAUTH_TIMEOUT_KEEP_ALIVE", cls.timeout_keep_alive),
+            timeout_request_head=_float("PRIORAUTH_TIMEOUT_REQUEST_HEAD", cls.timeout_request_head),
+            timeout_request_body=_float("PRIORAUTH_TIMEOUT_REQUEST_BODY", cls.timeout_request_body),
+            max_header_bytes=_int("PRIORAUTH_MAX_HEADER_BYTES", cls.max_header_bytes),
+            limit_concurrency=_int("PRIORAUTH_LIMIT_CONCURRENCY", cls.limit_concurrency),
             base_url=os.environ.get("PRIORAUTH_BASE_URL") or cls.base_url,
             insurer_name=os.environ.get("PRIORAUTH_INSURER_NAME") or cls.insurer_name,
         )

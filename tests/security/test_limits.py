@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -209,3 +211,93 @@ def _token(app: FastAPI, client: Any) -> dict[str, str]:
 
     with TestClient(app, base_url=BASE) as api:
         return {k.lower(): v for k, v in bearer(api, client, " ".join(sc.ALL)).items()}
+
+
+# --- connections that never finish (priorauth serve) ---------------------------------
+
+SHORT = "1"  # seconds: the test's own timeouts, so a closed connection shows quickly
+BOUND = 45.0  # generous: closing takes ~1 s; without the limits the socket waits for ever
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """`priorauth serve` in its own process, with short connection timeouts."""
+    from bench.load import start_server
+
+    db = tmp_path_factory.mktemp("conn") / "conn.db"
+    proc, base = start_server(
+        f"sqlite:///{db}",
+        1,
+        {
+            "PRIORAUTH_TIMEOUT_REQUEST_HEAD": SHORT,
+            "PRIORAUTH_TIMEOUT_REQUEST_BODY": SHORT,
+            "PRIORAUTH_TIMEOUT_KEEP_ALIVE": SHORT,
+        },
+    )
+    host, port = base.removeprefix("http://").split(":")
+    try:
+        yield host, int(port)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def _until_closed(sock: socket.socket) -> tuple[bytes, float]:
+    """Everything the server sends until it closes, and how long that took."""
+    sock.settimeout(BOUND)
+    start, got = time.monotonic(), b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            pytest.fail(f"the server kept the connection open {BOUND} s; it sent {got[:200]!r}")
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        got += chunk
+    return got, time.monotonic() - start
+
+
+@pytest.mark.parametrize(
+    "partial",
+    [
+        pytest.param(b"", id="nothing"),
+        pytest.param(b"POST /fhir/Claim/$submit HTTP/1.1\r\nHost: x\r\n", id="half-a-head"),
+        pytest.param(b"GET /fhir/metad", id="half-a-request-line"),
+    ],
+)
+def test_a_connection_that_never_finishes_its_request_head_is_closed(
+    server: tuple[str, int], partial: bytes
+) -> None:
+    with socket.create_connection(server, timeout=BOUND) as sock:
+        sock.sendall(partial)
+        got, took = _until_closed(sock)
+    assert got == b"" or got.startswith(b"HTTP/1.1 4"), got[:200]
+    assert took < BOUND
+
+
+def test_a_body_that_stops_arriving_gets_408_and_the_connection_closes(
+    server: tuple[str, int],
+) -> None:
+    head = (
+        b"POST /fhir/Claim/$submit HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/fhir+json\r\nContent-Length: 1000\r\n\r\n"
+    )
+    with socket.create_connection(server, timeout=BOUND) as sock:
+        sock.sendall(head + b'{"resourceType": "Bun')
+        got, _ = _until_closed(sock)
+    assert got.startswith(b"HTTP/1.1 408"), got[:300]
+    assert b"OperationOutcome" in got
+
+
+def test_an_idle_keep_alive_connection_is_closed_and_a_second_request_head_is_timed(
+    server: tuple[str, int],
+) -> None:
+    with socket.create_connection(server, timeout=BOUND) as sock:
+        sock.sendall(b"GET /fhir/metadata HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200"), first[:200]
+        # Half of a second request on the same connection: also closed in time.
+        sock.sendall(b"GET /fhir/metadata HTTP/1.1\r\n")
+        _until_closed(sock)

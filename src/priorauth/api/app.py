@@ -38,6 +38,7 @@ def create_app(service: PriorAuthService) -> FastAPI:
         BodyLimit,
         max_body_bytes=service.settings.max_body_bytes,
         max_form_bytes=service.settings.max_form_bytes,
+        body_timeout=service.settings.timeout_request_body,
     )
     app.include_router(security.router)
     app.include_router(fhir.router)
@@ -61,7 +62,7 @@ def create_app(service: PriorAuthService) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):  # type: ignore[no-untyped-def]
-        code = {404: "not-found", 405: "not-supported", 413: "too-long"}.get(
+        code = {404: "not-found", 405: "not-supported", 408: "timeout", 413: "too-long"}.get(
             exc.status_code, "processing"
         )
         return outcome_response(exc.status_code, code, str(exc.detail))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,10 +32,17 @@ class BodyLimit:
     app's posts) have a smaller limit of their own: none of them needs more.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, max_form_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        max_form_bytes: int,
+        body_timeout: float | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_form_bytes = max_form_bytes
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,15 +67,22 @@ class BodyLimit:
             )
             await response(scope, receive, send)
             return
-        received, started = 0, False
+        received, started, complete = 0, False, False
 
         async def counted() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:  # after the body: waiting for a disconnect is not timed
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout)
+            except TimeoutError:
+                # A client that stops sending mid-body holds a worker's request: 408.
+                raise HTTPException(408, "the request body did not arrive in time") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise BodyTooLarge(limit)
+                complete = not message.get("more_body", False)
             return message
 
         async def sending(message: Message) -> None:
