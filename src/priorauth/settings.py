@@ -16,6 +16,19 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, not {raw!r}") from e
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as e:
+        raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from e
+    if not value > 0:
+        raise ValueError(f"{name} must be more than 0, not {raw!r}")
+    return value
+
+
 def _bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name, "").strip().lower()
     if raw == "":
@@ -47,7 +60,10 @@ class Settings:
     # Decision clocks. CMS-0062-P proposes 24 h (expedited) and 72 h (standard) for drugs.
     expedited_hours: int = 24
     standard_hours: int = 72
+    # Every request body, on every route (413 over it); forms (sign-in, the token
+    # endpoint, the web app's posts) have a smaller limit of their own.
     max_body_bytes: int = 5 * 1024 * 1024
+    max_form_bytes: int = 64 * 1024
     # Validate every $submit against the FHIR R4B models (fhir.resources) on top of
     # the intake's own contract checks. About 10 ms a request; off trades that for speed.
     fhir_validation: bool = True
@@ -71,6 +87,17 @@ class Settings:
     # The payer's member identifier system, assumed when a request names a member
     # without one (Coverage.subscriberId carries no system).
     member_id_system: str = ""
+    # Connections (`priorauth serve`): an idle keep-alive connection is closed after
+    # `timeout_keep_alive` s; a request's line and headers must arrive within
+    # `timeout_request_head` s (half-open and slowloris connections are closed), each
+    # piece of its body within `timeout_request_body` s (408); headers are limited to
+    # `max_header_bytes`; past `limit_concurrency` connections and requests at once
+    # a worker answers 503.
+    timeout_keep_alive: int = 5
+    timeout_request_head: float = 10.0
+    timeout_request_body: float = 30.0
+    max_header_bytes: int = 16 * 1024
+    limit_concurrency: int = 200
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -80,12 +107,18 @@ class Settings:
             expedited_hours=_int("PRIORAUTH_EXPEDITED_HOURS", cls.expedited_hours),
             standard_hours=_int("PRIORAUTH_STANDARD_HOURS", cls.standard_hours),
             max_body_bytes=_int("PRIORAUTH_MAX_BODY_BYTES", cls.max_body_bytes),
+            max_form_bytes=_int("PRIORAUTH_MAX_FORM_BYTES", cls.max_form_bytes),
             fhir_validation=_bool("PRIORAUTH_FHIR_VALIDATION", cls.fhir_validation),
             auth_enabled=_bool("PRIORAUTH_AUTH", cls.auth_enabled),
             secret_key=os.environ.get("PRIORAUTH_SECRET_KEY", ""),
             audit_key=_audit_key(),
             rate_per_minute=_int("PRIORAUTH_RATE_PER_MINUTE", cls.rate_per_minute),
             rate_burst=_int("PRIORAUTH_RATE_BURST", cls.rate_burst),
+            timeout_keep_alive=_int("PRIORAUTH_TIMEOUT_KEEP_ALIVE", cls.timeout_keep_alive),
+            timeout_request_head=_float("PRIORAUTH_TIMEOUT_REQUEST_HEAD", cls.timeout_request_head),
+            timeout_request_body=_float("PRIORAUTH_TIMEOUT_REQUEST_BODY", cls.timeout_request_body),
+            max_header_bytes=_int("PRIORAUTH_MAX_HEADER_BYTES", cls.max_header_bytes),
+            limit_concurrency=_int("PRIORAUTH_LIMIT_CONCURRENCY", cls.limit_concurrency),
             base_url=os.environ.get("PRIORAUTH_BASE_URL") or cls.base_url,
             insurer_name=os.environ.get("PRIORAUTH_INSURER_NAME") or cls.insurer_name,
             case_sensitive_id_systems=_list("PRIORAUTH_CASE_SENSITIVE_ID_SYSTEMS"),

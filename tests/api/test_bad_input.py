@@ -64,10 +64,10 @@ def test_not_a_pas_bundle_is_400(client: TestClient, body: bytes, status: int, w
     assert words in _outcome(r)
 
 
-def test_body_over_the_limit_is_400(client: TestClient, service: PriorAuthService) -> None:
+def test_body_over_the_limit_is_413(client: TestClient, service: PriorAuthService) -> None:
     big = b" " * (service.settings.max_body_bytes + 1)
     r = client.post(SUBMIT, content=big)
-    assert r.status_code == 400
+    assert r.status_code == 413
     assert "limit" in _outcome(r)
 
 

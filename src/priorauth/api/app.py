@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from priorauth import __version__, ui
 from priorauth.api import cases, cds, dtr, fhir, security
+from priorauth.api.limits import BodyLimit
 from priorauth.api.responses import outcome_response
 from priorauth.api.security import warn_if_open
 from priorauth.service.app_service import PriorAuthService
@@ -33,6 +34,12 @@ def create_app(service: PriorAuthService) -> FastAPI:
         description="Prior authorization engine: Da Vinci PAS endpoints and the case API.",
     )
     app.state.service = service
+    app.add_middleware(
+        BodyLimit,
+        max_body_bytes=service.settings.max_body_bytes,
+        max_form_bytes=service.settings.max_form_bytes,
+        body_timeout=service.settings.timeout_request_body,
+    )
     app.include_router(security.router)
     app.include_router(fhir.router)
     app.include_router(cases.router)
@@ -55,7 +62,7 @@ def create_app(service: PriorAuthService) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):  # type: ignore[no-untyped-def]
-        code = {404: "not-found", 405: "not-supported", 413: "too-long"}.get(
+        code = {404: "not-found", 405: "not-supported", 408: "timeout", 413: "too-long"}.get(
             exc.status_code, "processing"
         )
         return outcome_response(exc.status_code, code, str(exc.detail))

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from priorauth.api.deps import Service
+from priorauth.api.deps import Body, Service
 from priorauth.api.responses import JsonResponse
 from priorauth.api.security import require_payer
 from priorauth.auth import scopes as sc
@@ -97,12 +97,35 @@ class DecisionIn(BaseModel):
     kit_ndc: str | None = Field(None, max_length=20)
 
 
-@router.post("/{case_id}/decision", summary="A decision, recorded under the calling client")
+def _decision_in(raw: Body) -> DecisionIn:
+    # Read as a dependency, not a body parameter: FastAPI reads body parameters before
+    # any dependency, so the token would be checked only after the whole body arrived.
+    try:
+        return DecisionIn.model_validate_json(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in ("body", *first.get("loc", ())))
+        raise Unprocessable(f"{where}: {first.get('msg', 'invalid')}") from e
+
+
+DECISION_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": DecisionIn.model_json_schema()}},
+    }
+}
+
+
+@router.post(
+    "/{case_id}/decision",
+    openapi_extra=DECISION_BODY,
+    summary="A decision, recorded under the calling client",
+)
 async def decide(
     svc: Service,
     case_id: str,
-    body: DecisionIn,
     who: Annotated[Actor, Depends(require_payer(sc.CASES_DECIDE))],
+    body: Annotated[DecisionIn, Depends(_decision_in)],
 ) -> JsonResponse:
     if body.decided_by is not None:
         raise Unprocessable(
@@ -127,12 +150,34 @@ class VoidIn(BaseModel):
     reason: str = Field(min_length=1, max_length=4000)
 
 
-@router.post("/{case_id}/void", summary="A Medical Director voids an approval, with a reason")
+def _void_in(raw: Body) -> VoidIn:
+    # A dependency, like the decision's body: the token is checked before the body is read.
+    try:
+        return VoidIn.model_validate_json(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in ("body", *first.get("loc", ())))
+        raise Unprocessable(f"{where}: {first.get('msg', 'invalid')}") from e
+
+
+VOID_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": VoidIn.model_json_schema()}},
+    }
+}
+
+
+@router.post(
+    "/{case_id}/void",
+    openapi_extra=VOID_BODY,
+    summary="A Medical Director voids an approval, with a reason",
+)
 async def void(
     svc: Service,
     case_id: str,
-    body: VoidIn,
     who: Annotated[Actor, Depends(require_payer(sc.CASES_DECIDE))],
+    body: Annotated[VoidIn, Depends(_void_in)],
 ) -> JsonResponse:
     """The only way to free the member's lifetime record; a provider's cancellation of a
     decided case is only a request to withdraw."""

@@ -35,7 +35,7 @@ async def discovery(svc: Service) -> JsonResponse:
 
 @router.post("/cds-services/{service_id}", summary="Call a CRD service (order-sign, order-select)")
 async def call(
-    svc: Service, service_id: str, body: Body, who: Annotated[Actor, Depends(require(sc.CDS))]
+    svc: Service, service_id: str, who: Annotated[Actor, Depends(require(sc.CDS))], body: Body
 ) -> JsonResponse:
     return JsonResponse(await run_in_threadpool(_crd(svc).call, service_id, body, who))
 

@@ -28,14 +28,14 @@ def _dtr(svc: PriorAuthService) -> DtrService:
 
 @router.post("/Questionnaire/$questionnaire-package", summary="DTR questionnaire package")
 async def questionnaire_package(
-    svc: Service, body: Body, who: Annotated[Actor, Depends(require(sc.DTR))]
+    svc: Service, who: Annotated[Actor, Depends(require(sc.DTR))], body: Body
 ) -> FhirResponse:
     return FhirResponse(await run_in_threadpool(_dtr(svc).package, body, who))
 
 
 @router.post("/Questionnaire/$next-question", summary="SDC adaptive form: the next question")
 async def next_question(
-    svc: Service, body: Body, who: Annotated[Actor, Depends(require(sc.DTR))]
+    svc: Service, who: Annotated[Actor, Depends(require(sc.DTR))], body: Body
 ) -> FhirResponse:
     return FhirResponse(await run_in_threadpool(_dtr(svc).next_question, body, who))
 

@@ -52,7 +52,7 @@ def _bundle_response(
     summary="PAS $submit: a prior authorization request Bundle",
 )
 async def submit(
-    svc: Service, body: Body, who: Annotated[Actor, Depends(require(sc.SUBMIT))]
+    svc: Service, who: Annotated[Actor, Depends(require(sc.SUBMIT))], body: Body
 ) -> FhirResponse:
     result = await run_in_threadpool(svc.submit, body, who)
     return _bundle_response(svc, result.record, 201 if result.created else 200)
@@ -64,7 +64,7 @@ async def submit(
     summary="PAS $inquire: the current state of a request",
 )
 async def inquire(
-    svc: Service, body: Body, who: Annotated[Actor, Depends(require(sc.INQUIRE))]
+    svc: Service, who: Annotated[Actor, Depends(require(sc.INQUIRE))], body: Body
 ) -> FhirResponse:
     record = await run_in_threadpool(svc.inquire, body, who)
     return _bundle_response(svc, record, 200, inquiry=True)
@@ -85,7 +85,7 @@ async def read_claim_response(
     "/Subscription", openapi_extra=FHIR_BODY, summary="Create a PAS rest-hook Subscription"
 )
 async def create_subscription(
-    svc: Service, body: Body, who: Annotated[Actor, Depends(require(sc.SUBSCRIPTION))]
+    svc: Service, who: Annotated[Actor, Depends(require(sc.SUBSCRIPTION))], body: Body
 ) -> FhirResponse:
     try:
         resource = orjson.loads(body)

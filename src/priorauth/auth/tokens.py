@@ -27,6 +27,8 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALGORITHMS = ("RS384", "ES384")
 MAX_ASSERTION_LIFETIME = timedelta(minutes=5)
 TOKEN_LIFETIME = timedelta(minutes=5)
+# A jti is kept (with the client id) until its assertion expires, in a column of 300.
+MAX_JTI = 128
 
 
 class TokenError(Exception):
@@ -79,10 +81,17 @@ def issue(s: Session, form: dict[str, str], token_url: str, secret: str, now: da
         raise TokenError("invalid_client", f"the client assertion is not valid: {e}", 401) from e
     if claims["sub"] != client.id:
         raise TokenError("invalid_client", "the assertion's sub must be the client id", 401)
-    exp = datetime.fromtimestamp(claims["exp"], UTC)
+    exp = _numeric_date(claims["exp"])
     if exp - now > MAX_ASSERTION_LIFETIME + timedelta(seconds=5):
         raise TokenError("invalid_client", "the assertion may live at most five minutes", 401)
-    _spend_jti(s, client.id, str(claims["jti"]), exp, now)
+    jti = claims["jti"]
+    if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI:
+        raise TokenError(
+            "invalid_client",
+            f"the assertion's jti must be a string of 1 to {MAX_JTI} characters",
+            401,
+        )
+    _spend_jti(s, client.id, jti, exp, now)
     granted = _grant(form.get("scope", ""), client.scopes)
     expires = now + TOKEN_LIFETIME
     token = jwt.encode(
@@ -100,6 +109,20 @@ def issue(s: Session, form: dict[str, str], token_url: str, secret: str, now: da
         algorithm="HS256",
     )
     return Issued(token, granted, int(TOKEN_LIFETIME.total_seconds()), client.id)
+
+
+def _numeric_date(value: object) -> datetime:
+    """A JWT NumericDate (RFC 7519: a JSON number of seconds), as a datetime.
+
+    PyJWT accepts anything int() takes (a numeric string, 1e20); neither is a date
+    this server can place, so both are refused rather than overflowing.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TokenError("invalid_client", "the assertion's exp must be a JSON number", 401)
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError) as e:
+        raise TokenError("invalid_client", "the assertion's exp is out of range", 401) from e
 
 
 def _key_for(jwks: dict[str, Any], header: dict[str, Any]) -> Any:

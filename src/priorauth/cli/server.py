@@ -6,7 +6,7 @@ import dataclasses
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -104,7 +104,20 @@ def serve(
         log_level="info",
         access_log=False,
         log_config=None,  # priorauth.observability configures JSON logs in each worker
+        **connection_limits(settings),
     )
+
+
+def connection_limits(settings) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """uvicorn's options so that no connection is held for ever (priorauth.api.protocol)."""
+    from priorauth.api.protocol import TimedH11Protocol
+
+    return {
+        "http": TimedH11Protocol,
+        "timeout_keep_alive": settings.timeout_keep_alive,
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+        "limit_concurrency": settings.limit_concurrency,
+    }
 
 
 def serve_demo(library, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
@@ -131,4 +144,11 @@ def serve_demo(library, host: str, port: int) -> None:  # type: ignore[no-untype
         f"  metadata:    curl http://{host}:{port}/fhir/metadata\n"
         f"  API docs:    http://{host}:{port}/docs"
     )
-    uvicorn.run(create_app(service), host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(
+        create_app(service),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        **connection_limits(settings),
+    )

@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from priorauth.errors import InvalidRequest
+from priorauth.intake.shapes import STRING, check, check_resource
 from priorauth.service.errors import BadRequest, ServiceError, Unprocessable
 
 Json = dict[str, Any]
@@ -83,9 +85,16 @@ def parse_hook(raw: bytes, expected_hook: str) -> HookRequest:
         raise Unprocessable("draftOrders.entry must be an array", "context.draftOrders.entry")
     if hook == "order-select" and not isinstance(context.get("selections"), list):
         raise Unprocessable("order-select needs context.selections", "context.selections")
+    try:
+        check_resource(orders, "context.draftOrders")
+        if "selections" in context:
+            check(context["selections"], [STRING], "context.selections")
+    except InvalidRequest as e:
+        raise Unprocessable(e.message, e.where) from e
     prefetch = body.get("prefetch") or {}
     if not isinstance(prefetch, dict):
         raise Unprocessable("prefetch must be an object", "prefetch")
+    checked_resources(prefetch, "prefetch")
     server = body.get("fhirServer")
     if server is not None and (not isinstance(server, str) or not server.startswith("http")):
         raise Unprocessable("fhirServer must be an absolute URL", "fhirServer")
@@ -101,6 +110,22 @@ def parse_hook(raw: bytes, expected_hook: str) -> HookRequest:
             raise Unprocessable("fhirAuthorization is given without fhirServer", "fhirServer")
         token = auth["access_token"]
     return HookRequest(hook, instance, context, prefetch, server, token)
+
+
+def checked_resources(data: dict[str, Any], where: str) -> None:
+    """422 unless every value given (a resource or a search Bundle) has FHIR's JSON shape.
+
+    For the prefetch at the door and for what is fetched from the EHR's server.
+    """
+    try:
+        for key, value in data.items():
+            if isinstance(value, list):
+                for i, r in enumerate(value):
+                    check_resource(r, f"{where}.{key}[{i}]")
+            elif value is not None:
+                check_resource(value, f"{where}.{key}")
+    except InvalidRequest as e:
+        raise Unprocessable(e.message, e.where) from e
 
 
 def reference_id(reference: object, kind: str) -> str | None:

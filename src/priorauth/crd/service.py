@@ -19,6 +19,7 @@ from priorauth.crd.hooks import (
     ORDER_HOOKS,
     HookRequest,
     PrefetchUnavailable,
+    checked_resources,
     parse_hook,
     reference_id,
 )
@@ -112,6 +113,9 @@ class CrdService:
                 "systemActions": [],
             }
         data = resolve(req, templates(s.policy for s in services), self.http)
+        # Fetched resources are held to the prefetch's rules (the prefetch is checked again:
+        # cheap, and the one place that sees both).
+        checked_resources(data, "fhirServer")
         patient = _patient(data, req)
         coverage = _coverage(data.get("coverage", []), req.patient_id, found)
         resources = [

@@ -18,6 +18,7 @@ from priorauth.crd.service import judge, policies_in_force
 from priorauth.dtr import adaptive
 from priorauth.dtr.questionnaire import build, canonical
 from priorauth.errors import InvalidRequest
+from priorauth.intake.shapes import check_resource
 from priorauth.policies import policy_of_record
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import BadRequest, NotFound, Unprocessable
@@ -37,6 +38,10 @@ def _json(raw: bytes, kind: str) -> Json:
         raise BadRequest(f"the body is not JSON: {e}") from e
     if not isinstance(body, dict) or body.get("resourceType") != kind:
         raise BadRequest(f"the body must be a FHIR {kind}")
+    try:
+        check_resource(body, kind)
+    except InvalidRequest as e:
+        raise Unprocessable(e.message, e.where) from e
     return body
 
 

@@ -19,7 +19,9 @@ from priorauth.core.facts import (
 from priorauth.errors import InvalidRequest
 from priorauth.intake.clinical import Evidence
 from priorauth.intake.references import BundleIndex, Resource, contained
+from priorauth.intake.shapes import check_resource
 from priorauth.intake.values import (
+    MAX_MEMBER_ID,
     as_list,
     as_objects,
     at,
@@ -61,13 +63,16 @@ def read_bundle(
     if validate:
         validate_bundle(bundle)
     try:
-        return _read(entries, as_of, claims)
+        facts = _read(entries, as_of, claims)
     except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
         # A field of an unexpected JSON type deep inside a resource; the explicit
-        # checks name the common ones, this keeps the rest a client error.
+        # checks name the common ones, the shape check most others, and this keeps
+        # the rest a client error.
+        check_resource(bundle, "Bundle")
         raise InvalidRequest(
             f"the bundle does not have the FHIR R4 structure expected ({type(exc).__name__})"
         ) from exc
+    return facts
 
 
 def validate_bundle(bundle: dict[str, Any]) -> None:
@@ -313,6 +318,10 @@ def _patient(
                 if type(value) is str and value:
                     member_id = value
                     break
+    if member_id is not None and len(member_id) > MAX_MEMBER_ID:
+        raise InvalidRequest(
+            f"the member id is longer than {MAX_MEMBER_ID} characters", at(ref, "identifier")
+        )
 
     birth_date = None
     if patient.get("birthDate") is not None:

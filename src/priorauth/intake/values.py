@@ -19,6 +19,10 @@ from priorauth.errors import InvalidRequest
 Coding = tuple[str, str]
 T = TypeVar("T")
 
+# The longest member id kept (member ids are rarely over 20 characters); a longer one
+# is refused at the door rather than by the database (PostgreSQL enforces lengths).
+MAX_MEMBER_ID = 64
+
 # FHIR R4 dateTime: a time needs seconds and a zone; the date may be partial.
 _DATETIME = re.compile(
     r"(\d{4})(?:-(\d{2})(?:-(\d{2})"

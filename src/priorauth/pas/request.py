@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from priorauth.errors import InvalidRequest
+from priorauth.intake.values import MAX_MEMBER_ID
 from priorauth.pas.records import Identifier, RequestKeys
 
 NPI = "http://hl7.org/fhir/sid/us-npi"
@@ -13,6 +14,11 @@ CERTIFICATION_TYPE = (
     "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-certificationType"
 )
 _EXPEDITED = frozenset({"stat", "urgent"})
+# What the case table's columns hold (store/models.py; a test keeps them in step): a
+# longer key is refused here, with a 4xx, never by the database (PostgreSQL enforces).
+MAX_IDENTIFIER = 200  # "system|value" of the Claim identifier and of the submitter
+MAX_SERVICE_CODES = 20
+MAX_SERVICE_CODE = 19  # 20 codes of 19 characters and their spaces fit in 400
 _CLAIM = "Bundle.entry[0].resource"
 
 Resource = dict[str, Any]
@@ -86,7 +92,7 @@ def read_keys(bundle: dict[str, Any]) -> RequestKeys:
     if identifier is None:
         raise InvalidRequest("the Claim has no identifier (Claim.identifier[0])", _CLAIM)
     member = _member(claim, index)
-    return RequestKeys(
+    keys = RequestKeys(
         claim_identifier=identifier,
         submitter=_submitter(claim, index),
         member_id=member.value if member else None,
@@ -96,6 +102,8 @@ def read_keys(bundle: dict[str, Any]) -> RequestKeys:
         expedited=_expedited(claim),
         member_system=member.system if member else None,
     )
+    _fits(keys.claim_identifier, keys.submitter, keys.related, keys.member_id, keys.service_codes)
+    return keys
 
 
 def read_inquiry(bundle: dict[str, Any]) -> InquiryKeys:
@@ -115,13 +123,49 @@ def read_inquiry(bundle: dict[str, Any]) -> InquiryKeys:
             "or Patient.identifier)",
             _CLAIM,
         )
-    return InquiryKeys(
+    keys = InquiryKeys(
         member_id=member_id,
         submitter=submitter,
         service_codes=_service_codes(claim),
         claim_identifier=identifier,
         member_system=member.system if member else None,
     )
+    _fits(keys.claim_identifier, keys.submitter, None, keys.member_id, keys.service_codes)
+    return keys
+
+
+def _fits(
+    claim: Identifier | None,
+    submitter: Identifier,
+    related: Identifier | None,
+    member_id: str | None,
+    codes: tuple[str, ...],
+) -> None:
+    """InvalidRequest when a key is longer than what the case table keeps."""
+    for identifier, where in (
+        (claim, f"{_CLAIM}.identifier[0]"),
+        (submitter, f"{_CLAIM}.provider"),
+        (related, f"{_CLAIM}.related[0].claim"),
+    ):
+        if identifier is not None and len(identifier.key()) > MAX_IDENTIFIER:
+            raise InvalidRequest(
+                f"the identifier (system and value) is longer than {MAX_IDENTIFIER} characters",
+                where,
+            )
+    if member_id is not None and len(member_id) > MAX_MEMBER_ID:
+        raise InvalidRequest(
+            f"the member id is longer than {MAX_MEMBER_ID} characters",
+            "Coverage.subscriberId or Patient.identifier",
+        )
+    if len(codes) > MAX_SERVICE_CODES:
+        raise InvalidRequest(
+            f"more than {MAX_SERVICE_CODES} distinct service codes", f"{_CLAIM}.item"
+        )
+    if any(len(c) > MAX_SERVICE_CODE for c in codes):
+        raise InvalidRequest(
+            f"a service code is longer than {MAX_SERVICE_CODE} characters",
+            f"{_CLAIM}.item.productOrService",
+        )
 
 
 def _claim_of(bundle: object) -> tuple[Resource, BundleIndex]:

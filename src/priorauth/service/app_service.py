@@ -22,6 +22,7 @@ from priorauth.auth.keys import audit_key
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import read_bundle, validate_bundle
+from priorauth.intake.shapes import check_resource
 from priorauth.pas.members import member_key
 from priorauth.pas.records import CLIENT_DECIDER, CaseRecord, Decision, RequestKeys, Voided
 from priorauth.pas.request import InquiryKeys, read_inquiry, read_keys
@@ -159,11 +160,15 @@ class PriorAuthService(SubscriptionsMixin):
 
     def _submit(self, raw: bytes, who: Actor) -> Submitted:
         bundle, keys = _read(raw, read_keys, "request", who)
-        if self.settings.fhir_validation:
-            try:
+        try:
+            if self.settings.fhir_validation:
                 validate_bundle(bundle)
-            except InvalidRequest as e:
-                raise Unprocessable(str(e)) from e
+            else:
+                # Without the models, the shapes of what is read are still checked: a
+                # stored bundle must never break what reads it later (the reviewer app).
+                check_resource(bundle, "Bundle")
+        except InvalidRequest as e:
+            raise Unprocessable(str(e)) from e
         if keys.certification == CANCEL:
             return _as("cancel", lambda: self._cancel(keys, who))
         now = self.clock()

@@ -174,6 +174,8 @@ def _decide(request: Request, case_id: str, form: dict[str, Any]) -> Response:
 
 @router.post("/cases/{case_id}/decision")
 async def decide(request: Request, case_id: str) -> Response:
+    # Signed in before the form is read: a stranger's post costs no parsing.
+    await run_in_threadpool(require_user, request)
     raw = await request.form()
     check_csrf(request, raw)
     form = {
@@ -231,6 +233,7 @@ def _request_documentation(request: Request, case_id: str, items: list[str], not
 
 @router.post("/cases/{case_id}/documentation-request")
 async def request_documentation(request: Request, case_id: str) -> Response:
+    await run_in_threadpool(require_user, request)
     raw = await request.form()
     check_csrf(request, raw)
     items = [str(i)[:500] for i in raw.getlist("items")][:50]

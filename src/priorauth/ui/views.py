@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -11,6 +12,8 @@ from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.model import Criterion, walk
 from priorauth.pas.records import CLIENT_DECIDER, CaseRecord
 from priorauth.policies import policy_of_record
+
+log = logging.getLogger("priorauth.ui")
 
 STATUS = {  # finding status -> (icon, words); words too, so color is never the only cue
     "met": ("✓", "Met"),
@@ -62,23 +65,42 @@ def policy_of(service: Any, record: CaseRecord) -> CompiledPolicy | None:
 # --- the request bundle -------------------------------------------------------
 
 
-def _resources(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    return [
-        e["resource"]
-        for e in bundle.get("entry", [])
-        if isinstance(e, dict) and (e.get("resource") or {}).get("resourceType") == kind
-    ]
+# Read defensively: the stored bundle is what a provider sent. The door checks its
+# shapes, but rows stored before that check (or by another version) must not break a
+# page: an element of the wrong JSON type reads as absent, and a case whose request
+# cannot be read at all shows as unreadable instead of failing the whole queue.
+UNREADABLE = "(unreadable request)"
+
+
+def _resources(bundle: object, kind: str) -> list[dict[str, Any]]:
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    out = []
+    for e in entries if isinstance(entries, list) else ():
+        r = e.get("resource") if isinstance(e, dict) else None
+        if isinstance(r, dict) and r.get("resourceType") == kind:
+            out.append(r)
+    return out
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _name(resource: dict[str, Any]) -> str | None:
-    for n in resource.get("name") or []:
+    names = resource.get("name")
+    for n in names if isinstance(names, list) else ():
         if isinstance(n, str):
             return n
-        if n.get("text"):
+        if not isinstance(n, dict):
+            continue
+        if _text(n.get("text")):
             return str(n["text"])
-        parts = [*n.get("given", []), n.get("family", "")]
-        if any(parts):
-            return " ".join(p for p in parts if p)
+        given = n.get("given")
+        parts = [g for g in (given if isinstance(given, list) else ()) if _text(g)]
+        if _text(n.get("family")):
+            parts.append(n["family"])
+        if parts:
+            return " ".join(parts)
     return None
 
 
@@ -90,25 +112,52 @@ class Member:
     provider: str
     prescriber: str | None
     drug: str
+    readable: bool = True
 
 
 def member_of(record: CaseRecord) -> Member:
+    """Who and what the case is about, from its request; never raises on a stored bundle."""
+    try:
+        return _member_of(record)
+    except Exception:
+        log.warning("case %s: its stored request cannot be read for display", record.id)
+        return Member(
+            name=UNREADABLE,
+            member_id=record.keys.member_id or "(no member id)",
+            birth_date=None,
+            provider=record.keys.submitter.value,
+            prescriber=None,
+            drug="(unreadable)",
+            readable=False,
+        )
+
+
+def _member_of(record: CaseRecord) -> Member:
     b = record.request
     patient = next(iter(_resources(b, "Patient")), {})
     orgs = [o for o in _resources(b, "Organization") if o.get("identifier")]
     practitioner = next(iter(_resources(b, "Practitioner")), {})
     med = next(iter(_resources(b, "MedicationRequest")), {})
-    concept = med.get("medicationCodeableConcept") or {}
-    drug = concept.get("text") or next(
-        (c.get("display") for c in concept.get("coding", []) if c.get("display")), None
+    concept = med.get("medicationCodeableConcept")
+    concept = concept if isinstance(concept, dict) else {}
+    codings = concept.get("coding")
+    drug = _text(concept.get("text")) or next(
+        (
+            c["display"]
+            for c in (codings if isinstance(codings, list) else ())
+            if isinstance(c, dict) and _text(c.get("display"))
+        ),
+        None,
     )
+    policy = (record.evaluation or {}).get("policy")
+    title = policy.get("title") if isinstance(policy, dict) else None
     return Member(
         name=_name(patient) or "(name not given)",
         member_id=record.keys.member_id or "(no member id)",
-        birth_date=patient.get("birthDate"),
-        provider=(orgs[0].get("name") if orgs else None) or record.keys.submitter.value,
+        birth_date=_text(patient.get("birthDate")),
+        provider=(_text(orgs[0].get("name")) if orgs else None) or record.keys.submitter.value,
         prescriber=_name(practitioner),
-        drug=drug or (record.evaluation or {}).get("policy", {}).get("title") or "the service",
+        drug=drug or _text(title) or "the service",
     )
 
 
