@@ -27,6 +27,11 @@ def _bool(name: str, default: bool) -> bool:
     raise ValueError(f"{name} must be true or false, not {raw!r}")
 
 
+def _list(name: str) -> tuple[str, ...]:
+    raw = os.environ.get(name, "")
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     # SQLite in the working directory by default so the quickstart needs nothing;
@@ -42,6 +47,17 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"
     insurer_name: str = "priorauth payer"
     notify_timeout_seconds: float = 5.0
+    # Where the server's own requests (subscription notifications, CRD prefetch) may go:
+    # public addresses only, plus these host names ("ehr.local", "*.corp.example") and
+    # networks ("10.1.0.0/16", "127.0.0.1"). https only unless http is allowed here
+    # or authentication is off (development mode).
+    outbound_allow: tuple[str, ...] = ()
+    outbound_allow_http: bool = False
+    # The notification outbox: a failed delivery is retried after backoff, 2x backoff,
+    # 4x ... (capped at an hour), and marked failed after max attempts.
+    outbox_max_attempts: int = 8
+    outbox_backoff_seconds: int = 30
+    outbox_poll_seconds: int = 5
     # SMART Backend Services on every API endpoint. Off is a development mode that
     # must be asked for (PRIORAUTH_AUTH=off) and is announced with a warning.
     auth_enabled: bool = True
@@ -66,4 +82,9 @@ class Settings:
             rate_burst=_int("PRIORAUTH_RATE_BURST", cls.rate_burst),
             base_url=os.environ.get("PRIORAUTH_BASE_URL") or cls.base_url,
             insurer_name=os.environ.get("PRIORAUTH_INSURER_NAME") or cls.insurer_name,
+            outbound_allow=_list("PRIORAUTH_OUTBOUND_ALLOW"),
+            outbound_allow_http=_bool("PRIORAUTH_OUTBOUND_ALLOW_HTTP", cls.outbound_allow_http),
+            outbox_max_attempts=max(1, _int("PRIORAUTH_OUTBOX_MAX_ATTEMPTS", 8)),
+            outbox_backoff_seconds=max(1, _int("PRIORAUTH_OUTBOX_BACKOFF_SECONDS", 30)),
+            outbox_poll_seconds=max(1, _int("PRIORAUTH_OUTBOX_POLL_SECONDS", 5)),
         )

@@ -104,7 +104,7 @@ class CrdService:
                 "cards": [cards.prior_auth_notice(m.service.policy, _product(m)) for m in found],
                 "systemActions": [],
             }
-        data = resolve(req, templates(s.policy for s in services), self.http)
+        data = resolve(req, templates(s.policy for s in services), self.svc.outbound, self.http)
         patient = _patient(data, req)
         coverage = _coverage(data.get("coverage", []), req.patient_id, found)
         resources = [
