@@ -67,7 +67,10 @@ class SubscriptionsMixin:
         from priorauth.pas.subscriptions import read_subscription, subscription_resource
         from priorauth.store.models import SubscriptionRow
 
-        req = read_subscription(resource)  # InvalidRequest for a malformed one
+        try:
+            req = read_subscription(resource)
+        except InvalidRequest as e:  # a malformed one: 422, audited as a failure
+            raise Unprocessable(str(e), e.where) from e
         if who.organization and req.org_identifier != who.organization:
             raise Forbidden("a client may subscribe to its own organization's results only")
         try:
