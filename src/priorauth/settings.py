@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 
 
@@ -27,9 +29,25 @@ def _bool(name: str, default: bool) -> bool:
     raise ValueError(f"{name} must be true or false, not {raw!r}")
 
 
-def _list(name: str) -> tuple[str, ...]:
-    raw = os.environ.get(name, "")
-    return tuple(part.strip() for part in raw.split(",") if part.strip())
+_HOST = re.compile(r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\.?")
+
+
+def _hosts_or_networks(name: str) -> tuple[str, ...]:
+    """Comma-separated host names ("ehr.local", "*.corp.example") and IPs or CIDRs."""
+    out = []
+    for part in os.environ.get(name, "").split(","):
+        entry = part.strip()
+        if not entry:
+            continue
+        try:
+            ipaddress.ip_network(entry.strip("[]"), strict=False)
+        except ValueError:
+            if not _HOST.fullmatch(entry):
+                raise ValueError(
+                    f"{name}: {entry!r} is neither a host name nor an IP address or CIDR"
+                ) from None
+        out.append(entry)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -82,7 +100,7 @@ class Settings:
             rate_burst=_int("PRIORAUTH_RATE_BURST", cls.rate_burst),
             base_url=os.environ.get("PRIORAUTH_BASE_URL") or cls.base_url,
             insurer_name=os.environ.get("PRIORAUTH_INSURER_NAME") or cls.insurer_name,
-            outbound_allow=_list("PRIORAUTH_OUTBOUND_ALLOW"),
+            outbound_allow=_hosts_or_networks("PRIORAUTH_OUTBOUND_ALLOW"),
             outbound_allow_http=_bool("PRIORAUTH_OUTBOUND_ALLOW_HTTP", cls.outbound_allow_http),
             outbox_max_attempts=max(1, _int("PRIORAUTH_OUTBOX_MAX_ATTEMPTS", 8)),
             outbox_backoff_seconds=max(1, _int("PRIORAUTH_OUTBOX_BACKOFF_SECONDS", 30)),

@@ -203,7 +203,10 @@ def test_retries_back_off_exponentially_then_give_up_visibly(
     assert history[-1]["kind"] == "notify-failed" and history[-1]["http_status"] == 502
 
     # The payer sees it: the API (no content, no headers) and the command line.
-    listed = client_for(svc).get("/api/outbox", params={"status": "failed"}).json()
+    web = client_for(svc)
+    assert web.get("/ui/metrics.json").json()["notifications"] == {"pending": 0, "failed": 1}
+    assert "0 waiting to be delivered, 1 failed" in web.get("/ui/metrics").text
+    listed = web.get("/api/outbox", params={"status": "failed"}).json()
     [row] = [r for r in listed if r["case"] == case_id]
     assert row["attempts"] == 3 and row["last_http_status"] == 502
     assert "provider-token" not in json.dumps(listed) and MEMBER not in json.dumps(listed)

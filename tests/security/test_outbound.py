@@ -248,6 +248,9 @@ def test_policy_entries_and_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings.from_env()
     assert settings.outbound_allow == ("127.0.0.1", "ehr.local")
     assert OutboundPolicy.from_settings(settings).check("http://127.0.0.1:1/").port == 1
+    monkeypatch.setenv("PRIORAUTH_OUTBOUND_ALLOW", "10.0.0.0/33")
+    with pytest.raises(ValueError, match=r"PRIORAUTH_OUTBOUND_ALLOW: '10\.0\.0\.0/33'"):
+        Settings.from_env()
     no_http = OutboundPolicy.from_settings(Settings(outbound_allow=("127.0.0.1",)))
     with pytest.raises(OutboundRefused, match="only https"):
         no_http.check("http://127.0.0.1:1/")
