@@ -6,11 +6,21 @@ from __future__ import annotations
 
 import copy
 import json
+import ssl
+import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -313,3 +323,64 @@ def test_crd_fetch_failures_are_indistinguishable_on_allowed_hosts(
         "/cds-services/priorauth-order-sign", content=orjson.dumps(_hook(ehr_server.url))
     )
     assert ok.status_code == 200, ok.text
+
+
+def _tls_server(tmp_path: Path, host: str) -> tuple[ThreadingHTTPServer, Path]:
+    """An https server on 127.0.0.1 whose certificate names `host` only."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, cert_file
+
+
+def test_pinned_https_still_verifies_the_certificate_for_the_name(tmp_path: Path) -> None:
+    """The connection goes to the checked address; TLS still checks the host's name."""
+    server, ca = _tls_server(tmp_path, "hooks.test")
+    port = server.server_address[1]
+    dns = FakeDNS(hooks_test=["127.0.0.1"], other_test=["127.0.0.1"])
+    policy = OutboundPolicy(["127.0.0.1"], resolver=dns)
+    try:
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(ca))) as http:
+            ok = policy.send(http, "POST", f"https://hooks.test:{port}/h", headers={}, content=b"")
+            assert ok.status_code == 204
+            with pytest.raises(httpx.ConnectError, match="certificate"):
+                policy.send(http, "POST", f"https://other.test:{port}/h", headers={}, content=b"")
+    finally:
+        server.shutdown()
+        server.server_close()
