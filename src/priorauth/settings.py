@@ -102,7 +102,13 @@ class Settings:
             insurer_name=os.environ.get("PRIORAUTH_INSURER_NAME") or cls.insurer_name,
             outbound_allow=_hosts_or_networks("PRIORAUTH_OUTBOUND_ALLOW"),
             outbound_allow_http=_bool("PRIORAUTH_OUTBOUND_ALLOW_HTTP", cls.outbound_allow_http),
-            outbox_max_attempts=max(1, _int("PRIORAUTH_OUTBOX_MAX_ATTEMPTS", 8)),
-            outbox_backoff_seconds=max(1, _int("PRIORAUTH_OUTBOX_BACKOFF_SECONDS", 30)),
-            outbox_poll_seconds=max(1, _int("PRIORAUTH_OUTBOX_POLL_SECONDS", 5)),
+            outbox_max_attempts=max(
+                1, _int("PRIORAUTH_OUTBOX_MAX_ATTEMPTS", cls.outbox_max_attempts)
+            ),
+            outbox_backoff_seconds=max(
+                1, _int("PRIORAUTH_OUTBOX_BACKOFF_SECONDS", cls.outbox_backoff_seconds)
+            ),
+            outbox_poll_seconds=max(
+                1, _int("PRIORAUTH_OUTBOX_POLL_SECONDS", cls.outbox_poll_seconds)
+            ),
         )
