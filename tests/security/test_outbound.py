@@ -262,6 +262,10 @@ def test_policy_entries_and_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match=r"PRIORAUTH_OUTBOUND_ALLOW: '10\.0\.0\.0/33'"):
         Settings.from_env()
     no_http = OutboundPolicy.from_settings(Settings(outbound_allow=("127.0.0.1",)))
+    assert (
+        no_http.describe()
+        == "https to public addresses, and 127.0.0.1/32 (PRIORAUTH_OUTBOUND_ALLOW)"
+    )
     with pytest.raises(OutboundRefused, match="only https"):
         no_http.check("http://127.0.0.1:1/")
 

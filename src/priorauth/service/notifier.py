@@ -253,6 +253,7 @@ class Notifier:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
         self._thread.start()
+        log.info("outbox worker started; notifications go %s", self.policy().describe())
 
     def wake(self) -> None:
         """Something was written to the outbox: deliver now rather than at the next poll."""

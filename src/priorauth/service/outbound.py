@@ -154,6 +154,14 @@ class OutboundPolicy:
         http = settings.outbound_allow_http or not settings.auth_enabled
         return cls(settings.outbound_allow, allow_http=http, resolver=resolver)
 
+    def describe(self) -> str:
+        """One line for the start-up log and the deployment checklist."""
+        extra = sorted(self.hosts) + [f"*{s}" for s in self.suffixes]
+        extra += [str(n) for n in self.networks]
+        schemes = "http(s)" if self.allow_http else "https"
+        allowed = f", and {', '.join(extra)} (PRIORAUTH_OUTBOUND_ALLOW)" if extra else ""
+        return f"{schemes} to public addresses{allowed}"
+
     def _host_allowed(self, host: str) -> bool:
         host = host.rstrip(".")
         return host in self.hosts or any(host.endswith(s) for s in self.suffixes)
