@@ -261,12 +261,12 @@ class Notifier:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # before the pass: a wake during it means "go again"
             try:
-                self.deliver_due()
+                self.deliver_due(stop=self._stop)
             except Exception as e:  # the database is away: try again at the next poll
                 log.error("outbox delivery pass failed: %s", type(e).__name__)
             self._wake.wait(self.settings.outbox_poll_seconds)
-            self._wake.clear()
 
     def close(self) -> None:
         self._stop.set()
@@ -285,8 +285,11 @@ class Notifier:
 
     # --- one pass ----------------------------------------------------------------------
 
-    def deliver_due(self, limit: int = 200) -> DeliveryReport:
-        """Send every row due by the clock, each on its own; returns what happened."""
+    def deliver_due(self, limit: int = 200, stop: threading.Event | None = None) -> DeliveryReport:
+        """Send every row due by the clock, each on its own; returns what happened.
+
+        `stop` ends the pass early (the server is shutting down; the rest stay pending).
+        """
         report = DeliveryReport()
         with self._pass:
             now = self.clock()
@@ -300,6 +303,8 @@ class Notifier:
                     )
                 )
             for row_id in due:
+                if stop is not None and stop.is_set():
+                    break
                 try:
                     if self._claim(row_id):
                         report.add(row_id, self._deliver(row_id))
