@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 
 
@@ -52,6 +54,27 @@ def _audit_key() -> str:
     return raw
 
 
+_HOST = re.compile(r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\.?")
+
+
+def _hosts_or_networks(name: str) -> tuple[str, ...]:
+    """Comma-separated host names ("ehr.local", "*.corp.example") and IPs or CIDRs."""
+    out = []
+    for part in os.environ.get(name, "").split(","):
+        entry = part.strip()
+        if not entry:
+            continue
+        try:
+            ipaddress.ip_network(entry.strip("[]"), strict=False)
+        except ValueError:
+            if not _HOST.fullmatch(entry):
+                raise ValueError(
+                    f"{name}: {entry!r} is neither a host name nor an IP address or CIDR"
+                ) from None
+        out.append(entry)
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Settings:
     # SQLite in the working directory by default so the quickstart needs nothing;
@@ -70,6 +93,17 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"
     insurer_name: str = "priorauth payer"
     notify_timeout_seconds: float = 5.0
+    # Where the server's own requests (subscription notifications, CRD prefetch) may go:
+    # public addresses only, plus these host names ("ehr.local", "*.corp.example") and
+    # networks ("10.1.0.0/16", "127.0.0.1"). https only unless http is allowed here
+    # or authentication is off (development mode).
+    outbound_allow: tuple[str, ...] = ()
+    outbound_allow_http: bool = False
+    # The notification outbox: a failed delivery is retried after backoff, 2x backoff,
+    # 4x ... (capped at an hour), and marked failed after max attempts.
+    outbox_max_attempts: int = 8
+    outbox_backoff_seconds: int = 30
+    outbox_poll_seconds: int = 5
     # SMART Backend Services on every API endpoint. Off is a development mode that
     # must be asked for (PRIORAUTH_AUTH=off) and is announced with a warning.
     auth_enabled: bool = True
@@ -123,4 +157,15 @@ class Settings:
             insurer_name=os.environ.get("PRIORAUTH_INSURER_NAME") or cls.insurer_name,
             case_sensitive_id_systems=_list("PRIORAUTH_CASE_SENSITIVE_ID_SYSTEMS"),
             member_id_system=os.environ.get("PRIORAUTH_MEMBER_ID_SYSTEM", "").strip(),
+            outbound_allow=_hosts_or_networks("PRIORAUTH_OUTBOUND_ALLOW"),
+            outbound_allow_http=_bool("PRIORAUTH_OUTBOUND_ALLOW_HTTP", cls.outbound_allow_http),
+            outbox_max_attempts=max(
+                1, _int("PRIORAUTH_OUTBOX_MAX_ATTEMPTS", cls.outbox_max_attempts)
+            ),
+            outbox_backoff_seconds=max(
+                1, _int("PRIORAUTH_OUTBOX_BACKOFF_SECONDS", cls.outbox_backoff_seconds)
+            ),
+            outbox_poll_seconds=max(
+                1, _int("PRIORAUTH_OUTBOX_POLL_SECONDS", cls.outbox_poll_seconds)
+            ),
         )

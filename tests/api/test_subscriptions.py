@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,42 +12,19 @@ from fastapi.testclient import TestClient
 from priorauth.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from tests.api.conftest import action_codes, claim_response, post_fhir
+from tests.api.receiver import Receiver, allow_loopback, receiving
 from tests.conftest import shared_dir
-
-
-class Receiver:
-    """A real HTTP endpoint on loopback that records what it is sent."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], dict]] = []
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length))
-                received.append((dict(self.headers), body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
+    with receiving() as r:
+        yield r
+
+
+@pytest.fixture(autouse=True)
+def _loopback_allowed(service: PriorAuthService) -> None:
+    allow_loopback(service)
 
 
 def _subscription(endpoint: str, org: str) -> dict:
@@ -79,7 +54,11 @@ def test_decision_is_pushed_to_the_subscriber(
     npi = _provider_npi(bundle)
     created = post_fhir(client, "/fhir/Subscription", _subscription(receiver.url, npi))
     assert created.status_code == 201, created.text
+    # Backport: "requested" until the endpoint accepts the handshake, then "active".
+    assert created.json()["status"] == "requested"
     sub_id = created.json()["id"]
+    service.notifier.flush()
+    assert receiver.kinds() == ["handshake"]
     assert client.get(f"/fhir/Subscription/{sub_id}").json()["status"] == "active"
 
     # a subscriber for another organization must hear nothing
@@ -90,12 +69,12 @@ def test_decision_is_pushed_to_the_subscriber(
         r = client.post(f"/api/cases/{cr['id']}/decision", json={"decision": "approve"})
         assert r.status_code == 200
         service.notifier.flush()
-        assert other.received == []
+        assert other.kinds() == ["handshake"]  # and no event
     finally:
         other.close()
 
-    assert len(receiver.received) == 1
-    headers, note = receiver.received[0]
+    assert receiver.kinds() == ["handshake", "event-notification"]
+    headers, note = receiver.received[1]
     assert headers["Authorization"] == "Bearer provider-token"
     assert headers["Content-Type"].startswith("application/fhir+json")
     assert note["type"] == "history"
@@ -124,18 +103,28 @@ def test_bad_subscriptions_are_refused(client: TestClient, receiver: Receiver) -
 
 
 def test_unreachable_subscriber_does_not_undo_the_decision(
-    client: TestClient, service: PriorAuthService
+    client: TestClient, service: PriorAuthService, receiver: Receiver
 ) -> None:
     bundle = hemgenix_request(name="sub-down")
-    post_fhir(
-        client,
-        "/fhir/Subscription",
-        _subscription("http://127.0.0.1:9/hook", _provider_npi(bundle)),
-    )
+    post_fhir(client, "/fhir/Subscription", _subscription(receiver.url, _provider_npi(bundle)))
+    service.notifier.flush()  # the handshake: active
+    receiver.status = 503  # then the subscriber goes down
     cr = claim_response(post_fhir(client, "/fhir/Claim/$submit", bundle))
     r = client.post(f"/api/cases/{cr['id']}/decision", json={"decision": "approve"})
     assert r.status_code == 200
     service.notifier.flush()
     case = service.case(cr["id"], with_history=True)
     assert case.status == "approved"
-    assert case.history[-1]["kind"] == "notified" and "error" in case.history[-1]
+    [row] = [o for o in service.outbox() if o["case"] == cr["id"]]
+    assert row["status"] == "pending" and row["last_http_status"] == 503  # retried later
+
+
+def test_failed_handshake_leaves_the_subscription_in_error(
+    client: TestClient, service: PriorAuthService, receiver: Receiver
+) -> None:
+    receiver.status = 404
+    created = post_fhir(client, "/fhir/Subscription", _subscription(receiver.url, "123"))
+    assert created.status_code == 201
+    service.notifier.flush()
+    assert receiver.kinds() == ["handshake"]
+    assert client.get(f"/fhir/Subscription/{created.json()['id']}").json()["status"] == "error"

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from priorauth.crd.coverage import COVERAGE_INFORMATION, violations
 from priorauth.service.app_service import PriorAuthService
 from priorauth.store.models import CoverageAssertionRow
+from tests.api.receiver import allow_loopback
 from tests.conftest import shared_dir
 from tests.crd.ehr import order_sign, prefetch_for, search
 
@@ -198,8 +199,9 @@ def ehr() -> Iterator[Any]:
 
 
 def test_missing_prefetch_is_fetched_from_the_fhir_server_with_the_token(
-    app_client: TestClient, ehr: Any
+    app_client: TestClient, service: PriorAuthService, ehr: Any
 ) -> None:
+    allow_loopback(service)  # the test EHR listens on 127.0.0.1
     body, res = order_sign("fetch", prefetch=False)
     server = ehr(res)
     body["fhirServer"] = server.url

@@ -123,6 +123,12 @@ _DELETE = object()
         ("channel.header", "Authorization: x", "list"),
         ("channel.header", ["no colon"], "Name: value"),
         ("channel.header", ["X-A: 1\r\nX-B: 2"], "line breaks"),
+        ("channel.header", ["Host: 169.254.169.254"], "may not set Host"),
+        ("channel.header", ["Connection: Upgrade"], "hop-by-hop"),
+        ("channel.header", ["X-Name: Zoë"], "printable ASCII"),
+        ("channel.header", ["X-A: 1"] * 21, "at most 20"),
+        ("channel.endpoint", "https://user:pw@example.org/hook", "credentials"),
+        ("channel.endpoint", "https://exämple.org/hook", "ASCII"),
     ],
 )
 def test_refused(path: str, value: Any, message: str) -> None:

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from priorauth import __version__, ui
-from priorauth.api import cases, cds, dtr, fhir, security
+from priorauth.api import cases, cds, dtr, fhir, outbox, security
 from priorauth.api.limits import BodyLimit
 from priorauth.api.responses import outcome_response
 from priorauth.api.security import warn_if_open
@@ -24,6 +24,7 @@ log = logging.getLogger("priorauth.api")
 def create_app(service: PriorAuthService) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service.notifier.start()  # the outbox delivery worker
         yield
         service.notifier.close()
 
@@ -43,6 +44,7 @@ def create_app(service: PriorAuthService) -> FastAPI:
     app.include_router(security.router)
     app.include_router(fhir.router)
     app.include_router(cases.router)
+    app.include_router(outbox.router)
     cds.install(app, service)
     dtr.install(app, service)
     ui.install(app, service)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool
 
 from priorauth import __version__
@@ -108,9 +108,10 @@ async def read_subscription(
 @router.delete("/Subscription/{sub_id}", status_code=204)
 async def delete_subscription(
     svc: Service, sub_id: str, who: Annotated[Actor, Depends(require(sc.SUBSCRIPTION))]
-) -> FhirResponse:
+) -> Response:
     await run_in_threadpool(svc.unsubscribe, sub_id, who)
-    return FhirResponse(None, status_code=204)
+    # No body at all: a 204 with one ("null") made uvicorn raise RuntimeError on every delete.
+    return Response(status_code=204)
 
 
 @router.get("/metadata", summary="CapabilityStatement")

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from priorauth.cli.admin import audit_app, clients_app
 from priorauth.cli.exits import Exit, fatal
+from priorauth.cli.outbox import outbox_app
 from priorauth.cli.render import render_text
 from priorauth.cli.server import claims_app, db_app, serve
 from priorauth.cli.users import users_app
@@ -32,6 +33,7 @@ app.add_typer(claims_app, name="claims")
 app.add_typer(clients_app, name="clients")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
+app.add_typer(outbox_app, name="outbox")
 app.command()(serve)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,8 +11,10 @@ import httpx
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.facts import LOINC
 from priorauth.crd.hooks import HookRequest, PrefetchUnavailable, reference_id
+from priorauth.service.outbound import OutboundPolicy, OutboundRefused, new_client
 
 Json = dict[str, Any]
+log = logging.getLogger("priorauth.crd")
 # CRD answers within seconds; an EHR that takes longer than this will not be waited for.
 FETCH_TIMEOUT = 4.0
 _LAB_FIELDS = ("codes", "measured_codes", "creatinine_codes")
@@ -69,13 +72,22 @@ def fill(template: str, req: HookRequest) -> str | None:
     return out
 
 
+# One answer whatever went wrong (refused address, closed port, timeout, an error status,
+# not JSON): the caller must not learn what is listening where. The log says which.
+FETCH_FAILED = "the prefetch could not be fetched from fhirServer"
+
+
 def resolve(
-    req: HookRequest, wanted: dict[str, str], client: httpx.Client | None = None
+    req: HookRequest,
+    wanted: dict[str, str],
+    policy: OutboundPolicy,
+    client: httpx.Client | None = None,
 ) -> dict[str, list[Json]]:
     """Key -> resources: from the prefetch, else fetched from fhirServer with the token.
 
     A key the EHR sent as null or left out is fetched; when that is impossible
-    (no fhirServer or no token) the answer is 412, as CRD asks.
+    (no fhirServer or no token) the answer is 412, as CRD asks. fhirServer must pass
+    the outbound address policy, checked on the address each fetch connects to.
     """
     out: dict[str, list[Json]] = {}
     missing: list[tuple[str, str]] = []
@@ -98,33 +110,41 @@ def resolve(
             "prefetch",
         )
     own = client is None
-    http = client or httpx.Client(timeout=FETCH_TIMEOUT)
+    http = client or new_client(FETCH_TIMEOUT)
     try:
         base = req.fhir_server.rstrip("/")
         headers = {"Authorization": f"Bearer {req.token}", "Accept": "application/fhir+json"}
         for key, query in missing:
-            try:
-                r = http.get(f"{base}/{query}", headers=headers)
-            except httpx.HTTPError as e:
-                raise PrefetchUnavailable(
-                    f"prefetch {key} could not be fetched from fhirServer ({type(e).__name__})",
-                    "fhirServer",
-                ) from e
-            if r.status_code == 404 and key != "patient":
-                out[key] = []
-                continue
-            if r.status_code != 200:
-                raise PrefetchUnavailable(
-                    f"fhirServer answered {r.status_code} for prefetch {key}", "fhirServer"
-                )
-            try:
-                out[key] = resources_of(r.json())
-            except ValueError as e:
-                raise PrefetchUnavailable(f"fhirServer sent no JSON for {key}", "fhirServer") from e
+            out[key] = _fetch(http, policy, f"{base}/{query}", headers, key)
     finally:
         if own:
             http.close()
     return out
+
+
+def _fetch(
+    http: httpx.Client, policy: OutboundPolicy, url: str, headers: dict[str, str], key: str
+) -> list[Json]:
+    why: str
+    try:
+        r = policy.send(http, "GET", url, headers=headers, timeout=FETCH_TIMEOUT)
+    except OutboundRefused as e:
+        why = f"refused: {e}"
+    except httpx.HTTPError as e:
+        why = type(e).__name__
+    else:
+        if r.status_code == 404 and key != "patient":
+            return []
+        if r.status_code != 200:
+            why = f"HTTP {r.status_code}"
+        else:
+            try:
+                return resources_of(r.json())
+            except ValueError:
+                why = "not JSON"
+    # The key and the failure's kind only: the URL carries the patient's id.
+    log.warning("CRD prefetch %s from fhirServer failed: %s", key, why)
+    raise PrefetchUnavailable(FETCH_FAILED, "fhirServer")
 
 
 def resources_of(value: Any) -> list[Json]:

@@ -112,7 +112,7 @@ class CrdService:
                 "cards": [cards.prior_auth_notice(m.service.policy, _product(m)) for m in found],
                 "systemActions": [],
             }
-        data = resolve(req, templates(s.policy for s in services), self.http)
+        data = resolve(req, templates(s.policy for s in services), self.svc.outbound, self.http)
         # Fetched resources are held to the prefetch's rules (the prefetch is checked again:
         # cheap, and the one place that sees both).
         checked_resources(data, "fhirServer")

@@ -28,8 +28,10 @@ PayloadContent = Literal["full-resource", "id-only", "empty"]
 NotificationKind = Literal["event-notification", "handshake", "heartbeat"]
 
 __all__ = [
+    "FORBIDDEN_HEADERS",
     "PAS_TOPIC",
     "SubscriptionRequest",
+    "header_problem",
     "notification_bundle",
     "read_subscription",
     "subscription_resource",
@@ -249,6 +251,12 @@ def _endpoint(value: object) -> str:
         raise InvalidRequest("channel.endpoint must be an absolute http(s) URL", where)
     if any(c.isspace() for c in value):
         raise InvalidRequest("channel.endpoint must not contain whitespace", where)
+    if parts.username is not None or parts.password is not None:
+        raise InvalidRequest(
+            "channel.endpoint must not carry credentials: use channel.header", where
+        )
+    if not value.isascii():
+        raise InvalidRequest("channel.endpoint must be ASCII (punycode for host names)", where)
     return value
 
 
@@ -268,17 +276,64 @@ def _content(payload_element: object) -> PayloadContent:
     return "full-resource"
 
 
+# Headers a channel may not set: hop-by-hop ones (RFC 9110 7.6.1), the ones that frame
+# the request (the server sets them), and Host (it must name the endpoint that was checked).
+FORBIDDEN_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "content-type",
+        "expect",
+    }
+)
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+MAX_HEADERS = 20
+MAX_HEADER_LENGTH = 4096
+
+
+def header_problem(header: object) -> str | None:
+    """What is wrong with one channel.header ("Name: value"), or None. Also run before sending."""
+    if not isinstance(header, str) or ":" not in header:
+        return "each channel.header must be 'Name: value'"
+    if "\r" in header or "\n" in header:
+        return "a channel.header must not contain line breaks"
+    if len(header) > MAX_HEADER_LENGTH:
+        return f"a channel.header must be at most {MAX_HEADER_LENGTH} characters"
+    name, _, value = header.partition(":")
+    name = name.strip()
+    if not name:
+        return "each channel.header must be 'Name: value'"
+    if not set(name) <= _TOKEN:
+        return "a channel.header name must be an HTTP token (ASCII letters, digits, -)"
+    if name.lower() in FORBIDDEN_HEADERS:
+        return f"channel.header may not set {name}: the server sets it, or it is hop-by-hop"
+    if any(not (" " <= c <= "~" or c == "\t") for c in value):
+        return "a channel.header value must be printable ASCII"
+    return None
+
+
 def _headers(value: object) -> tuple[str, ...]:
     where = "Subscription.channel.header"
     if value is None:
         return ()
     if not isinstance(value, list):
         raise InvalidRequest("channel.header must be a list of strings", where)
+    if len(value) > MAX_HEADERS:
+        raise InvalidRequest(f"at most {MAX_HEADERS} channel.header values", where)
     headers: list[str] = []
     for n, header in enumerate(value):
-        if not isinstance(header, str) or ":" not in header or not header.split(":", 1)[0].strip():
-            raise InvalidRequest("each channel.header must be 'Name: value'", f"{where}[{n}]")
-        if "\r" in header or "\n" in header:
-            raise InvalidRequest("a channel.header must not contain line breaks", f"{where}[{n}]")
+        problem = header_problem(header)
+        if problem is not None:
+            raise InvalidRequest(problem, f"{where}[{n}]")
         headers.append(header)
     return tuple(headers)

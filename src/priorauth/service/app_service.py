@@ -36,7 +36,9 @@ from priorauth.service.errors import (
     ServiceError,
     Unprocessable,
 )
-from priorauth.service.notifier import Notifier
+from priorauth.service.notifier import Notifier, cancel_pending, enqueue_decision, enqueue_handshake
+from priorauth.service.notifier import rows as outbox_rows
+from priorauth.service.outbound import OutboundPolicy, OutboundRefused
 from priorauth.service.ratelimit import RateLimiter
 from priorauth.settings import Settings
 from priorauth.store import cases as case_store
@@ -57,11 +59,15 @@ def _now() -> datetime:
 
 
 class SubscriptionsMixin:
-    """PAS Subscriptions (Backport, rest-hook, full-resource) filtered by organization."""
+    """PAS Subscriptions (Backport, rest-hook) filtered by organization, with the handshake."""
 
     sessions: sessionmaker[Session]
     clock: Callable[[], datetime]
     audit: AuditLog
+    settings: Settings
+    outbound: OutboundPolicy
+    notifier: Notifier
+    write_lock: AbstractContextManager[object]
 
     def _subscribe(self, resource: dict[str, Any], who: Actor) -> dict[str, Any]:
         import uuid
@@ -69,26 +75,40 @@ class SubscriptionsMixin:
         from priorauth.pas.subscriptions import read_subscription, subscription_resource
         from priorauth.store.models import SubscriptionRow
 
-        req = read_subscription(resource)  # InvalidRequest for a malformed one
+        try:
+            req = read_subscription(resource)
+        except InvalidRequest as e:  # a malformed one: 422, audited as a failure
+            raise Unprocessable(str(e), e.where) from e
         if who.organization and req.org_identifier != who.organization:
             raise Forbidden("a client may subscribe to its own organization's results only")
+        try:
+            # Checked here on what the name resolves to now, and again at every delivery.
+            self.outbound.check(req.endpoint)
+        except OutboundRefused as e:
+            raise Unprocessable(
+                f"channel.endpoint is refused: {e}", "Subscription.channel.endpoint"
+            ) from e
         sid = str(uuid.uuid4())
-        with self.sessions() as s:
-            s.add(
-                SubscriptionRow(
-                    id=sid,
-                    status="active",
-                    org_identifier=req.org_identifier,
-                    endpoint=req.endpoint,
-                    content=req.content,
-                    headers=list(req.headers),
-                    topic=req.topic,
-                    events_sent=0,
-                    created_at=self.clock(),
-                )
+        now = self.clock()
+        with self.write_lock, self.sessions() as s:
+            row = SubscriptionRow(
+                id=sid,
+                # Backport: "requested" until the endpoint accepts the handshake.
+                status="requested",
+                org_identifier=req.org_identifier,
+                endpoint=req.endpoint,
+                content=req.content,
+                headers=list(req.headers),
+                topic=req.topic,
+                events_sent=0,
+                created_at=now,
             )
+            s.add(row)
+            s.flush()
+            enqueue_handshake(s, row, now, self.settings)
             s.commit()
-        return subscription_resource(sid, req, "active")
+        self.notifier.wake()
+        return subscription_resource(sid, req, "requested")
 
     def _read_subscription(self, sub_id: str, who: Actor) -> dict[str, Any]:
         from priorauth.pas.subscriptions import SubscriptionRequest, subscription_resource
@@ -102,25 +122,30 @@ class SubscriptionsMixin:
                 topic=row.topic,
                 org_identifier=row.org_identifier,
                 endpoint=row.endpoint,
-                content=row.content,
+                content=row.content,  # type: ignore[arg-type]
                 headers=tuple(row.headers),
-                channel="rest-hook",  # type: ignore[arg-type]
+                channel="rest-hook",
             )
             return subscription_resource(row.id, req, row.status)
 
     def _unsubscribe(self, sub_id: str, who: Actor) -> None:
         from priorauth.store.models import SubscriptionRow
 
-        with self.sessions() as s:
+        with self.write_lock, self.sessions() as s:
             row = s.get(SubscriptionRow, sub_id)
             if row is None or (who.organization and row.org_identifier != who.organization):
                 raise NotFound(f"no Subscription {sub_id}")
+            cancel_pending(s, sub_id, self.clock())
             s.delete(row)
             # Recorded in the deletion's own transaction: no record, no deletion.
             self.audit.append_in(
                 s, [Entry(who, "unsubscribe", "success", f"subscription/{sub_id}")]
             )
             s.commit()
+
+    def outbox(self, who: Actor | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """Notification deliveries, newest first (an organization's client sees its own)."""
+        return outbox_rows(self.sessions, status, who.organization if who else None)
 
 
 @dataclass
@@ -139,14 +164,12 @@ class PriorAuthService(SubscriptionsMixin):
         engine: Engine,
         library: PolicyLibrary,
         clock: Callable[[], datetime] = _now,
-        notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.sessions: sessionmaker[Session] = session_factory(engine)
         self.library = library
         self.clock = clock
-        self.notifier = notifier or Notifier(self.sessions, settings)
         self.audit = AuditLog(engine, audit_key(settings.audit_key, settings.secret_key)[0])
         self.limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
         self.secret_key = settings.secret_key or secrets.token_urlsafe(32)
@@ -154,6 +177,11 @@ class PriorAuthService(SubscriptionsMixin):
         # starves some requests under load; queueing writers here keeps waits fair.
         self.write_lock: AbstractContextManager[object] = (
             threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
+        # Where the server's own requests may go (subscriptions, CRD prefetch).
+        self.outbound = OutboundPolicy.from_settings(settings)
+        self.notifier = Notifier(
+            self.sessions, settings, clock, lambda: self.outbound, self.write_lock
         )
 
     # --- submission -----------------------------------------------------------
@@ -455,7 +483,7 @@ class PriorAuthService(SubscriptionsMixin):
                     s,
                     case_id,
                     decision,
-                    also=lambda s: self.audit.append_in(s, [entry]),
+                    also=lambda s: self._decision_also(s, case_id, entry),
                     lifetime=self._lifetime(current, policy),
                 )
             except KeyError as e:
@@ -463,7 +491,7 @@ class PriorAuthService(SubscriptionsMixin):
             except case_store.CaseConflict as e:
                 raise Conflict(str(e)) from e
             record = case_store.to_record(row)
-        self.notifier.case_decided(record)
+        self.notifier.wake()
         return record
 
     def _lifetime(
@@ -496,10 +524,21 @@ class PriorAuthService(SubscriptionsMixin):
                 raise Conflict(str(e)) from e
             entry = Entry(by, "void", "success", f"case/{case_id}", {"was": row.decision})
             self.audit.append_in(s, [entry], now)
-            s.commit()
             record = case_store.to_record(row)
-        self.notifier.case_decided(record)
+            # The subscribers hear of the void from the outbox, committed with it.
+            enqueue_decision(s, record, now, self.settings)
+            s.commit()
+        self.notifier.wake()
         return record
+
+    def _decision_also(self, s: Session, case_id: str, entry: Entry) -> None:
+        """Written in the decision's transaction: its audit record and its notifications."""
+        self.audit.append_in(s, [entry])
+        row = case_store.get(s, case_id)
+        if row is not None:
+            record = case_store.to_record(row)
+            when = record.decision.decided_at if record.decision else self.clock()
+            enqueue_decision(s, record, when, self.settings)
 
     # --- the public, audited use cases -----------------------------------------
 

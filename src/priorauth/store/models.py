@@ -1,4 +1,4 @@
-"""Tables: cases, their history, claims history lines, and PAS subscriptions."""
+"""Tables: cases, their history, claims history lines, PAS subscriptions and their outbox."""
 
 from __future__ import annotations
 
@@ -117,6 +117,34 @@ class SubscriptionRow(Base):
     topic: Mapped[str] = mapped_column(Text)
     events_sent: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxRow(Base):
+    """A notification to deliver, written in the transaction of the event it announces.
+
+    The delivery worker sends it, retries with backoff, and marks it delivered or failed.
+    `body` is the notification as it will be sent (it may hold PHI: never shown in a
+    listing); it is cleared once the notification is delivered or cancelled.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(String(36), index=True)
+    org_identifier: Mapped[str] = mapped_column(String(200), index=True)
+    case_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(40))  # handshake | event-notification
+    event_number: Mapped[int] = mapped_column(Integer)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20))  # pending | delivered | failed | cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(300))  # never PHI
+    last_http_status: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
 
 
 class UserRow(Base):

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from priorauth.service.notifier import counts as outbox_counts
 from priorauth.store.models import CaseRow
 
 APPROVED = ("approved", "modified")
@@ -106,6 +107,8 @@ def compute(sessions: sessionmaker[Session], now: datetime) -> dict[str, Any]:
             "expedited": _times([c for c in decided if c.expedited]),
         },
         "decisions_by_day": [{"date": d.isoformat(), **per_day[d]} for d in days],
+        # Subscription notifications still to deliver, and those given up on (`/api/outbox`).
+        "notifications": outbox_counts(sessions),
     }
 
 
