@@ -1,4 +1,4 @@
-"""`priorauth clients add` and `priorauth audit verify|export`."""
+"""`priorauth clients add|disable` and `priorauth audit verify|export`."""
 
 from __future__ import annotations
 
@@ -67,6 +67,20 @@ def clients_add(
         except Exception as e:  # an unusable key raises the JWT library's own errors
             fatal(f"the JWKS cannot be used: {type(e).__name__}: {e}")
     typer.echo(f"registered client {name} with scopes: {' '.join(wanted)}")
+
+
+@clients_app.command("disable")
+def clients_disable(
+    client_id: Annotated[str, typer.Argument(help="the client id to disable")],
+) -> None:
+    """Stop a client at once: no new token, and the tokens it holds stop working."""
+    from priorauth.auth.tokens import disable_client
+    from priorauth.store.db import session_factory
+
+    with session_factory(_engine())() as s:
+        if not disable_client(s, client_id):
+            fatal(f"no client {client_id!r}")
+    typer.echo(f"disabled client {client_id}; its tokens no longer work")
 
 
 @audit_app.command("verify")
