@@ -196,7 +196,8 @@ def _clients_and_users(settings: Settings, s: Session) -> list[Finding]:
         )
     else:
         out.append(Finding("clients", OK, f"{len(clients)} active clients"))
-    roles = set(s.scalars(select(UserRow.role).where(UserRow.active.is_(True))))
+    real = UserRow.active.is_(True) & UserRow.demo.is_(False)
+    roles = set(s.scalars(select(UserRow.role).where(real)))
     if "medical_director" not in roles:
         out.append(
             Finding(
