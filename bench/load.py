@@ -84,7 +84,7 @@ def start_server(
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # generous: a loaded machine starts slowly
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{base}/fhir/metadata", timeout=1).status_code == 200:
