@@ -450,3 +450,20 @@ def test_audit_records_the_sign_out(prod: PriorAuthService) -> None:
     actions = [(r.action, r.actor) for r in prod.audit.rows()]
     assert ("sign-out", "md.s") in actions
     assert datetime.now(UTC)  # the records carry real times; the clock drives sessions only
+
+
+def test_abandoned_sessions_are_swept_at_the_next_sign_in(
+    prod: PriorAuthService, clock: Clock
+) -> None:
+    from sqlalchemy import func
+
+    from priorauth.store.models import UiSessionRow
+
+    for _ in range(3):
+        with web(prod) as c:  # signed in, never signed out
+            assert sign_in(c, "md.s", "long enough password") == 303
+    clock.advance(minutes=31)
+    with web(prod) as c:
+        assert sign_in(c, "md.s", "long enough password") == 303
+    with prod.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(UiSessionRow)) == 1

@@ -115,7 +115,7 @@ class Auth:
         sid = None
         if user_id is not None:
             svc = request.app.state.service
-            sid = open_session(svc.sessions, user_id, svc.clock())
+            sid = open_session(svc.sessions, user_id, svc.clock(), svc.settings)
         sess = UISession(user_id, secrets.token_urlsafe(32), new=True, sid=sid)
         request.state.ui_session = sess
         return sess

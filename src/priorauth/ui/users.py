@@ -205,10 +205,23 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite returns naive datetimes
 
 
-def open_session(sessions: sessionmaker[Session], user_id: int, now: datetime) -> str:
-    """Record a new signed-in session; returns its id (for the cookie)."""
+def open_session(
+    sessions: sessionmaker[Session], user_id: int, now: datetime, settings: Settings | None = None
+) -> str:
+    """Record a new signed-in session; returns its id (for the cookie).
+
+    Sessions abandoned without signing out are swept here, once per sign-in.
+    """
     sid = secrets.token_urlsafe(32)
     with sessions() as s:
+        if settings is not None:
+            idle = now - timedelta(minutes=settings.session_idle_minutes)
+            oldest = now - timedelta(hours=settings.session_hours)
+            s.execute(
+                delete(UiSessionRow).where(
+                    (UiSessionRow.last_seen < idle) | (UiSessionRow.created_at < oldest)
+                )
+            )
         s.add(UiSessionRow(id=_sid_hash(sid), user_id=user_id, created_at=now, last_seen=now))
         s.commit()
     return sid
