@@ -75,6 +75,18 @@ def _hosts_or_networks(name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {raw!r}")
+    return raw
+
+
+RATE_BACKENDS = ("memory", "database", "redis")
+
+
 @dataclass(frozen=True)
 class Settings:
     # SQLite in the working directory by default so the quickstart needs nothing;
@@ -107,14 +119,35 @@ class Settings:
     # SMART Backend Services on every API endpoint. Off is a development mode that
     # must be asked for (PRIORAUTH_AUTH=off) and is announced with a warning.
     auth_enabled: bool = True
-    # Signs access tokens; every worker must share it. Generated when absent.
+    # The one secret every key is derived from (access tokens, web sessions: one key per
+    # purpose); every worker must share it. With authentication on it must be strong
+    # (priorauth.auth.keys.secret_problem). Generated per process when absent.
     secret_key: str = ""
     # The audit chain's HMAC key (PRIORAUTH_AUDIT_KEY); derived from secret_key when empty.
     # Kept out of the database so that whoever can write the database cannot re-chain it.
     audit_key: str = ""
+    # During a rotation: the old secret, still accepted to verify (never to sign).
+    secret_key_previous: str = ""
     # Per-client request budget: a bucket of `rate_burst` refilled at `rate_per_minute`.
     rate_per_minute: int = 1200
     rate_burst: int = 200
+    # Per-address budget for requests without a valid token, checked before they are audited.
+    anon_rate_per_minute: int = 60
+    anon_rate_burst: int = 30
+    # Where the budgets live: memory (one process), database or redis (shared by workers).
+    rate_backend: str = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Sign-in throttle: failures per account and per address within the window lock them
+    # for the lockout (an administrator lifts it early with `priorauth users unlock`).
+    login_max_failures: int = 5
+    login_address_max_failures: int = 20
+    login_window_minutes: int = 15
+    login_lockout_minutes: int = 15
+    # Web sessions end after this long without a request, and at most after session_hours.
+    session_idle_minutes: int = 30
+    session_hours: int = 8
+    # /docs, /redoc and /openapi.json: None = on in development mode (auth off) only.
+    api_docs: bool | None = None
     # Member identifiers are compared trimmed and case-insensitively; a payer whose
     # identifier system distinguishes case lists that system here.
     case_sensitive_id_systems: frozenset[str] = frozenset()
@@ -134,6 +167,10 @@ class Settings:
     limit_concurrency: int = 200
     extra: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def docs_enabled(self) -> bool:
+        return (not self.auth_enabled) if self.api_docs is None else self.api_docs
+
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
@@ -144,10 +181,28 @@ class Settings:
             max_form_bytes=_int("PRIORAUTH_MAX_FORM_BYTES", cls.max_form_bytes),
             fhir_validation=_bool("PRIORAUTH_FHIR_VALIDATION", cls.fhir_validation),
             auth_enabled=_bool("PRIORAUTH_AUTH", cls.auth_enabled),
-            secret_key=os.environ.get("PRIORAUTH_SECRET_KEY", ""),
+            secret_key=os.environ.get("PRIORAUTH_SECRET_KEY", "").strip(),
+            secret_key_previous=os.environ.get("PRIORAUTH_SECRET_KEY_PREVIOUS", "").strip(),
             audit_key=_audit_key(),
             rate_per_minute=_int("PRIORAUTH_RATE_PER_MINUTE", cls.rate_per_minute),
             rate_burst=_int("PRIORAUTH_RATE_BURST", cls.rate_burst),
+            anon_rate_per_minute=_int("PRIORAUTH_ANON_RATE_PER_MINUTE", cls.anon_rate_per_minute),
+            anon_rate_burst=_int("PRIORAUTH_ANON_RATE_BURST", cls.anon_rate_burst),
+            rate_backend=_choice("PRIORAUTH_RATE_BACKEND", RATE_BACKENDS, cls.rate_backend),
+            redis_url=os.environ.get("PRIORAUTH_REDIS_URL") or cls.redis_url,
+            login_max_failures=_int("PRIORAUTH_LOGIN_MAX_FAILURES", cls.login_max_failures),
+            login_address_max_failures=_int(
+                "PRIORAUTH_LOGIN_ADDRESS_MAX_FAILURES", cls.login_address_max_failures
+            ),
+            login_window_minutes=_int("PRIORAUTH_LOGIN_WINDOW_MINUTES", cls.login_window_minutes),
+            login_lockout_minutes=_int(
+                "PRIORAUTH_LOGIN_LOCKOUT_MINUTES", cls.login_lockout_minutes
+            ),
+            session_idle_minutes=_int("PRIORAUTH_SESSION_IDLE_MINUTES", cls.session_idle_minutes),
+            session_hours=_int("PRIORAUTH_SESSION_HOURS", cls.session_hours),
+            api_docs=_bool("PRIORAUTH_API_DOCS", False)
+            if os.environ.get("PRIORAUTH_API_DOCS", "").strip()
+            else None,
             timeout_keep_alive=_int("PRIORAUTH_TIMEOUT_KEEP_ALIVE", cls.timeout_keep_alive),
             timeout_request_head=_float("PRIORAUTH_TIMEOUT_REQUEST_HEAD", cls.timeout_request_head),
             timeout_request_body=_float("PRIORAUTH_TIMEOUT_REQUEST_BODY", cls.timeout_request_body),

@@ -108,9 +108,10 @@ def test_sign_ins_are_recorded(secured: PriorAuthService) -> None:
     import re
 
     from priorauth.api.app import create_app
-    from priorauth.ui import ensure_demo_users
+    from priorauth.ui.users import create_user
 
-    ensure_demo_users(secured)
+    # Demo accounts cannot sign in with authentication on: a real one.
+    create_user(secured.sessions, "director", "medical_director", "director-real-2026")
     with TestClient(create_app(secured), base_url="http://testserver") as c:
         page = c.get("/ui/login").text
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
@@ -119,7 +120,7 @@ def test_sign_ins_are_recorded(secured: PriorAuthService) -> None:
         c.post("/ui/login", data={"username": "director", "password": "wrong", "csrf_token": token})
         c.post(
             "/ui/login",
-            data={"username": "director", "password": "director-demo-2026", "csrf_token": token},
+            data={"username": "director", "password": "director-real-2026", "csrf_token": token},
         )
     signins = [(r.actor, r.outcome) for r in secured.audit.rows() if r.action == "sign-in"]
     assert signins == [("director", "failure"), ("director", "success")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +30,11 @@ DENY_LABS = {"1920-8": Lab(150, "U/L", uln=48, days_before=3)}
 
 @pytest.fixture
 def app(service: PriorAuthService) -> FastAPI:
+    # These tests move the clock by days for case deadlines: sessions must outlive that.
+    # The session timeouts have their own tests (tests/security/test_deploy.py).
+    service.settings = dataclasses.replace(
+        service.settings, session_idle_minutes=10**7, session_hours=10**6
+    )
     app = create_app(service)
     install(app, service, secure_cookie=False)
     ensure_demo_users(service)

@@ -54,8 +54,10 @@ def test_demo_users_are_created_once(service: PriorAuthService) -> None:
     assert [(u, r) for u, _, r in first] == [("intake", "intake"), ("director", "medical_director")]
     assert ensure_demo_users(service) == first
     for username, password, role in first:
-        user = authenticate(service.sessions, username, password)
+        user = authenticate(service.sessions, username, password, allow_demo=True)
         assert user is not None and user.role == role
+        # outside development mode a demo account never signs in
+        assert authenticate(service.sessions, username, password) is None
 
 
 @pytest.fixture

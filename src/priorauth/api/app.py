@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from priorauth import __version__, ui
 from priorauth.api import cases, cds, dtr, fhir, outbox, security
@@ -21,19 +23,52 @@ from priorauth.service.errors import ServiceError
 log = logging.getLogger("priorauth.api")
 
 
+class NoStore:
+    """`Cache-Control: no-store` on every answer that does not set its own: they carry PHI.
+
+    Plain ASGI rather than BaseHTTPMiddleware: it only touches the response's first message.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/ui/static/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
+
+
 def create_app(service: PriorAuthService) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service.notifier.start()  # the outbox delivery worker
         yield
+        # The refusals counted in the last minute still get their audit record.
+        with suppress(Exception):
+            security.record_refusals(service, service.refusals.drain())
         service.notifier.close()
 
+    # The API's own description is off in production unless asked for (PRIORAUTH_API_DOCS).
+    docs = service.settings.docs_enabled
     app = FastAPI(
         lifespan=lifespan,
         title="priorauth",
         version=__version__,
         description="Prior authorization engine: Da Vinci PAS endpoints and the case API.",
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
+    app.add_middleware(NoStore)
     app.state.service = service
     app.add_middleware(
         BodyLimit,

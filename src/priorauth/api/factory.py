@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import gc
+import os
+import sys
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from priorauth.api.app import create_app
 from priorauth.observability import configure as configure_logging
 from priorauth.policies import configured
 from priorauth.service.app_service import PriorAuthService
+from priorauth.service.preflight import preflight, refusals
 from priorauth.settings import Settings
 from priorauth.store.db import check_schema, make_engine
 
@@ -19,6 +23,7 @@ def app_from_env() -> FastAPI:
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     check_schema(engine)
+    refuse_unsafe(settings, engine)
     app = create_app(PriorAuthService(settings, engine, configured()))
     _warm_up()
     # Everything loaded so far lives for the whole process: keep it out of the
@@ -28,6 +33,23 @@ def app_from_env() -> FastAPI:
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
     return app
+
+
+def refuse_unsafe(settings: Settings, engine: Engine) -> None:
+    """Plain `uvicorn` bypasses `priorauth serve`: refuse the same unsafe configurations here.
+
+    The worker count is known when uvicorn takes it from WEB_CONCURRENCY; `--workers N` on
+    uvicorn's command line is invisible to the application (docs/deploy.md says so).
+    """
+    try:
+        workers = int(os.environ.get("WEB_CONCURRENCY", "1") or 1)
+    except ValueError:
+        workers = 1
+    refused = refusals(preflight(settings, engine, workers))
+    for f in refused:
+        sys.stderr.write(f"priorauth: error: refusing to start: {f.check}: {f.message}\n")
+    if refused:
+        raise SystemExit(2)
 
 
 def _warm_up() -> None:

@@ -1,4 +1,4 @@
-"""Access control for the API: bearer tokens with scopes, per-client rate limits, the token URL."""
+"""Access control for the API: rate limits, bearer tokens with scopes, the token URL."""
 
 from __future__ import annotations
 
@@ -14,8 +14,16 @@ from starlette.concurrency import run_in_threadpool
 from priorauth.api.deps import get_service
 from priorauth.api.responses import JsonResponse
 from priorauth.auth import scopes as sc
-from priorauth.auth.tokens import ALGORITHMS, TokenError, issue, verify_access_token
+from priorauth.auth.keys import ACCESS_TOKEN
+from priorauth.auth.tokens import (
+    ALGORITHMS,
+    TokenError,
+    client_active,
+    issue,
+    verify_access_token,
+)
 from priorauth.service.errors import Forbidden, TooManyRequests, Unauthorized
+from priorauth.service.ratelimit import RateLimiter, RefusalSummary
 from priorauth.store.audit import Actor
 
 log = logging.getLogger("priorauth.auth")
@@ -30,7 +38,12 @@ def warn_if_open(auth_enabled: bool) -> None:
 
 
 def require(scope: str) -> Callable[[Request], Awaitable[Actor]]:
-    """A dependency: the caller's Actor, refused unless its token carries `scope`."""
+    """A dependency: the caller's Actor, refused unless its token carries `scope`.
+
+    Order: rate limit, then token, then audit. A request without a valid token spends its
+    address's budget before anything is written, so a flood of them is refused (and counted)
+    instead of filling the audit trail; a valid token spends its client's budget.
+    """
 
     async def dependency(request: Request) -> Actor:
         svc = get_service(request)
@@ -39,35 +52,42 @@ def require(scope: str) -> Callable[[Request], Awaitable[Actor]]:
             actor = Actor(
                 DEV_ACTOR_ID, "anonymous", source, None, frozenset(sc.ALL), sc.PAYER_SYSTEM
             )
-        else:
-            header = request.headers.get("authorization", "")
-            if not header.lower().startswith("bearer "):
-                await _denied(svc, Actor(source=source), request, "no bearer token")
-                raise Unauthorized(
-                    "a bearer access token is required",
-                    headers={"WWW-Authenticate": 'Bearer realm="priorauth"'},
-                )
+            await limit(svc, svc.limiter, actor.id, actor)
+            return actor
+        header = request.headers.get("authorization", "")
+        actor_or_none: Actor | None = None
+        why, challenge = "no bearer token", 'Bearer realm="priorauth"'
+        if header.lower().startswith("bearer "):
+            why, challenge = "invalid token", 'Bearer error="invalid_token"'
             try:
-                actor = verify_access_token(header[7:].strip(), svc.secret_key, source)
-            except jwt.PyJWTError as e:
-                await _denied(svc, Actor(source=source), request, "invalid token")
-                raise Unauthorized(
-                    "the access token is not valid or has expired",
-                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-                ) from e
-            if scope not in actor.scopes:
-                await _denied(svc, actor, request, f"missing scope {scope}")
-                raise Forbidden(
-                    f"the token lacks the scope {scope}",
-                    headers={
-                        "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'
-                    },
+                actor_or_none = verify_access_token(
+                    header[7:].strip(), svc.keys.verifying(ACCESS_TOKEN), source
                 )
-        wait = svc.limiter.take(actor.id)
-        if wait is not None:
-            raise TooManyRequests(
-                "rate limit reached; retry later",
-                headers={"Retry-After": str(max(1, int(wait + 0.999)))},
+            except jwt.PyJWTError:
+                actor_or_none = None
+        if actor_or_none is None:
+            anonymous = Actor(source=source)
+            await limit(svc, svc.anon_limiter, source or "unknown", anonymous)
+            await _denied(svc, anonymous, request, why)
+            message = (
+                "a bearer access token is required"
+                if why == "no bearer token"
+                else "the access token is not valid or has expired"
+            )
+            raise Unauthorized(message, headers={"WWW-Authenticate": challenge})
+        actor = actor_or_none
+        await limit(svc, svc.limiter, actor.id, actor)
+        if not await run_in_threadpool(_client_active, svc, actor.id):
+            await _denied(svc, actor, request, "client disabled")
+            raise Unauthorized(
+                "the client is unknown or disabled",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        if scope not in actor.scopes:
+            await _denied(svc, actor, request, f"missing scope {scope}")
+            raise Forbidden(
+                f"the token lacks the scope {scope}",
+                headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
             )
         return actor
 
@@ -88,6 +108,48 @@ def require_payer(scope: str) -> Callable[[Request], Awaitable[Actor]]:
         return actor
 
     return dependency
+
+
+def _client_active(svc, client_id: str) -> bool:  # type: ignore[no-untyped-def]
+    with svc.sessions() as s:
+        return client_active(s, client_id)
+
+
+async def limit(svc, limiter: RateLimiter, key: str, actor: Actor) -> None:  # type: ignore[no-untyped-def]
+    """Spend one request of `key`'s budget, or refuse with 429 (counted, not audited one by one)."""
+    wait = await run_in_threadpool(limiter.take, key) if limiter.blocking else limiter.take(key)
+    now = svc.clock().timestamp()
+    if wait is None:
+        closed = svc.refusals.closed(now)
+    else:
+        closed = svc.refusals.count(f"{actor.kind}:{key}", now)
+    if closed:
+        await run_in_threadpool(record_refusals, svc, closed)
+    if wait is not None:
+        raise TooManyRequests(
+            "rate limit reached; retry later",
+            headers={"Retry-After": str(max(1, int(wait + 0.999)))},
+        )
+
+
+def record_refusals(svc, summaries: list[RefusalSummary]) -> None:  # type: ignore[no-untyped-def]
+    """One audit record per key and window, saying how many requests were refused."""
+    for r in summaries:
+        kind, _, who = r.key.partition(":")
+        actor = (
+            Actor(source=who)
+            if kind == "anonymous"
+            else Actor(who, kind if kind in ("client", "user") else "anonymous")
+        )
+        svc.audit.record(
+            actor,
+            "rate-limit",
+            "failure",
+            None,
+            refused=r.refused,
+            window_start=datetime.fromtimestamp(r.window_start, UTC).isoformat(),
+            window_seconds=int(svc.refusals.window),
+        )
 
 
 async def _denied(svc, actor: Actor, request: Request, why: str) -> None:  # type: ignore[no-untyped-def]
@@ -122,15 +184,18 @@ async def smart_configuration(request: Request) -> JsonResponse:
 @router.post("/auth/token", summary="SMART Backend Services token endpoint")
 async def token(request: Request) -> JsonResponse:
     svc = get_service(request)
+    source = request.client.host if request.client else None
+    if svc.settings.auth_enabled:
+        # Nobody holds a token yet: the address's budget, before reading or auditing anything.
+        await limit(svc, svc.anon_limiter, source or "unknown", Actor(source=source))
     form = {k: str(v) for k, v in (await request.form()).items()}
     token_url = svc.settings.base_url.rstrip("/") + "/auth/token"
-    source = request.client.host if request.client else None
 
     def work() -> JsonResponse:
         now = datetime.now(UTC)
         try:
             with svc.write_lock, svc.sessions() as s:
-                issued = issue(s, form, token_url, svc.secret_key, now)
+                issued = issue(s, form, token_url, svc.keys.current(ACCESS_TOKEN), now)
         except TokenError as e:
             # Recorded once the token's transaction is over: SQLite has one writer at a time.
             svc.audit.record_refusal(Actor(source=source), "token", None, reason=e.error)

@@ -4,12 +4,15 @@ SMART Backend Services (HL7 FAST): grant_type client_credentials, with a JWT
 client assertion signed RS384 or ES384 by a key in the client's registered JWKS.
 The assertion's iss and sub are the client id, aud is our token URL, exp is at
 most five minutes away, and its jti is never accepted twice. Access tokens are
-HS256 JWTs signed with the server's secret, so every worker can check them.
+HS256 JWTs signed with a key derived from the server's secret for this purpose only
+(priorauth.auth.keys), so every worker can check them and no web-session key can forge one.
+A token is honoured only while its client is active (checked on every use).
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,7 +50,9 @@ class Issued:
     client_id: str
 
 
-def issue(s: Session, form: dict[str, str], token_url: str, secret: str, now: datetime) -> Issued:
+def issue(
+    s: Session, form: dict[str, str], token_url: str, secret: str | bytes, now: datetime
+) -> Issued:
     if form.get("grant_type") != "client_credentials":
         raise TokenError("unsupported_grant_type", "grant_type must be client_credentials")
     if form.get("client_assertion_type") != ASSERTION_TYPE:
@@ -156,15 +161,29 @@ def _grant(requested: str, registered: str) -> str:
     return " ".join(granted or sorted(allowed))
 
 
-def verify_access_token(token: str, secret: str, source: str | None) -> Actor:
-    """The Actor behind a bearer token; raises jwt.PyJWTError when it is not ours or expired."""
-    claims = jwt.decode(
-        token,
-        secret,
-        algorithms=["HS256"],
-        issuer="priorauth",
-        options={"require": ["exp", "sub", "scope", "role"]},
-    )
+def verify_access_token(
+    token: str, secret: str | bytes | Sequence[bytes], source: str | None
+) -> Actor:
+    """The Actor behind a bearer token; raises jwt.PyJWTError when it is not ours or expired.
+
+    `secret` may be several keys (the current one first, then the previous during a rotation).
+    """
+    keys = [secret] if isinstance(secret, str | bytes) else list(secret)
+    claims: dict[str, Any] | None = None
+    for i, key in enumerate(keys):
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["HS256"],
+                issuer="priorauth",
+                options={"require": ["exp", "sub", "scope", "role"]},
+            )
+            break
+        except jwt.InvalidSignatureError:
+            if i == len(keys) - 1:
+                raise
+    assert claims is not None
     role, org = claims["role"], claims.get("org")
     # A provider's token without its organization would act for every one: never accept it.
     if not (
@@ -180,6 +199,21 @@ def verify_access_token(token: str, secret: str, source: str | None) -> Actor:
         scopes=frozenset(str(claims["scope"]).split()),
         role=role,
     )
+
+
+def client_active(s: Session, client_id: str) -> bool:
+    """Whether the client may still use its tokens: read on every request, never cached."""
+    return bool(s.scalar(select(ApiClientRow.active).where(ApiClientRow.id == client_id)))
+
+
+def disable_client(s: Session, client_id: str) -> bool:
+    """Stop the client at once (new tokens and the ones it holds); False if unknown."""
+    row = s.get(ApiClientRow, client_id)
+    if row is None:
+        return False
+    row.active = False
+    s.commit()
+    return True
 
 
 def register_client(

@@ -1,4 +1,4 @@
-"""`priorauth clients add` and `priorauth audit verify|head|export`."""
+"""`priorauth clients add|disable` and `priorauth audit verify|head|export`."""
 
 from __future__ import annotations
 
@@ -119,6 +119,20 @@ def _audit_log() -> tuple[AuditLog, str]:
     settings = Settings.from_env()
     key, origin = audit_key(settings.audit_key, settings.secret_key)
     return AuditLog(engine, key), origin
+
+
+@clients_app.command("disable")
+def clients_disable(
+    client_id: Annotated[str, typer.Argument(help="the client id to disable")],
+) -> None:
+    """Stop a client at once: no new token, and the tokens it holds stop working."""
+    from priorauth.auth.tokens import disable_client
+    from priorauth.store.db import session_factory
+
+    with session_factory(_engine())() as s:
+        if not disable_client(s, client_id):
+            fatal(f"no client {client_id!r}")
+    typer.echo(f"disabled client {client_id}; its tokens no longer work")
 
 
 @audit_app.command("verify")

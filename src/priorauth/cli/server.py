@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -77,24 +78,37 @@ def serve(
     """Run the PAS service (FastAPI + uvicorn) on the configured database."""
     import uvicorn
 
+    from priorauth.service.preflight import REFUSE, preflight
     from priorauth.store.db import SchemaOutOfDate, check_schema, make_engine
 
     settings = _settings()
     engine = make_engine(settings.database_url)
     try:
         check_schema(engine)
+        findings = preflight(settings, engine, workers)
     except SchemaOutOfDate as e:
         fatal(f"refusing to start: {e}", Exit.BAD_INPUT)
     finally:
         engine.dispose()
-    if not os.environ.get("PRIORAUTH_SECRET_KEY"):
+    # The production checklist (docs/deploy.md): one line per check, ok / warn / refuse.
+    for f in findings:
+        if f.level != REFUSE:
+            sys.stderr.write(f"priorauth: preflight {f.line()}\n")
+    refused = [f for f in findings if f.level == REFUSE]
+    if refused:
+        for f in refused:
+            sys.stderr.write(f"priorauth: error: refusing to start: {f.check}: {f.message}\n")
+        raise SystemExit(int(Exit.BAD_INPUT))
+    if not settings.secret_key:
         # The audit chain's key must outlive this process (or `audit verify` fails after a
-        # restart): not derived from the throwaway secret below, the development key instead.
+        # restart): not derived from a throwaway secret, the development key instead.
         from priorauth.auth.keys import DEV_AUDIT_KEY
 
         os.environ.setdefault("PRIORAUTH_AUDIT_KEY", DEV_AUDIT_KEY)
-        # Every worker must check the tokens the others issue: share one secret.
-        os.environ["PRIORAUTH_SECRET_KEY"] = secrets.token_urlsafe(32)
+        if workers > 1:
+            # Development mode only (preflight refuses this with authentication on): the
+            # workers still need one key between them for the web sessions.
+            os.environ["PRIORAUTH_SECRET_KEY"] = secrets.token_urlsafe(48)
     uvicorn.run(
         "priorauth.api.factory:app_from_env",
         factory=True,

@@ -1,4 +1,4 @@
-"""`priorauth users add|list`: reviewer accounts for the web app."""
+"""`priorauth users add|list|disable|enable|unlock|remove-demo`: web app accounts."""
 
 from __future__ import annotations
 
@@ -66,5 +66,61 @@ def list_users() -> None:
     with _sessions()() as s:
         for row in s.scalars(select(UserRow).order_by(UserRow.username)):
             state = "active" if row.active else "inactive"
+            if row.demo:
+                state += " (demo)"
             label = ROLES.get(row.role, row.role)
             typer.echo(f"{row.username}\t{label}\t{state}\t{row.display_name}")
+
+
+@users_app.command("unlock")
+def unlock(
+    name: Annotated[
+        str | None, typer.Argument(help="the user whose sign-in lockout to lift")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="lift an address's lockout instead")
+    ] = None,
+) -> None:
+    """Lift a sign-in lockout (too many failed passwords) and forget the failures."""
+    from datetime import UTC, datetime
+
+    from priorauth.ui.throttle import Limits, Throttle
+
+    if (name is None) == (address is None):
+        fatal("name a user, or give --address, not both")
+    throttle = Throttle(_sessions(), Limits(), lambda: datetime.now(UTC))
+    lifted = (
+        throttle.unlock(username=name) if name is not None else throttle.unlock(address=address)
+    )
+    what = f"user {name}" if name is not None else f"address {address}"
+    typer.echo(f"{what}: {'unlocked' if lifted else 'was not locked'}")
+
+
+def _set_active(name: str, active: bool) -> None:
+    from priorauth.ui.users import set_active
+
+    if not set_active(_sessions(), name, active):
+        fatal(f"no user {name!r}")
+
+
+@users_app.command("disable")
+def disable(name: Annotated[str, typer.Argument(help="the user to disable")]) -> None:
+    """Stop a user at once: no sign-in, and every open session ends."""
+    _set_active(name, False)
+    typer.echo(f"disabled {name}; their sessions are ended")
+
+
+@users_app.command("enable")
+def enable(name: Annotated[str, typer.Argument(help="the user to enable")]) -> None:
+    """Let a disabled user sign in again."""
+    _set_active(name, True)
+    typer.echo(f"enabled {name}")
+
+
+@users_app.command("remove-demo")
+def remove_demo() -> None:
+    """Delete the quickstart's demo accounts (published passwords) from this database."""
+    from priorauth.ui.users import remove_demo_users
+
+    gone = remove_demo_users(_sessions())
+    typer.echo(f"removed demo users: {', '.join(gone)}" if gone else "no demo users")

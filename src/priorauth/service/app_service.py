@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from priorauth.auth import scopes as sc
-from priorauth.auth.keys import audit_key
+from priorauth.auth.keys import KeyRing, audit_key, check_secrets
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import read_bundle, validate_bundle
@@ -39,7 +39,7 @@ from priorauth.service.errors import (
 from priorauth.service.notifier import Notifier, cancel_pending, enqueue_decision, enqueue_handshake
 from priorauth.service.notifier import rows as outbox_rows
 from priorauth.service.outbound import OutboundPolicy, OutboundRefused
-from priorauth.service.ratelimit import RateLimiter
+from priorauth.service.ratelimit import RateLimiter, RefusalTally, make_limiter
 from priorauth.settings import Settings
 from priorauth.store import cases as case_store
 from priorauth.store import claims as claims_store
@@ -171,8 +171,34 @@ class PriorAuthService(SubscriptionsMixin):
         self.library = library
         self.clock = clock
         self.audit = AuditLog(engine, audit_key(settings.audit_key, settings.secret_key)[0])
-        self.limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
+        # The raw secret; use self.keys (one derived key per purpose) to sign or verify.
         self.secret_key = settings.secret_key or secrets.token_urlsafe(32)
+        self.keys = KeyRing(self.secret_key, settings.secret_key_previous)
+        if settings.auth_enabled:
+            check_secrets(settings.secret_key, settings.secret_key_previous)
+        # Budgets per client and, for requests without a valid token, per address; both
+        # on the service's clock so tests drive them by hand.
+        seconds = lambda: self.clock().timestamp()  # noqa: E731
+        self.limiter: RateLimiter = make_limiter(
+            settings.rate_backend,
+            settings.rate_per_minute,
+            settings.rate_burst,
+            seconds,
+            engine=engine,
+            redis_url=settings.redis_url,
+            prefix="client:",
+        )
+        self.anon_limiter: RateLimiter = make_limiter(
+            settings.rate_backend,
+            settings.anon_rate_per_minute,
+            settings.anon_rate_burst,
+            seconds,
+            engine=engine,
+            redis_url=settings.redis_url,
+            prefix="addr:",
+        )
+        # Refused requests are counted here and audited once per key and minute.
+        self.refusals = RefusalTally()
         # SQLite has one writer at a time and its busy handler sleeps and retries, which
         # starves some requests under load; queueing writers here keeps waits fair.
         self.write_lock: AbstractContextManager[object] = (

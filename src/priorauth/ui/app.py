@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from priorauth.api.security import record_refusals
+from priorauth.auth.keys import UI_SESSION
 from priorauth.service.app_service import PriorAuthService
 from priorauth.store.audit import Actor
 from priorauth.ui.auth import (
@@ -21,9 +23,9 @@ from priorauth.ui.auth import (
     auth_of,
     check_csrf,
     current_user,
-    secret_key,
     secure_cookies,
 )
+from priorauth.ui.throttle import Limits, Throttle
 from priorauth.ui.users import authenticate
 
 HERE = Path(__file__).parent
@@ -99,17 +101,48 @@ async def login(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, form)
     username, password = str(form.get("username", "")), str(form.get("password", ""))
+    username = username.strip()
     target = _safe_next(str(form.get("next", "")))
-    sessions = service_of(request).sessions
-    user = await run_in_threadpool(authenticate, sessions, username.strip(), password)
+    svc = service_of(request)
     source = request.client.host if request.client else None
     actor = Actor(username.strip()[:100] or "(blank)", "user", source)
-    audit = service_of(request).audit
+    throttle = Throttle(svc.sessions, Limits.of(svc.settings), svc.clock)
+    until = await run_in_threadpool(throttle.blocked, username, source)
+    if until is not None:
+        # Refused before the password is checked; counted, audited once a minute per address.
+        closed = svc.refusals.count(f"anonymous:{source or 'unknown'}", svc.clock().timestamp())
+        if closed:
+            await run_in_threadpool(record_refusals, svc, closed)
+        return render(
+            request,
+            "login.html",
+            429,
+            next=target,
+            error=(
+                "Too many failed sign-ins. Try again after "
+                f"{until.astimezone(UTC):%H:%M} UTC, or ask an administrator to unlock "
+                "the account."
+            ),
+            username=username,
+        )
+    # Demo accounts (published passwords) sign in only in development mode.
+    allow_demo = not svc.settings.auth_enabled
+    user = await run_in_threadpool(
+        authenticate, svc.sessions, username, password, allow_demo=allow_demo
+    )
+    locked: list[str] = []
+    if user is None:
+        locked = await run_in_threadpool(throttle.failed, username, source)
+    else:
+        await run_in_threadpool(throttle.succeeded, username)
+    detail = {"locked": [k.split(":", 1)[0] for k in locked]} if locked else {}
     if user is None:
         # A refused sign-in is answered even if its record cannot be written.
-        await run_in_threadpool(audit.record_refusal, actor, "sign-in", f"user/{actor.id}")
+        await run_in_threadpool(
+            svc.audit.record_refusal, actor, "sign-in", f"user/{actor.id}", None, **detail
+        )
     else:
-        await run_in_threadpool(audit.record, actor, "sign-in", "success", f"user/{actor.id}")
+        await run_in_threadpool(svc.audit.record, actor, "sign-in", "success", f"user/{actor.id}")
     if user is None:
         return render(
             request,
@@ -119,7 +152,7 @@ async def login(request: Request) -> Response:
             error="The username or password is wrong.",
             username=username,
         )
-    auth_of(request).start(request, user.id)
+    await run_in_threadpool(auth_of(request).start, request, user.id)
     return finish(RedirectResponse(target, status_code=303), request)
 
 
@@ -127,6 +160,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     check_csrf(request, await request.form())
     user = await run_in_threadpool(current_user, request)
+    await run_in_threadpool(auth_of(request).end, request)
     if user is not None:
         source = request.client.host if request.client else None
         await run_in_threadpool(
@@ -162,7 +196,7 @@ def install(app: FastAPI, service: PriorAuthService, *, secure_cookie: bool | No
     if getattr(app.state, "ui_auth", None) is not None:  # installed already (by create_app)
         app.state.ui_auth.secure = secure
         return
-    app.state.ui_auth = Auth(secret_key(), secure)
+    app.state.ui_auth = Auth(service.keys.verifying(UI_SESSION), secure)
     app.include_router(router)
     app.include_router(pages.router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")

@@ -1,8 +1,7 @@
-"""Signed session cookies, session-bound CSRF tokens and role checks for the web app."""
+"""Session cookies naming server-side sessions, session-bound CSRF tokens and role checks."""
 
 from __future__ import annotations
 
-import functools
 import hmac
 import logging
 import os
@@ -15,15 +14,20 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from priorauth.ui.users import User, get_user
+from priorauth.ui.users import (
+    User,
+    close_session,
+    get_user,
+    open_session,
+    resolve_session,
+)
 
 log = logging.getLogger("priorauth.ui")
 
 SESSION_COOKIE = "priorauth_session"
-SESSION_SECONDS = 8 * 3600  # one working shift; then sign in again
+SESSION_SECONDS = 8 * 3600  # the cookie's own life; the server-side session decides
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-SECRET_ENV = "PRIORAUTH_SECRET_KEY"
 SECURE_ENV = "PRIORAUTH_COOKIE_SECURE"
 
 
@@ -39,22 +43,6 @@ class UIError(Exception):
 class LoginRequired(UIError):
     def __init__(self) -> None:
         super().__init__(401, "Please sign in.")
-
-
-def secret_key() -> str:
-    """PRIORAUTH_SECRET_KEY, else one random key per process (sessions end on restart)."""
-    configured = os.environ.get(SECRET_ENV, "").strip()
-    return configured or _process_secret()
-
-
-@functools.cache
-def _process_secret() -> str:
-    log.warning(
-        "%s is not set: using a random key for this process; sessions end when it "
-        "restarts and are not shared between workers",
-        SECRET_ENV,
-    )
-    return secrets.token_urlsafe(32)
 
 
 def secure_cookies(base_url: str) -> bool:
@@ -74,13 +62,21 @@ class UISession:
     user_id: int | None
     csrf: str
     new: bool = False  # not yet in the browser: the response must set the cookie
+    sid: str | None = None  # a signed-in session's id, recorded in the ui_sessions table
 
 
 class Auth:
-    """Reads and writes the session cookie; one per app, kept on app.state.ui_auth."""
+    """Reads and writes the session cookie; one per app, kept on app.state.ui_auth.
 
-    def __init__(self, secret: str, secure: bool) -> None:
-        self._signer = URLSafeTimedSerializer(secret, salt="priorauth.ui.session")
+    The cookie is signed with the web-session key (derived from the secret for this purpose
+    only; the previous secret's key still verifies during a rotation). A signed-in cookie
+    names a server-side session, so signing out, an idle timeout or disabling the user ends
+    it at once; an anonymous cookie only carries the CSRF token of the sign-in form.
+    """
+
+    def __init__(self, keys: list[bytes], secure: bool) -> None:
+        # itsdangerous signs with the last key and accepts any: oldest first.
+        self._signer = URLSafeTimedSerializer(list(reversed(keys)), salt="priorauth.ui.session")
         self.secure = secure
 
     def session(self, request: Request) -> UISession:
@@ -88,34 +84,56 @@ class Auth:
         cached: UISession | None = getattr(request.state, "ui_session", None)
         if cached is not None:
             return cached
-        sess = self._read(request.cookies.get(SESSION_COOKIE))
+        sess = self._read(request, request.cookies.get(SESSION_COOKIE))
         if sess is None:
             sess = UISession(None, secrets.token_urlsafe(32), new=True)
         request.state.ui_session = sess
         return sess
 
-    def _read(self, cookie: str | None) -> UISession | None:
+    def _read(self, request: Request, cookie: str | None) -> UISession | None:
         if not cookie:
             return None
+        svc = request.app.state.service
         try:
-            data: Any = self._signer.loads(cookie, max_age=SESSION_SECONDS)
+            data: Any = self._signer.loads(cookie, max_age=svc.settings.session_hours * 3600)
         except BadSignature:  # also an expired signature
             return None
         if not isinstance(data, dict) or not isinstance(data.get("c"), str):
             return None
-        uid = data.get("u")
-        return UISession(uid if isinstance(uid, int) else None, data["c"])
+        sid = data.get("s")
+        if sid is None:
+            return UISession(None, data["c"])
+        if not isinstance(sid, str):
+            return None
+        uid = resolve_session(svc.sessions, sid, svc.clock(), svc.settings)
+        if uid is None:  # signed out, idle too long or ended by an administrator
+            return None
+        return UISession(uid, data["c"], sid=sid)
 
     def start(self, request: Request, user_id: int | None) -> UISession:
         """A fresh session (new CSRF token), e.g. at sign-in: no token outlives a sign-in."""
-        sess = UISession(user_id, secrets.token_urlsafe(32), new=True)
+        sid = None
+        if user_id is not None:
+            svc = request.app.state.service
+            sid = open_session(svc.sessions, user_id, svc.clock(), svc.settings)
+        sess = UISession(user_id, secrets.token_urlsafe(32), new=True, sid=sid)
         request.state.ui_session = sess
         return sess
 
+    def end(self, request: Request) -> None:
+        """Sign out: the server forgets the session, so its cookie is worthless from now on."""
+        sess = self.session(request)
+        if sess.sid is not None:
+            close_session(request.app.state.service.sessions, sess.sid)
+        request.state.ui_session = UISession(None, secrets.token_urlsafe(32), new=True)
+
     def write(self, response: Response, sess: UISession) -> None:
+        data: dict[str, Any] = {"c": sess.csrf}
+        if sess.sid is not None:
+            data["s"] = sess.sid
         response.set_cookie(
             SESSION_COOKIE,
-            self._signer.dumps({"u": sess.user_id, "c": sess.csrf}),
+            self._signer.dumps(data),
             max_age=SESSION_SECONDS,
             path="/ui",
             httponly=True,

@@ -1,20 +1,23 @@
-"""Reviewer accounts: create, look up and verify passwords (argon2id)."""
+"""Reviewer accounts: create, verify passwords (argon2id), disable; their server-side sessions."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from priorauth.store.models import UserRow
+from priorauth.settings import Settings
+from priorauth.store.models import UiSessionRow, UserRow
 
 if TYPE_CHECKING:
     from priorauth.service.app_service import PriorAuthService
@@ -32,6 +35,9 @@ DEMO_USERS = (
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the username is unknown, so both failures take the same time.
 _DUMMY_HASH = _hasher.hash("not a real password")
+
+
+SEEN_EVERY = timedelta(seconds=60)
 
 
 class UserError(ValueError):
@@ -69,6 +75,7 @@ def create_user(
     role: str,
     password: str,
     display_name: str | None = None,
+    demo: bool = False,
 ) -> User:
     if not USERNAME.match(username):
         raise UserError("a username is 2-100 letters, digits, '.', '_', '@' or '-'")
@@ -83,6 +90,7 @@ def create_user(
         role=role,
         active=True,
         created_at=datetime.now(UTC),
+        demo=demo,
     )
     with sessions() as s:
         s.add(row)
@@ -111,11 +119,16 @@ def display_names(sessions: sessionmaker[Session]) -> dict[str, str]:
         return dict(s.execute(select(UserRow.username, UserRow.display_name)).all())
 
 
-def authenticate(sessions: sessionmaker[Session], username: str, password: str) -> User | None:
-    """The active user with this password, else None. Upgrades outdated hashes."""
+def authenticate(
+    sessions: sessionmaker[Session], username: str, password: str, *, allow_demo: bool = False
+) -> User | None:
+    """The active user with this password, else None. Upgrades outdated hashes.
+
+    Demo accounts (published passwords) sign in only when `allow_demo`: in development mode.
+    """
     with sessions() as s:
         row = s.scalars(select(UserRow).where(UserRow.username == username)).first()
-        if row is None or not row.active:
+        if row is None or not row.active or (row.demo and not allow_demo):
             _verify(_DUMMY_HASH, password)
             return None
         if not _verify(row.password_hash, password):
@@ -134,11 +147,108 @@ def _verify(hashed: str, password: str) -> bool:
 
 
 def ensure_demo_users(service: PriorAuthService) -> list[tuple[str, str, str]]:
-    """Create the quickstart's demo accounts if absent; returns (username, password, role)."""
+    """Create the quickstart's demo accounts if absent; returns (username, password, role).
+
+    They are flagged as demo accounts: they sign in in development mode only, and
+    `priorauth serve` refuses to start with authentication on while they exist.
+    """
+    if service.settings.auth_enabled:
+        raise UserError("demo users exist in development mode only (PRIORAUTH_AUTH=off)")
     out = []
     for username, password, role, name in DEMO_USERS:
         if find_user(service.sessions, username) is None:
             with suppress(UserError):  # created meanwhile by a concurrent start
-                create_user(service.sessions, username, role, password, name)
+                create_user(service.sessions, username, role, password, name, demo=True)
         out.append((username, password, role))
     return out
+
+
+def demo_users(sessions: sessionmaker[Session]) -> list[str]:
+    """The usernames of the demo accounts present."""
+    with sessions() as s:
+        return list(s.scalars(select(UserRow.username).where(UserRow.demo.is_(True))))
+
+
+def remove_demo_users(sessions: sessionmaker[Session]) -> list[str]:
+    """Delete every demo account (their sessions go with them); returns their names."""
+    with sessions() as s:
+        rows = list(s.scalars(select(UserRow).where(UserRow.demo.is_(True))))
+        for row in rows:
+            s.execute(delete(UiSessionRow).where(UiSessionRow.user_id == row.id))
+            s.delete(row)
+        s.commit()
+        return [r.username for r in rows]
+
+
+def set_active(sessions: sessionmaker[Session], username: str, active: bool) -> bool:
+    """Enable or disable a user; disabling ends every session at once. False if unknown."""
+    with sessions() as s:
+        row = s.scalars(select(UserRow).where(UserRow.username == username)).first()
+        if row is None:
+            return False
+        row.active = active
+        if not active:
+            s.execute(delete(UiSessionRow).where(UiSessionRow.user_id == row.id))
+        s.commit()
+        return True
+
+
+# --- server-side sessions -------------------------------------------------------------
+
+
+def _sid_hash(sid: str) -> str:
+    # Stored hashed: reading the table gives no usable session id.
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite returns naive datetimes
+
+
+def open_session(
+    sessions: sessionmaker[Session], user_id: int, now: datetime, settings: Settings | None = None
+) -> str:
+    """Record a new signed-in session; returns its id (for the cookie).
+
+    Sessions abandoned without signing out are swept here, once per sign-in.
+    """
+    sid = secrets.token_urlsafe(32)
+    with sessions() as s:
+        if settings is not None:
+            idle = now - timedelta(minutes=settings.session_idle_minutes)
+            oldest = now - timedelta(hours=settings.session_hours)
+            s.execute(
+                delete(UiSessionRow).where(
+                    (UiSessionRow.last_seen < idle) | (UiSessionRow.created_at < oldest)
+                )
+            )
+        s.add(UiSessionRow(id=_sid_hash(sid), user_id=user_id, created_at=now, last_seen=now))
+        s.commit()
+    return sid
+
+
+def resolve_session(
+    sessions: sessionmaker[Session], sid: str, now: datetime, settings: Settings
+) -> int | None:
+    """The user of a live session, else None (and an expired one is deleted)."""
+    idle = timedelta(minutes=settings.session_idle_minutes)
+    longest = timedelta(hours=settings.session_hours)
+    with sessions() as s:
+        row = s.get(UiSessionRow, _sid_hash(sid))
+        if row is None:
+            return None
+        last, created = _aware(row.last_seen), _aware(row.created_at)
+        if now - last > idle or now - created > longest:
+            s.delete(row)
+            s.commit()
+            return None
+        if now - last > SEEN_EVERY:  # one write a minute, not one a request
+            row.last_seen = now
+            s.commit()
+        return row.user_id
+
+
+def close_session(sessions: sessionmaker[Session], sid: str) -> None:
+    with sessions() as s:
+        s.execute(delete(UiSessionRow).where(UiSessionRow.id == _sid_hash(sid)))
+        s.commit()
