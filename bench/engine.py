@@ -20,10 +20,10 @@ import time
 from collections.abc import Callable
 
 import orjson
+from priorauth.samples import hemgenix_request
 
 from priorauth.intake.pas_bundle import read_bundle
 from priorauth.policies import builtin
-from priorauth.samples import hemgenix_request
 
 
 def per_call(fn: Callable[[], object], seconds: float, batches: int = 7) -> float:

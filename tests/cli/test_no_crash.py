@@ -9,10 +9,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from priorauth.demo.samples import hemgenix_request
 from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import read_bundle
 from priorauth.policies import builtin
-from priorauth.samples import hemgenix_request
 from tests.strategies import json_values, paths_of, replaced
 
 LIB = builtin()

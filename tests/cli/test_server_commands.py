@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from priorauth.cli.main import app
-from priorauth.samples import claims_ndjson
+from priorauth.demo.samples import claims_ndjson
 from priorauth.store.claims import history_for
 from priorauth.store.db import make_engine, session_factory
 

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from priorauth.core.facts import ICD10CM, Facts
+from priorauth.demo.samples import Lab, hemgenix_request
 from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import read_bundle
-from priorauth.samples import Lab, hemgenix_request
 from tests.intake.bundles import Bundle, add_entry, observation, patient_ref, resource
 
 # --- what is accepted, and how ---------------------------------------------------------

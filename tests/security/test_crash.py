@@ -14,7 +14,7 @@ import orjson
 from bench.load import start_server
 from sqlalchemy import create_engine, select, text
 
-from priorauth.samples import hemgenix_request
+from priorauth.demo.samples import hemgenix_request
 from priorauth.store.db import upgrade
 from priorauth.store.models import CaseRow
 

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from priorauth.api.app import create_app
+from priorauth.demo.samples import hemgenix_request
 from priorauth.policies import builtin
-from priorauth.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from priorauth.settings import Settings
 from priorauth.store.db import make_engine, upgrade

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
-from priorauth.samples import hemgenix_request
+from priorauth.demo.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from tests.api.conftest import action_codes
 from tests.api.test_submit import inquiry_for

@@ -34,8 +34,8 @@ def _warm_up() -> None:
     """Load the FHIR models once before serving, so no request pays for their imports."""
     import orjson
 
+    from priorauth.demo.samples import hemgenix_request
     from priorauth.intake.pas_bundle import read_bundle, validate_bundle
-    from priorauth.samples import hemgenix_request
 
     bundle = hemgenix_request(name="warm-up")
     validate_bundle(bundle)

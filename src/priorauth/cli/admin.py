@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 
 from priorauth.cli.exits import fatal
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 clients_app = typer.Typer(
     help="Register API clients (SMART Backend Services).", no_args_is_help=True
@@ -18,7 +21,7 @@ clients_app = typer.Typer(
 audit_app = typer.Typer(help="Check and export the audit trail.", no_args_is_help=True)
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     from priorauth.settings import Settings
     from priorauth.store.db import SchemaOutOfDate, check_schema, make_engine
 

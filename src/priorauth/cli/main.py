@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
-from rich.console import Console
 
 from priorauth.cli.admin import audit_app, clients_app
 from priorauth.cli.exits import Exit, fatal
-from priorauth.cli.render import render_text
 from priorauth.cli.server import claims_app, db_app, serve
 from priorauth.cli.users import users_app
-from priorauth.errors import InvalidClaims, InvalidRequest, NoPolicyInForce, PolicyInvalid
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from priorauth.policies import PolicyLibrary
+
+# Start-up time is part of the interface (`priorauth evaluate` is run once per file by
+# scripts): this module and the sub-apps import nothing heavy at the top. Each command
+# imports what it needs (SQLAlchemy, FastAPI, Rich, fhir.resources) inside its function;
+# tests/cli/test_cold_start.py keeps it so.
 
 app = typer.Typer(
     name="priorauth",
@@ -51,13 +56,19 @@ def _read(path: Path, what: str) -> bytes:
         fatal(f"cannot read {what} {str(path)!r}: {e.strerror or e}")
 
 
-def _library() -> Any:
-    from priorauth.policies import builtin
+def _library() -> PolicyLibrary:
+    from priorauth import PolicyInvalid, load_policies
 
     try:
-        return builtin()
+        return load_policies()
     except PolicyInvalid as e:
         fatal(f"a shipped policy is invalid: {e}", Exit.POLICY_INVALID)
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
 
 
 @app.command()
@@ -71,40 +82,38 @@ def evaluate(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
     validate: Annotated[
-        bool, typer.Option(help="also validate the Bundle against the FHIR R4B models")
-    ] = True,
+        bool,
+        typer.Option(help="also validate the Bundle against the FHIR R4B models (slower)"),
+    ] = False,
 ) -> None:
     """Judge one request: every criterion with its evidence, and a recommendation."""
-    from priorauth.intake.claims import read_claims
-    from priorauth.intake.pas_bundle import read_bundle
-    from priorauth.report import determination_to_dict
+    import priorauth
 
     if fmt not in ("text", "json"):
         fatal(f"--format must be text or json, not {fmt!r}")
     review = _date(as_of, "--as-of")
     raw = _read(bundle, "bundle")
-    try:
-        facts = read_bundle(raw, as_of=review, validate=validate)
-    except InvalidRequest as e:
-        fatal(f"{bundle.name}: {e}")
-    if claims is not None:
-        try:
-            index = read_claims(_read(claims, "claims file").splitlines())
-        except InvalidClaims as e:
-            fatal(f"{claims.name}: {e}")
-        facts = dataclasses.replace(facts, claims=index.history_for(facts.patient.member_id))
+    history = None if claims is None else _read(claims, "claims file")
     lib = _library()
-    policy = lib.for_request(facts)
-    if policy is None:
-        fatal(
-            f"no loaded policy in force on {facts.as_of.isoformat()} covers the requested service",
-            Exit.NO_POLICY,
+    try:
+        determination = priorauth.evaluate(
+            raw, claims=history, as_of=review, policies=lib, validate=validate
         )
-    result = determination_to_dict(policy.evaluate(facts), policy)
+    except priorauth.InvalidClaims as e:
+        fatal(f"{claims.name if claims else 'claims'}: {e}")
+    except priorauth.InvalidRequest as e:
+        fatal(f"{bundle.name}: {e}")
+    except priorauth.NoPolicyInForce as e:
+        fatal(str(e), Exit.NO_POLICY)
+    result = priorauth.to_dict(determination, lib)
     if fmt == "json":
+        import orjson
+
         typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     else:
-        render_text(result, Console(highlight=False))
+        from priorauth.cli.render import render_text
+
+        render_text(result, _console())
 
 
 @policy_app.command("show")
@@ -114,11 +123,12 @@ def policy_show(
 ) -> None:
     """Print a policy's criteria tree, kits and approval terms."""
     from priorauth.cli.policy_view import show_policy
+    from priorauth.errors import NoPolicyInForce
 
     lib = _library()
     when = _date(on, "--on")
     ids = [policy_id] if policy_id else list(lib.versions)
-    console = Console(highlight=False)
+    console = _console()
     for pid in ids:
         try:
             compiled = lib.in_force(pid, when) if when else lib.versions[pid][-1]
@@ -141,7 +151,7 @@ def demo(
     port: Annotated[int, typer.Option(help="port")] = 8000,
 ) -> None:
     """The quickstart's main job: judge demo requests, then serve them on SQLite."""
-    from priorauth.cli.demo import run_demo
+    from priorauth.demo.command import run_demo
 
     if fmt not in ("text", "json"):
         fatal(f"--format must be text or json, not {fmt!r}")

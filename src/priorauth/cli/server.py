@@ -6,17 +6,21 @@ import dataclasses
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from priorauth.cli.exits import Exit, fatal
 
+if TYPE_CHECKING:
+    from priorauth.policies import PolicyLibrary
+    from priorauth.settings import Settings
+
 db_app = typer.Typer(help="Manage the case database.", no_args_is_help=True)
 claims_app = typer.Typer(help="Manage the claims history.", no_args_is_help=True)
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> Settings:
     from priorauth.settings import Settings
 
     try:
@@ -102,12 +106,12 @@ def serve(
     )
 
 
-def serve_demo(library, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+def serve_demo(library: PolicyLibrary, host: str, port: int) -> None:
     """Upgrade the configured database, submit the demo requests, and serve."""
     import uvicorn
 
     from priorauth.api.app import create_app
-    from priorauth.cli.demo import load_demo
+    from priorauth.demo.command import load_demo
     from priorauth.service.app_service import PriorAuthService
     from priorauth.store.db import make_engine, upgrade
     from priorauth.ui import ensure_demo_users

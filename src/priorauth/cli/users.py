@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 
 from priorauth.cli.exits import Exit, fatal
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 users_app = typer.Typer(help="Manage web app users (reviewers).", no_args_is_help=True)
 

@@ -1,19 +1,20 @@
-"""The quickstart's main job: build demo requests, judge them, print a summary."""
+"""`priorauth demo`, the quickstart's main job: build demo requests, judge them, print a summary."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from priorauth.intake.pas_bundle import read_bundle
-from priorauth.policies import PolicyLibrary
-from priorauth.report import determination_to_dict
-from priorauth.samples import Lab, hemgenix_request
-from priorauth.service.app_service import PriorAuthService
+import priorauth
+from priorauth.demo.samples import Lab, hemgenix_request
+
+if TYPE_CHECKING:
+    from priorauth.policies import PolicyLibrary
+    from priorauth.service.app_service import PriorAuthService
 
 _STYLE = {"approve": "green", "approve-modified": "cyan", "deny": "red", "pend": "yellow"}
 
@@ -44,10 +45,8 @@ def load_demo(service: PriorAuthService) -> int:
 def run_demo(library: PolicyLibrary, fmt: str) -> None:
     results: dict[str, dict[str, Any]] = {}
     for name, bundle in demo_requests().items():
-        facts = read_bundle(bundle)
-        policy = library.for_request(facts)
-        assert policy is not None, "the demo requests are for a shipped policy"
-        results[name] = determination_to_dict(policy.evaluate(facts), policy)
+        determination = priorauth.evaluate(bundle, policies=library)
+        results[name] = priorauth.to_dict(determination, library)
     if fmt == "json":
         typer.echo(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
         return
