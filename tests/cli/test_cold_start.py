@@ -19,6 +19,7 @@ import pytest
 from priorauth.demo.samples import hemgenix_request
 
 HEAVY = ("sqlalchemy", "fastapi", "starlette", "uvicorn", "alembic", "fhir", "jinja2", "httpx")
+WATCHED = (*HEAVY, "rich")  # Rich draws the text views only, not JSON or help
 
 _PROBE = """
 import json, sys
@@ -37,11 +38,11 @@ with open(out, "w") as f:
 
 
 def _imports(tmp_path: Path, *args: str) -> tuple[int, list[str]]:
-    """Run `priorauth ARGS` in a new interpreter; its exit code and the heavy modules loaded."""
+    """Run `priorauth ARGS` in a new interpreter; its exit code and the watched packages loaded."""
     out = tmp_path / "probe.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRIORAUTH_")}
     r = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(args), json.dumps(HEAVY), str(out)],
+        [sys.executable, "-c", _PROBE, json.dumps(args), json.dumps(WATCHED), str(out)],
         capture_output=True,
         text=True,
         env=env,
@@ -60,22 +61,31 @@ def request_file(tmp_path: Path) -> Path:
     return p
 
 
-@pytest.mark.parametrize("fmt", ["json", "text"])
-def test_evaluate_imports_nothing_heavy(tmp_path: Path, request_file: Path, fmt: str) -> None:
-    code, heavy = _imports(tmp_path, "evaluate", str(request_file), "--format", fmt)
+@pytest.mark.parametrize(("fmt", "expected"), [("json", []), ("text", ["rich"])])
+def test_evaluate_imports_nothing_heavy(
+    tmp_path: Path, request_file: Path, fmt: str, expected: list[str]
+) -> None:
+    code, loaded = _imports(tmp_path, "evaluate", str(request_file), "--format", fmt)
     assert code == 0
-    assert heavy == []
+    assert loaded == expected
 
 
-@pytest.mark.parametrize("args", [["--help"], ["evaluate", "--help"], ["policy", "show"]])
-def test_help_and_policy_show_import_nothing_heavy(tmp_path: Path, args: list[str]) -> None:
-    code, heavy = _imports(tmp_path, *args)
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [(["--help"], []), (["evaluate", "--help"], []), (["policy", "show"], ["rich"])],
+)
+def test_help_and_policy_show_import_nothing_heavy(
+    tmp_path: Path, args: list[str], expected: list[str]
+) -> None:
+    code, loaded = _imports(tmp_path, *args)
     assert code == 0
-    assert heavy == []
+    assert loaded == expected
 
 
 def test_the_probe_sees_a_heavy_import(tmp_path: Path, request_file: Path) -> None:
     """Asked to validate, evaluate loads fhir.resources: the probe is not blind."""
-    code, heavy = _imports(tmp_path, "evaluate", str(request_file), "--validate")
+    code, loaded = _imports(
+        tmp_path, "evaluate", str(request_file), "--validate", "--format", "json"
+    )
     assert code == 0
-    assert heavy == ["fhir"]
+    assert loaded == ["fhir"]

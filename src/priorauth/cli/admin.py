@@ -16,9 +16,13 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 clients_app = typer.Typer(
-    help="Register API clients (SMART Backend Services).", no_args_is_help=True
+    help="Register API clients (SMART Backend Services).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
-audit_app = typer.Typer(help="Check and export the audit trail.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="Check and export the audit trail.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def _engine() -> Engine:

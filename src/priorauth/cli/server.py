@@ -16,8 +16,10 @@ if TYPE_CHECKING:
     from priorauth.policies import PolicyLibrary
     from priorauth.settings import Settings
 
-db_app = typer.Typer(help="Manage the case database.", no_args_is_help=True)
-claims_app = typer.Typer(help="Manage the claims history.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the case database.", no_args_is_help=True, rich_markup_mode=None)
+claims_app = typer.Typer(
+    help="Manage the claims history.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def _settings() -> Settings:

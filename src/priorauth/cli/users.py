@@ -12,7 +12,9 @@ from priorauth.cli.exits import Exit, fatal
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-users_app = typer.Typer(help="Manage web app users (reviewers).", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Manage web app users (reviewers).", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def _sessions() -> sessionmaker[Session]:
