@@ -26,14 +26,15 @@ audit_app = typer.Typer(
 
 
 def _engine() -> Engine:
+    from priorauth.cli.server import open_engine
     from priorauth.settings import Settings
-    from priorauth.store.db import SchemaOutOfDate, check_schema, make_engine
+    from priorauth.store.db import SchemaOutOfDate, check_schema
 
     try:
         settings = Settings.from_env()
     except ValueError as e:
         fatal(str(e))
-    engine = make_engine(settings.database_url)
+    engine = open_engine(settings.database_url)
     try:
         check_schema(engine)
     except SchemaOutOfDate as e:

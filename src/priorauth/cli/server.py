@@ -6,13 +6,15 @@ import dataclasses
 import os
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from priorauth.cli.exits import Exit, fatal
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from priorauth.policies import PolicyLibrary
     from priorauth.settings import Settings
 
@@ -31,6 +33,24 @@ def _settings() -> Settings:
         fatal(str(e))
 
 
+def _no_driver(url: str, e: ModuleNotFoundError) -> NoReturn:
+    scheme = url.split(":", 1)[0]
+    fatal(
+        f"the database driver {e.name!r} for {scheme} is not installed; for PostgreSQL "
+        "install the postgres extra: pip install 'priorauth[postgres]' (uv sync --extra postgres)"
+    )
+
+
+def open_engine(url: str) -> Engine:
+    """The configured database's engine, or one line naming the driver to install."""
+    from priorauth.store.db import make_engine
+
+    try:
+        return make_engine(url)
+    except ModuleNotFoundError as e:
+        _no_driver(url, e)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations (PRIORAUTH_DATABASE_URL, default SQLite ./priorauth.db)."""
@@ -41,6 +61,8 @@ def db_upgrade() -> None:
     settings = _settings()
     try:
         upgrade(settings.database_url)
+    except ModuleNotFoundError as e:
+        _no_driver(settings.database_url, e)
     except SQLAlchemyError as e:
         fatal(f"cannot upgrade the database: {type(e).__name__}: {str(e).splitlines()[0]}")
     typer.echo("database schema is up to date")
@@ -54,7 +76,7 @@ def claims_import(
     from priorauth.errors import InvalidClaims
     from priorauth.intake.claims import read_claims
     from priorauth.store.claims import import_claims
-    from priorauth.store.db import SchemaOutOfDate, check_schema, make_engine, session_factory
+    from priorauth.store.db import SchemaOutOfDate, check_schema, session_factory
 
     settings = _settings()
     try:
@@ -65,7 +87,7 @@ def claims_import(
         index = read_claims(raw.splitlines())
     except InvalidClaims as e:
         fatal(f"{file.name}: {e}")
-    engine = make_engine(settings.database_url)
+    engine = open_engine(settings.database_url)
     try:
         check_schema(engine)
     except SchemaOutOfDate as e:
@@ -83,10 +105,10 @@ def serve(
     """Run the PAS service (FastAPI + uvicorn) on the configured database."""
     import uvicorn
 
-    from priorauth.store.db import SchemaOutOfDate, check_schema, make_engine
+    from priorauth.store.db import SchemaOutOfDate, check_schema
 
     settings = _settings()
-    engine = make_engine(settings.database_url)
+    engine = open_engine(settings.database_url)
     try:
         check_schema(engine)
     except SchemaOutOfDate as e:

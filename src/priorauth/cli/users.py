@@ -18,14 +18,15 @@ users_app = typer.Typer(
 
 
 def _sessions() -> sessionmaker[Session]:
+    from priorauth.cli.server import open_engine
     from priorauth.settings import Settings
-    from priorauth.store.db import SchemaOutOfDate, check_schema, make_engine, session_factory
+    from priorauth.store.db import SchemaOutOfDate, check_schema, session_factory
 
     try:
         settings = Settings.from_env()
     except ValueError as e:
         fatal(str(e))
-    engine = make_engine(settings.database_url)
+    engine = open_engine(settings.database_url)
     try:
         check_schema(engine)
     except SchemaOutOfDate as e:
