@@ -19,7 +19,8 @@ import pytest
 from priorauth.demo.samples import hemgenix_request
 
 HEAVY = ("sqlalchemy", "fastapi", "starlette", "uvicorn", "alembic", "fhir", "jinja2", "httpx")
-WATCHED = (*HEAVY, "rich")  # Rich draws the text views only, not JSON or help
+# Rich draws the text views only; pydantic comes with the policy models (and Typer's options).
+WATCHED = (*HEAVY, "rich", "pydantic")
 
 _PROBE = """
 import json, sys
@@ -61,7 +62,9 @@ def request_file(tmp_path: Path) -> Path:
     return p
 
 
-@pytest.mark.parametrize(("fmt", "expected"), [("json", []), ("text", ["rich"])])
+@pytest.mark.parametrize(
+    ("fmt", "expected"), [("json", ["pydantic"]), ("text", ["pydantic", "rich"])]
+)
 def test_evaluate_imports_nothing_heavy(
     tmp_path: Path, request_file: Path, fmt: str, expected: list[str]
 ) -> None:
@@ -72,7 +75,11 @@ def test_evaluate_imports_nothing_heavy(
 
 @pytest.mark.parametrize(
     ("args", "expected"),
-    [(["--help"], []), (["evaluate", "--help"], []), (["policy", "show"], ["rich"])],
+    [
+        (["--help"], []),
+        (["evaluate", "--help"], ["pydantic"]),
+        (["policy", "show"], ["pydantic", "rich"]),
+    ],
 )
 def test_help_and_policy_show_import_nothing_heavy(
     tmp_path: Path, args: list[str], expected: list[str]
@@ -88,4 +95,4 @@ def test_the_probe_sees_a_heavy_import(tmp_path: Path, request_file: Path) -> No
         tmp_path, "evaluate", str(request_file), "--validate", "--format", "json"
     )
     assert code == 0
-    assert loaded == ["fhir"]
+    assert loaded == ["fhir", "pydantic"]
