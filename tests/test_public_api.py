@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
+from types import MappingProxyType
 
 import orjson
 import pytest
@@ -23,10 +24,12 @@ PRIOR_GENE_THERAPY = ("http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
 def test_bundle_as_bytes_text_or_object_gives_one_determination() -> None:
     bundle = hemgenix_request(name="api")
     raw = orjson.dumps(bundle)
-    results = [priorauth.evaluate(b) for b in (raw, raw.decode(), bundle)]
+    forms = (raw, raw.decode(), bytearray(raw), bundle, MappingProxyType(bundle))
+    results = [priorauth.evaluate(b) for b in forms]
     assert all(isinstance(d, priorauth.Determination) for d in results)
     assert {d.recommendation for d in results} == {"approve"}
     assert len({orjson.dumps(priorauth.to_dict(d)) for d in results}) == 1
+    assert orjson.dumps(bundle) == raw  # the caller's object is left as it was
 
 
 @pytest.mark.parametrize(
@@ -90,6 +93,8 @@ def test_to_dict_is_the_documented_json() -> None:
         (b"{nope", priorauth.InvalidRequest),
         ('{"resourceType": "Patient"}', priorauth.InvalidRequest),
         ({"resourceType": "Bundle"}, priorauth.InvalidRequest),
+        ([1, 2], priorauth.InvalidRequest),
+        (None, priorauth.InvalidRequest),
     ],
 )
 def test_a_bad_bundle_raises_invalid_request(bundle: object, error: type[Exception]) -> None:

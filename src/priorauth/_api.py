@@ -13,12 +13,12 @@ from typing import Any
 import orjson
 
 from priorauth.core.result import Determination
-from priorauth.errors import InvalidClaims, NoPolicyInForce
+from priorauth.errors import InvalidClaims, InvalidRequest, NoPolicyInForce
 from priorauth.intake.claims import read_claims
 from priorauth.intake.pas_bundle import read_bundle
 from priorauth.policies import PolicyLibrary, builtin, load_directory, parse_policy
 
-Bundle = bytes | str | Mapping[str, Any]
+Bundle = bytes | bytearray | memoryview | str | Mapping[str, Any]
 Claims = bytes | str | os.PathLike[str] | Iterable[Mapping[str, Any]]
 
 
@@ -61,7 +61,17 @@ def evaluate(
     Raises InvalidRequest (the bundle), InvalidClaims (the claims) or NoPolicyInForce (no
     loaded policy in force on the review date covers the requested service).
     """
-    data = bundle if isinstance(bundle, bytes | str | dict) else dict(bundle)
+    data: bytes | str | dict[str, Any]
+    if isinstance(bundle, bytes | str | dict):
+        data = bundle
+    elif isinstance(bundle, Mapping):
+        data = dict(bundle)
+    elif isinstance(bundle, bytearray | memoryview):
+        data = bytes(bundle)
+    else:
+        raise InvalidRequest(
+            f"the request must be JSON text or a JSON object, not {type(bundle).__name__}"
+        )
     facts = read_bundle(data, as_of=as_of, validate=validate)
     if claims is not None:
         index = read_claims(_claim_lines(claims))
