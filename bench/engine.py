@@ -36,9 +36,9 @@ from fhirpathpy import compile as fhirpath_compile
 
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.facts import ICD10CM, LOINC, NUCC
+from priorauth.demo.samples import hemgenix_request
 from priorauth.intake.pas_bundle import BIRTH_SEX, read_bundle
 from priorauth.policies import builtin
-from priorauth.samples import hemgenix_request
 
 _OBS = (
     "Bundle.entry.resource.ofType(Observation).where(status in ('final' | 'amended' | 'corrected'))"

@@ -26,7 +26,7 @@ import httpx
 import orjson
 from sqlalchemy import create_engine, text
 
-from priorauth.samples import hemgenix_request
+from priorauth.demo.samples import hemgenix_request
 
 HERE = Path(__file__).resolve().parent
 CONCURRENCY = (1, 10, 50)

@@ -18,9 +18,9 @@ sys.path.insert(0, str(ROOT))  # the browser helpers live with the tests
 from tests.ui import browser  # noqa: E402
 
 from priorauth.api.app import create_app  # noqa: E402
-from priorauth.cli.demo import demo_requests  # noqa: E402
+from priorauth.demo.command import demo_requests  # noqa: E402
+from priorauth.demo.samples import hemgenix_request  # noqa: E402
 from priorauth.policies import builtin  # noqa: E402
-from priorauth.samples import hemgenix_request  # noqa: E402
 from priorauth.service.app_service import PriorAuthService  # noqa: E402
 from priorauth.settings import Settings  # noqa: E402
 from priorauth.store.db import make_engine, upgrade  # noqa: E402

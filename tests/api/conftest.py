@@ -47,6 +47,8 @@ def postgres_url() -> str:
             conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
             conn.execute(text(f"CREATE SCHEMA {schema}"))
         eng.dispose()
+    except ModuleNotFoundError as e:  # asked for PostgreSQL: a missing driver must not skip
+        pytest.fail(f"{PG_ENV} is set but {e.name} is not installed: uv sync --extra postgres")
     except Exception as e:  # the server is down or refuses us
         pytest.skip(f"PostgreSQL at {PG_ENV} is not reachable: {type(e).__name__}")
     return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from priorauth.samples import hemgenix_request
+from priorauth.demo.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.outbound import OutboundPolicy
 from tests.api.conftest import action_codes, claim_response, post_fhir

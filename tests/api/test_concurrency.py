@@ -8,7 +8,7 @@ import httpx
 import orjson
 from sqlalchemy import func, select
 
-from priorauth.samples import hemgenix_request
+from priorauth.demo.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from priorauth.store.models import CaseRow
 from tests.api.live import live_server

@@ -7,7 +7,7 @@ import copy
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from priorauth.samples import Lab, hemgenix_request
+from priorauth.demo.samples import Lab, hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from priorauth.store.models import CaseEventRow, CaseRow
 from tests.api.conftest import action_codes, claim_response, post_fhir
@@ -220,8 +220,8 @@ def test_inquiry_without_a_match_is_404(client: TestClient) -> None:
 def test_claims_history_in_the_database_drives_criterion_c(
     client: TestClient, service: PriorAuthService
 ) -> None:
+    from priorauth.demo.samples import claims_ndjson
     from priorauth.intake.claims import read_claims
-    from priorauth.samples import claims_ndjson
     from priorauth.store.claims import import_claims
 
     ndjson = claims_ndjson(

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from priorauth.samples import hemgenix_request
+from priorauth.demo.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from tests.api.conftest import action_codes, claim_response, post_fhir
 from tests.api.receiver import Receiver, allow_loopback, receiving

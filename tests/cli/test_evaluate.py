@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from priorauth.cli.main import app
-from priorauth.samples import Lab, claims_ndjson, hemgenix_request
+from priorauth.demo.samples import Lab, claims_ndjson, hemgenix_request
 
 runner = CliRunner()
 

@@ -13,8 +13,8 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from priorauth.cli.demo import demo_requests
 from priorauth.cli.main import app
+from priorauth.demo.command import demo_requests
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 runner = CliRunner()

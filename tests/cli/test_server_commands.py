@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from priorauth.cli.main import app
-from priorauth.samples import claims_ndjson
+from priorauth.demo.samples import claims_ndjson
 from priorauth.store.claims import history_for
 from priorauth.store.db import make_engine, session_factory
 
@@ -54,3 +54,19 @@ def test_import_refuses_a_bad_file_and_an_old_schema(db: str, tmp_path: Path) ->
     bad.write_text('{"resourceType": "Patient"}\n')
     r = runner.invoke(app, ["claims", "import", str(bad)])
     assert r.exit_code == 2 and "line 1" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["db", "upgrade"], ["serve", "--port", "1"], ["users", "list"], ["audit", "verify"]]
+)
+def test_a_missing_database_driver_is_one_line_naming_the_extra(
+    monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    """psycopg is the `postgres` extra: without a driver the commands say what to install."""
+    # psycopg2 is never installed here, so it stands for a PostgreSQL driver that is absent.
+    monkeypatch.setenv("PRIORAUTH_DATABASE_URL", "postgresql+psycopg2://nobody@127.0.0.1/none")
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "priorauth[postgres]" in lines[0], r.stderr
+    assert "Traceback" not in r.stderr + r.stdout

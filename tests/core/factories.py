@@ -22,7 +22,7 @@ from priorauth.core.facts import (
     Prescriber,
     RequestedItem,
 )
-from priorauth.samples import DEFAULT_ATTESTATIONS
+from priorauth.demo.samples import DEFAULT_ATTESTATIONS
 
 AS_OF = date(2026, 5, 4)
 NEGATIVE, NOT_DETECTED, POSITIVE, DETECTED = "260385009", "260415000", "10828004", "260373001"

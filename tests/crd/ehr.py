@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from priorauth.samples import hemgenix_request
+from priorauth.demo.samples import hemgenix_request
 
 Json = dict[str, Any]
 MR_PROFILE = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/profile-medicationrequest"

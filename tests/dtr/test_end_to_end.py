@@ -6,8 +6,8 @@ import orjson
 from fastapi.testclient import TestClient
 
 from priorauth.crd.coverage import COVERAGE_INFORMATION, violations
+from priorauth.demo.samples import DEFAULT_ATTESTATIONS, hemgenix_request
 from priorauth.dtr.adaptive import response_items
-from priorauth.samples import DEFAULT_ATTESTATIONS, hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from tests.crd.ehr import order_sign
 

@@ -17,10 +17,10 @@ from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.facts import HCPCS, LOINC
 from priorauth.core.model import walk
 from priorauth.crd.coverage import COVERAGE_INFORMATION, violations
+from priorauth.demo.samples import DEFAULT_ATTESTATIONS, claims_ndjson
 from priorauth.dtr.adaptive import walk_items
 from priorauth.dtr.questionnaire import build
 from priorauth.intake.claims import read_claims
-from priorauth.samples import DEFAULT_ATTESTATIONS, claims_ndjson
 from priorauth.service.app_service import PriorAuthService
 from priorauth.store.claims import import_claims
 from tests.conftest import shared_dir
@@ -103,7 +103,7 @@ def _run_query(query: str, res: dict[str, list[dict]]) -> dict:
 def test_initial_expressions_prefill_from_us_core_data(
     ip0535: CompiledPolicy, library: Any
 ) -> None:
-    from priorauth.samples import hemgenix_request
+    from priorauth.demo.samples import hemgenix_request
 
     res = ehr_resources(hemgenix_request(name="prefill"))
     form = build(ip0535, "http://payer.example")

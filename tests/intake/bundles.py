@@ -1,4 +1,4 @@
-"""Helpers for tests that edit PAS request bundles built by priorauth.samples."""
+"""Helpers for tests that edit PAS request bundles built by priorauth.demo.samples."""
 
 from __future__ import annotations
 

@@ -8,9 +8,9 @@ from datetime import date
 import pytest
 
 from priorauth.core.facts import HCPCS, NDC
+from priorauth.demo.samples import claims_ndjson
 from priorauth.errors import InvalidClaims, InvalidRequest
 from priorauth.intake.claims import read_claims, read_claims_file
-from priorauth.samples import claims_ndjson
 from tests.conftest import shared_dir
 
 EXAMPLE_MEMBERS = ("MC9F4989BF", "M3DD18AC2B", "MB722A3542", "MC8DB2D4ED")

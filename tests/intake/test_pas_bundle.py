@@ -12,9 +12,9 @@ import orjson
 import pytest
 
 from priorauth.core.facts import HCPCS, ICD10CM, Facts
+from priorauth.demo.samples import hemgenix_request
 from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import read_bundle
-from priorauth.samples import hemgenix_request
 from tests.conftest import shared_dir
 from tests.intake.bundles import Bundle, observation, qr_item, resource
 

@@ -9,13 +9,13 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from priorauth.core.facts import ICD10CM, Facts
+from priorauth.demo.samples import Lab, hemgenix_request
 from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import read_bundle
-from priorauth.samples import Lab, hemgenix_request
 from tests.intake.bundles import Bundle, add_entry, observation, patient_ref, resource
 
 # --- what is accepted, and how ---------------------------------------------------------
@@ -387,9 +387,7 @@ _JSON = st.recursive(
 )
 
 
-@settings(
-    max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(derandomize=True)
 @given(st.lists(st.tuples(st.integers(0, len(_PATHS) - 1), _JSON), min_size=1, max_size=3))
 def test_any_mutation_reads_or_raises_invalid_request(changes: list[tuple[int, Any]]) -> None:
     bundle = copy.deepcopy(_TEMPLATE)

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from priorauth.api.app import create_app
 from priorauth.cli.main import app as cli
-from priorauth.samples import hemgenix_request
+from priorauth.demo.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.notifier import Notifier
 from priorauth.store.db import make_engine, session_factory

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from priorauth.errors import InvalidRequest
@@ -294,13 +294,11 @@ def _either(body: Any) -> None:
             reader(body)
 
 
-@settings(max_examples=400, deadline=None)
 @given(_JSON)
 def test_arbitrary_json_never_raises_anything_but_invalid_request(body: Any) -> None:
     _either(body)
 
 
-@settings(max_examples=400, deadline=None)
 @given(_JSON)
 def test_arbitrary_claim_never_raises_anything_but_invalid_request(claim: Any) -> None:
     _either({"resourceType": "Bundle", "entry": [{"resource": claim}]})
@@ -320,7 +318,6 @@ def _approve() -> dict[str, Any]:
     return _hemgenix()
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.sampled_from(_PATHS), _JSON, st.sampled_from(["claim", "bundle", "entry", "party"]))
 def test_a_real_request_with_any_value_anywhere(
     path: tuple[Any, ...], value: Any, where: str

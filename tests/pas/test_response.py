@@ -413,7 +413,7 @@ def test_operation_outcome_refuses_unknown_codes() -> None:
     ],
 )
 def test_sample_requests_render(status: CaseStatus, decision: Decision | None, code: str) -> None:
-    samples = pytest.importorskip("priorauth.samples")
+    samples = pytest.importorskip("priorauth.demo.samples")
     request = samples.hemgenix_request(name=f"pas-{status}", ndc="0053-0170-17")
     case = _case(status, decision, request=request)
     response = _claim_response(_render(case))

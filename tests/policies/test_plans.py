@@ -35,7 +35,7 @@ def _judge(lib: PolicyLibrary, **kw: Any) -> dict[str, Any]:
 
 
 def _with_answers(answers: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    from priorauth.samples import DEFAULT_ATTESTATIONS
+    from priorauth.demo.samples import DEFAULT_ATTESTATIONS
 
     return {"attestations": {**DEFAULT_ATTESTATIONS, **answers}, **kw}
 
@@ -56,7 +56,7 @@ def test_a_plan_that_excludes_the_service_decides_the_request(plans: PolicyLibra
 
 
 def test_a_plan_replaces_a_criterion(plans: PolicyLibrary) -> None:
-    from priorauth.samples import Lab
+    from priorauth.demo.samples import Lab
 
     labs = {"777-3": Lab(60, "10*3/uL", days_before=5)}
     gold = _judge(plans, **_with_answers(GOLD_ANSWER, labs=labs), plan="EX-GOLD")

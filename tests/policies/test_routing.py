@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from priorauth.cli.main import app
+from priorauth.demo.samples import hemgenix_request
 from priorauth.errors import PolicyInvalid
 from priorauth.intake.pas_bundle import read_bundle
 from priorauth.policies import PolicyLibrary, builtin, load_directory, load_library
-from priorauth.samples import hemgenix_request
 from tests.policies.test_policy_files import SHIPPED, _variant
 
 NAIC = "urn:oid:2.16.840.1.113883.6.300"

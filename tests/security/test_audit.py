@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from priorauth.auth import scopes as sc
 from priorauth.cli.main import app as cli
-from priorauth.samples import hemgenix_request
+from priorauth.demo.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from priorauth.store.audit import audit_event
 from tests.security.conftest import PROVIDER_SCOPES, bearer, make_client, token

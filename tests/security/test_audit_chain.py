@@ -18,8 +18,8 @@ from typer.testing import CliRunner, Result
 from priorauth.api.app import create_app
 from priorauth.auth.keys import AUDIT_PURPOSE, DEV_AUDIT_KEY, audit_key, derive_key
 from priorauth.cli.main import app as cli
+from priorauth.demo.samples import hemgenix_request
 from priorauth.policies import builtin
-from priorauth.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from priorauth.settings import Settings
 from priorauth.store.audit import GENESIS, TRUNCATED, _fields, audit_event

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from priorauth.auth import scopes as sc
-from priorauth.samples import hemgenix_request
+from priorauth.demo.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from tests.security.conftest import PROVIDER_SCOPES, Client, bearer, make_client, token
 

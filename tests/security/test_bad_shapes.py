@@ -23,9 +23,9 @@ from sqlalchemy import update
 from priorauth.api.app import create_app
 from priorauth.auth import scopes as sc
 from priorauth.auth.tokens import MAX_JTI
+from priorauth.demo.samples import hemgenix_request
 from priorauth.intake.values import MAX_MEMBER_ID
 from priorauth.pas import request as pas_request
-from priorauth.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from priorauth.store.models import ApiClientRow, CaseRow, UsedJtiRow
 from priorauth.ui import ensure_demo_users, install

@@ -11,12 +11,15 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 from bench.load import start_server
 from sqlalchemy import create_engine, select, text
 
-from priorauth.samples import hemgenix_request
+from priorauth.demo.samples import hemgenix_request
 from priorauth.store.db import upgrade
 from priorauth.store.models import CaseRow
+
+pytestmark = pytest.mark.slow
 
 
 def _start(db_url: str) -> tuple[subprocess.Popen[bytes], str]:

@@ -27,8 +27,8 @@ from priorauth.auth.keys import (
     secret_problem,
 )
 from priorauth.cli.main import app as cli
+from priorauth.demo.samples import hemgenix_request
 from priorauth.policies import builtin
-from priorauth.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.preflight import OK, REFUSE, WARN, Finding, preflight
 from priorauth.settings import Settings

@@ -34,8 +34,8 @@ from starlette.types import Receive, Scope, Send
 
 from priorauth.api.app import create_app
 from priorauth.auth import scopes as sc
+from priorauth.demo.samples import hemgenix_request
 from priorauth.policies import builtin
-from priorauth.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from priorauth.settings import Settings
 from priorauth.store.db import make_engine, upgrade
@@ -44,6 +44,7 @@ from tests.crd.ehr import order_sign
 from tests.security.conftest import Client, make_client
 from tests.strategies import json_values, paths_of, replaced
 
+pytestmark = pytest.mark.slow  # CI runs it; `-m 'not slow'` skips it while working
 SCALE = int(os.environ.get("PRIORAUTH_FUZZ_SCALE", "1"))
 BASE_URL = "http://testserver"
 TOKEN_URL = f"{BASE_URL}/auth/token"

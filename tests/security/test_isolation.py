@@ -24,8 +24,8 @@ from priorauth.api.app import create_app
 from priorauth.auth import scopes as sc
 from priorauth.cli.main import app as cli
 from priorauth.crd import assertions
+from priorauth.demo.samples import hemgenix_request
 from priorauth.policies import builtin
-from priorauth.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import Forbidden
 from priorauth.settings import Settings

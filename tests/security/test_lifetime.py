@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from priorauth.api.app import create_app
 from priorauth.auth import scopes as sc
+from priorauth.demo.samples import hemgenix_request
 from priorauth.errors import PolicyInvalid
 from priorauth.pas.members import member_key
 from priorauth.pas.request import read_inquiry, read_keys
 from priorauth.policies import PolicyLibrary, builtin, load_directory, parse_policy
-from priorauth.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from priorauth.settings import Settings
 from priorauth.store.audit import Actor
@@ -274,8 +274,8 @@ def test_claims_history_is_found_under_a_differently_written_member_id(
     make_api: Any, sensitive: bool, criterion_c: str
 ) -> None:
     """A prior gene therapy claim of "MCLM1" counts against a request for " mclm1"."""
+    from priorauth.demo.samples import claims_ndjson
     from priorauth.intake.claims import read_claims
-    from priorauth.samples import claims_ndjson
     from priorauth.store.claims import import_claims
 
     systems = frozenset({PAYER_SYSTEM}) if sensitive else frozenset()

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from priorauth.demo.samples import hemgenix_request
 from priorauth.observability import JsonFormatter
-from priorauth.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from tests.api.conftest import client, service  # noqa: F401
 

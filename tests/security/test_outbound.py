@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from priorauth.auth import scopes as sc
-from priorauth.samples import hemgenix_request
+from priorauth.demo.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.outbound import OutboundPolicy, OutboundRefused, UnresolvableHost
 from priorauth.settings import Settings

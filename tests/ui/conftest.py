@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from priorauth.api.app import create_app
-from priorauth.samples import Lab, hemgenix_request
+from priorauth.demo.samples import Lab, hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from priorauth.store.audit import Actor
 from priorauth.ui import ensure_demo_users, install

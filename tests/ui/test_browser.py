@@ -9,16 +9,19 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
-from priorauth.samples import hemgenix_request
+from priorauth.demo.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from tests.api.conftest import action_codes
 from tests.api.test_submit import inquiry_for
 from tests.ui import browser
 from tests.ui.conftest import DENY_LABS, DIRECTOR, INTAKE
 
-pytestmark = pytest.mark.skipif(
-    browser.unavailable() is not None, reason=f"browser tests: {browser.unavailable()}"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        browser.unavailable() is not None, reason=f"browser tests: {browser.unavailable()}"
+    ),
+]
 REASON = "AST 150 U/L on 2026-05-01 is 3.1 times the upper limit of normal."
 
 

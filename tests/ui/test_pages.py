@@ -8,7 +8,7 @@ from datetime import timedelta
 import orjson
 from fastapi.testclient import TestClient
 
-from priorauth.samples import hemgenix_request
+from priorauth.demo.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from tests.api.conftest import Clock, action_codes
 from tests.api.test_submit import inquiry_for

@@ -53,12 +53,17 @@ def refuse_unsafe(settings: Settings, engine: Engine) -> None:
 
 
 def _warm_up() -> None:
-    """Load the FHIR models once before serving, so no request pays for their imports."""
+    """Load the FHIR models once before serving, so no request pays for their imports.
+
+    warm-up-bundle.json holds one resource of each type a PAS request carries, for no
+    service any policy covers: reading and validating it loads what a request needs.
+    """
+    from importlib import resources
+
     import orjson
 
     from priorauth.intake.pas_bundle import read_bundle, validate_bundle
-    from priorauth.samples import hemgenix_request
 
-    bundle = hemgenix_request(name="warm-up")
-    validate_bundle(bundle)
-    read_bundle(orjson.dumps(bundle))
+    raw = (resources.files("priorauth.api") / "warm-up-bundle.json").read_bytes()
+    validate_bundle(orjson.loads(raw))
+    read_bundle(raw)

@@ -13,23 +13,30 @@ import typer
 from priorauth.cli.exits import fatal
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from priorauth.store.audit import AuditLog
 
 clients_app = typer.Typer(
-    help="Register API clients (SMART Backend Services).", no_args_is_help=True
+    help="Register API clients (SMART Backend Services).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
-audit_app = typer.Typer(help="Check and export the audit trail.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="Check and export the audit trail.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
+    from priorauth.cli.server import open_engine
     from priorauth.settings import Settings
-    from priorauth.store.db import SchemaOutOfDate, check_schema, make_engine
+    from priorauth.store.db import SchemaOutOfDate, check_schema
 
     try:
         settings = Settings.from_env()
     except ValueError as e:
         fatal(str(e))
-    engine = make_engine(settings.database_url)
+    engine = open_engine(settings.database_url)
     try:
         check_schema(engine)
     except SchemaOutOfDate as e:

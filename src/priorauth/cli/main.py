@@ -2,31 +2,40 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
-from rich.console import Console
 
 from priorauth.cli.admin import audit_app, clients_app
 from priorauth.cli.exits import Exit, fatal
 from priorauth.cli.outbox import outbox_app
-from priorauth.cli.render import render_text
 from priorauth.cli.server import claims_app, db_app, serve
 from priorauth.cli.users import users_app
-from priorauth.errors import InvalidClaims, InvalidRequest, NoPolicyInForce, PolicyInvalid
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from priorauth.policies import PolicyLibrary
+
+# Start-up time is part of the interface (`priorauth evaluate` is run once per file by
+# scripts): this module and the sub-apps import nothing heavy at the top. Each command
+# imports what it needs (SQLAlchemy, FastAPI, Rich, fhir.resources) inside its function;
+# tests/cli/test_cold_start.py keeps it so.
 
 app = typer.Typer(
     name="priorauth",
     help="Prior authorization engine: judge a PAS request against a coverage policy.",
     no_args_is_help=True,
     add_completion=False,
+    # Plain help and usage errors: Rich's formatter costs `priorauth --help` ~70 ms of imports.
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-policy_app = typer.Typer(help="Inspect the loaded coverage policies.", no_args_is_help=True)
+policy_app = typer.Typer(
+    help="Inspect the loaded coverage policies.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(policy_app, name="policy")
 app.add_typer(db_app, name="db")
 app.add_typer(claims_app, name="claims")
@@ -62,13 +71,20 @@ PoliciesOption = Annotated[
 ]
 
 
-def _library(folders: list[Path] | None = None) -> Any:
+def _library(folders: list[Path] | None = None) -> PolicyLibrary:
+    from priorauth.errors import PolicyInvalid
     from priorauth.policies import configured
 
     try:
         return configured(folders or ())
     except PolicyInvalid as e:
         fatal(f"a policy cannot be loaded: {e}", Exit.POLICY_INVALID)
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
 
 
 @app.command()
@@ -82,8 +98,9 @@ def evaluate(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
     validate: Annotated[
-        bool, typer.Option(help="also validate the Bundle against the FHIR R4B models")
-    ] = True,
+        bool,
+        typer.Option(help="also validate the Bundle against the FHIR R4B models (slower)"),
+    ] = False,
     policy_spec: Annotated[
         str | None,
         typer.Option("--policy", help="judge against FILE, ID or ID@VERSION instead of routing"),
@@ -91,6 +108,9 @@ def evaluate(
     policies: PoliciesOption = None,
 ) -> None:
     """Judge one request: every criterion with its evidence, and a recommendation."""
+    import dataclasses
+
+    from priorauth.errors import InvalidClaims, InvalidRequest, NoPolicyInForce, PolicyInvalid
     from priorauth.intake.claims import read_claims
     from priorauth.intake.pas_bundle import read_bundle
     from priorauth.report import determination_to_dict
@@ -133,14 +153,19 @@ def evaluate(
         policy, routing = route.policy, route.to_dict()
     result = determination_to_dict(policy.evaluate(facts), policy, routing)
     if fmt == "json":
+        import orjson
+
         typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     else:
-        render_text(result, Console(highlight=False))
+        from priorauth.cli.render import render_text
+
+        render_text(result, _console())
 
 
 @policy_app.command("list")
 def policy_list(policies: PoliciesOption = None) -> None:
     """Every loaded policy version: payer, plans, services, effective and retired dates."""
+    from rich.console import Console
     from rich.table import Table
 
     from priorauth.policies import retired_on
@@ -174,6 +199,9 @@ def policy_diff(
     policies: PoliciesOption = None,
 ) -> None:
     """What changed between two versions, criterion by criterion (lined up by key)."""
+    import orjson
+
+    from priorauth.errors import NoPolicyInForce, PolicyInvalid
     from priorauth.policies import load_one
     from priorauth.policies.diff import diff_policies
 
@@ -217,6 +245,7 @@ def policy_test(
     policies: PoliciesOption = None,
 ) -> None:
     """Run each case (request, claims, expected outcome) and print a table; exit 1 on a miss."""
+    from rich.console import Console
     from rich.table import Table
 
     from priorauth.policies.cases import packaged_cases, run_cases
@@ -259,11 +288,12 @@ def policy_show(
 ) -> None:
     """Print a policy's criteria tree, kits and approval terms."""
     from priorauth.cli.policy_view import show_policy
+    from priorauth.errors import NoPolicyInForce
 
     lib = _library(policies)
     when = _date(on, "--on")
     ids = [policy_id] if policy_id else list(lib.versions)
-    console = Console(highlight=False)
+    console = _console()
     for pid in ids:
         try:
             compiled = lib.in_force(pid, when) if when else lib.versions[pid][-1]
@@ -286,7 +316,7 @@ def demo(
     port: Annotated[int, typer.Option(help="port")] = 8000,
 ) -> None:
     """The quickstart's main job: judge demo requests, then serve them on SQLite."""
-    from priorauth.cli.demo import run_demo
+    from priorauth.demo.command import run_demo
 
     if fmt not in ("text", "json"):
         fatal(f"--format must be text or json, not {fmt!r}")

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 
 from priorauth.cli.exits import fatal
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from priorauth.settings import Settings
+
 outbox_app = typer.Typer(
     help="Subscription notifications: list them, or deliver the due ones once.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 STATUSES = ("pending", "delivered", "failed", "cancelled")
 
 
-def _context():  # type: ignore[no-untyped-def]
+def _context() -> tuple[Settings, sessionmaker[Session]]:
     from priorauth.settings import Settings
     from priorauth.store.db import SchemaOutOfDate, check_schema, make_engine, session_factory
 

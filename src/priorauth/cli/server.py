@@ -7,23 +7,49 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from priorauth.cli.exits import Exit, fatal
 
-db_app = typer.Typer(help="Manage the case database.", no_args_is_help=True)
-claims_app = typer.Typer(help="Manage the claims history.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from priorauth.policies import PolicyLibrary
+    from priorauth.settings import Settings
+
+db_app = typer.Typer(help="Manage the case database.", no_args_is_help=True, rich_markup_mode=None)
+claims_app = typer.Typer(
+    help="Manage the claims history.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> Settings:
     from priorauth.settings import Settings
 
     try:
         return Settings.from_env()
     except ValueError as e:
         fatal(str(e))
+
+
+def _no_driver(url: str, e: ModuleNotFoundError) -> NoReturn:
+    scheme = url.split(":", 1)[0]
+    fatal(
+        f"the database driver {e.name!r} for {scheme} is not installed; for PostgreSQL "
+        "install the postgres extra: pip install 'priorauth[postgres]' (uv sync --extra postgres)"
+    )
+
+
+def open_engine(url: str) -> Engine:
+    """The configured database's engine, or one line naming the driver to install."""
+    from priorauth.store.db import make_engine
+
+    try:
+        return make_engine(url)
+    except ModuleNotFoundError as e:
+        _no_driver(url, e)
 
 
 @db_app.command("upgrade")
@@ -36,6 +62,8 @@ def db_upgrade() -> None:
     settings = _settings()
     try:
         upgrade(settings.database_url)
+    except ModuleNotFoundError as e:
+        _no_driver(settings.database_url, e)
     except SQLAlchemyError as e:
         fatal(f"cannot upgrade the database: {type(e).__name__}: {str(e).splitlines()[0]}")
     typer.echo("database schema is up to date")
@@ -49,7 +77,7 @@ def claims_import(
     from priorauth.errors import InvalidClaims
     from priorauth.intake.claims import read_claims
     from priorauth.store.claims import import_claims
-    from priorauth.store.db import SchemaOutOfDate, check_schema, make_engine, session_factory
+    from priorauth.store.db import SchemaOutOfDate, check_schema, session_factory
 
     settings = _settings()
     try:
@@ -60,7 +88,7 @@ def claims_import(
         index = read_claims(raw.splitlines())
     except InvalidClaims as e:
         fatal(f"{file.name}: {e}")
-    engine = make_engine(settings.database_url)
+    engine = open_engine(settings.database_url)
     try:
         check_schema(engine)
     except SchemaOutOfDate as e:
@@ -79,10 +107,10 @@ def serve(
     import uvicorn
 
     from priorauth.service.preflight import REFUSE, preflight
-    from priorauth.store.db import SchemaOutOfDate, check_schema, make_engine
+    from priorauth.store.db import SchemaOutOfDate, check_schema
 
     settings = _settings()
-    engine = make_engine(settings.database_url)
+    engine = open_engine(settings.database_url)
     try:
         check_schema(engine)
         findings = preflight(settings, engine, workers)
@@ -122,7 +150,7 @@ def serve(
     )
 
 
-def connection_limits(settings) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def connection_limits(settings: Settings) -> dict[str, Any]:
     """uvicorn's options so that no connection is held for ever (priorauth.api.protocol)."""
     from priorauth.api.protocol import TimedH11Protocol
 
@@ -134,12 +162,12 @@ def connection_limits(settings) -> dict[str, Any]:  # type: ignore[no-untyped-de
     }
 
 
-def serve_demo(library, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+def serve_demo(library: PolicyLibrary, host: str, port: int) -> None:
     """Upgrade the configured database, submit the demo requests, and serve."""
     import uvicorn
 
     from priorauth.api.app import create_app
-    from priorauth.cli.demo import load_demo
+    from priorauth.demo.command import load_demo
     from priorauth.service.app_service import PriorAuthService
     from priorauth.store.db import make_engine, upgrade
     from priorauth.ui import ensure_demo_users

@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 
 from priorauth.cli.exits import Exit, fatal
 
-users_app = typer.Typer(help="Manage web app users (reviewers).", no_args_is_help=True)
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+users_app = typer.Typer(
+    help="Manage web app users (reviewers).", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def _sessions() -> sessionmaker[Session]:
+    from priorauth.cli.server import open_engine
     from priorauth.settings import Settings
-    from priorauth.store.db import SchemaOutOfDate, check_schema, make_engine, session_factory
+    from priorauth.store.db import SchemaOutOfDate, check_schema, session_factory
 
     try:
         settings = Settings.from_env()
     except ValueError as e:
         fatal(str(e))
-    engine = make_engine(settings.database_url)
+    engine = open_engine(settings.database_url)
     try:
         check_schema(engine)
     except SchemaOutOfDate as e:

@@ -1,19 +1,21 @@
-"""The quickstart's main job: build demo requests, judge them, print a summary."""
+"""`priorauth demo`, the quickstart's main job: build demo requests, judge them, print a summary."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from priorauth.demo.samples import Lab, hemgenix_request
 from priorauth.intake.pas_bundle import read_bundle
-from priorauth.policies import PolicyLibrary
 from priorauth.report import determination_to_dict
-from priorauth.samples import Lab, hemgenix_request
-from priorauth.service.app_service import PriorAuthService
+
+if TYPE_CHECKING:
+    from priorauth.policies import PolicyLibrary
+    from priorauth.service.app_service import PriorAuthService
 
 _STYLE = {"approve": "green", "approve-modified": "cyan", "deny": "red", "pend": "yellow"}
 
