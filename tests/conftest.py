@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -27,6 +31,33 @@ settings.register_profile(
     "fuzz", max_examples=5_000, deadline=None, suppress_health_check=_QUIET, print_blob=True
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+_connect = socket.create_connection
+
+
+def _loopback_only(address: Any, *args: Any, **kwargs: Any) -> socket.socket:
+    """Tests talk to this machine only: a connection anywhere else fails at once, unsent.
+
+    The server's own requests (Subscription handshakes and notifications, CRD prefetch)
+    are tested against loopback receivers; an endpoint that resolves to a public address
+    in a test must never become real traffic.
+    """
+    host = str(address[0])
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ConnectionRefusedError(f"tests connect to loopback only, not {host}")
+    return _connect(address, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_outside_network() -> Iterator[None]:
+    socket.create_connection = _loopback_only
+    yield
+    socket.create_connection = _connect
 
 
 @pytest.fixture(scope="session")

@@ -24,12 +24,15 @@ from priorauth.cli.main import app as cli
 from priorauth.demo.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.notifier import Notifier
+from priorauth.store.audit import Actor
 from priorauth.store.db import make_engine, session_factory
 from priorauth.store.models import OutboxRow, SubscriptionRow
 from tests.api.conftest import Clock, clock, db_url, service  # noqa: F401
 from tests.api.live import live_server
 from tests.api.receiver import Receiver, allow_loopback, receiving
 from tests.conftest import shared_dir
+
+PAYER = Actor("payer", "client", role="payer-system")  # the payer's own system decides
 
 MEMBER = "MOUTBOX77"
 
@@ -85,7 +88,7 @@ def test_a_decision_and_its_notification_commit_together(
 ) -> None:
     case_id, npi = _case(svc, "together")
     sid = _active(svc, receiver.url, npi)
-    svc.decide(case_id, "approve", "dr.md")
+    svc.decide(case_id, "approve", who=PAYER)
     # Durable before any delivery: another connection sees the row, with its event number.
     with session_factory(make_engine(svc.settings.database_url))() as s:
         [row] = s.scalars(select(OutboxRow).where(OutboxRow.case_id == case_id)).all()
@@ -109,7 +112,7 @@ def test_a_decision_whose_notification_cannot_be_written_is_not_stored(
 
     monkeypatch.setattr("priorauth.service.app_service.enqueue_decision", broken)
     with pytest.raises(RuntimeError):
-        svc.decide(case_id, "approve", "dr.md")
+        svc.decide(case_id, "approve", who=PAYER)
     assert svc.case(case_id).status == "pended"  # neither the decision nor a notification
     assert _outbox(svc, case_id) == []
 
@@ -142,7 +145,7 @@ def test_one_subscriptions_failure_never_stops_the_others(
         down.status = 500
         clock.advance(seconds=1)
         _active(svc, up.url, npi)
-        svc.decide(case_id, "approve", "dr.md")
+        svc.decide(case_id, "approve", who=PAYER)
         with caplog.at_level(logging.INFO, logger="priorauth.notify"):
             report = svc.notifier.flush()
         assert (report.delivered, report.retrying, report.failed) == (1, 1, 1)
@@ -172,7 +175,7 @@ def test_retries_back_off_exponentially_then_give_up_visibly(
     case_id, npi = _case(svc, "backoff")
     _active(svc, receiver.url, npi)
     receiver.status = 502
-    svc.decide(case_id, "approve", "dr.md")
+    svc.decide(case_id, "approve", who=PAYER)
     with caplog.at_level(logging.WARNING, logger="priorauth.notify"):
         assert svc.notifier.flush().retrying == 1  # attempt 1
         assert svc.notifier.flush().outcomes == {}  # nothing is due yet
@@ -235,7 +238,7 @@ def test_the_cli_delivers_once(
 ) -> None:
     case_id, npi = _case(svc, "cli")
     _active(svc, receiver.url, npi)
-    svc.decide(case_id, "deny", "dr.md", "Not indicated.", ("A",))
+    svc.decide(case_id, "deny", "Not indicated.", ("A",), who=PAYER)
     monkeypatch.setenv("PRIORAUTH_DATABASE_URL", svc.settings.database_url)
     monkeypatch.setenv("PRIORAUTH_OUTBOUND_ALLOW", "127.0.0.1")
     monkeypatch.setenv("PRIORAUTH_OUTBOUND_ALLOW_HTTP", "true")
@@ -249,7 +252,7 @@ def test_the_cli_delivers_once(
 def test_two_workers_never_take_the_same_row(svc: PriorAuthService, receiver: Receiver) -> None:
     case_id, npi = _case(svc, "claim")
     _active(svc, receiver.url, npi)
-    svc.decide(case_id, "approve", "dr.md")
+    svc.decide(case_id, "approve", who=PAYER)
     [row] = _outbox(svc, case_id)
     other = Notifier(svc.sessions, svc.settings, svc.clock, lambda: svc.outbound)
     assert svc.notifier._claim(row.id) is True
@@ -262,7 +265,7 @@ def test_deleting_a_subscription_cancels_its_notifications(
 ) -> None:
     case_id, npi = _case(svc, "delete")
     sid = _active(svc, receiver.url, npi)
-    svc.decide(case_id, "approve", "dr.md")
+    svc.decide(case_id, "approve", who=PAYER)
     svc.unsubscribe(sid)
     assert svc.notifier.flush().outcomes == {}
     assert receiver.kinds() == ["handshake"]

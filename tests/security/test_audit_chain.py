@@ -25,6 +25,7 @@ from priorauth.settings import Settings
 from priorauth.store.audit import GENESIS, TRUNCATED, _fields, audit_event
 from priorauth.store.db import make_engine, upgrade
 from priorauth.store.models import AuditHeadRow, AuditRow
+from priorauth.ui.users import create_user
 from tests.api.conftest import Clock, service  # noqa: F401
 from tests.security.conftest import BASE, PROVIDER_SCOPES, bearer, make_client
 
@@ -45,7 +46,8 @@ def keyed(db_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Iterato
     for n in range(2):
         case_id = svc.submit(orjson.dumps(hemgenix_request(name=f"chain-{n}"))).record.id
         svc.case(case_id, who=svc_actor())
-    svc.decide(case_id, "approve", "dr.real", who=svc_actor("dr.real"))
+    create_user(svc.sessions, "dr.real", "medical_director", "a long enough password")
+    svc.decide(case_id, "approve", who=svc_actor("dr.real"))
     svc.case(case_id, who=svc_actor())
     yield svc
     svc.notifier.close()
@@ -454,8 +456,11 @@ def test_crd_order_sign_and_dtr_are_recorded(service: PriorAuthService) -> None:
 
 
 def test_subscription_read_and_delete_are_recorded(service: PriorAuthService) -> None:  # noqa: F811
+    from priorauth.service.outbound import OutboundPolicy
     from tests.api.test_subscriptions import _subscription
 
+    # No DNS here: the endpoint's name resolves to a public address for the test.
+    service.outbound = OutboundPolicy(resolver=lambda host, port: ["93.184.216.34"])
     sub = _subscription("https://ehr.example.org/notify", "1234567893")
     with TestClient(create_app(service), raise_server_exceptions=False) as c:
         created = c.post("/fhir/Subscription", content=orjson.dumps(sub))
@@ -504,5 +509,4 @@ def test_serve_without_a_secret_keys_the_chain_with_the_fixed_development_key(
     monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: None)
     assert CliRunner().invoke(cli, ["serve"]).exit_code == 0
     settings = Settings.from_env()
-    assert settings.secret_key  # generated for the workers' tokens...
     assert audit_key(settings.audit_key, settings.secret_key)[0] == DEV_AUDIT_KEY.encode()

@@ -116,7 +116,13 @@ def test_keys_are_derived_per_purpose() -> None:
 
 def _forged_token(key: str | bytes) -> str:
     now = int(time.time())
-    claims = {"iss": "priorauth", "sub": "forger", "scope": " ".join(sc.ALL), "exp": now + 300}
+    claims = {
+        "iss": "priorauth",
+        "sub": "forger",
+        "scope": " ".join(sc.ALL),
+        "exp": now + 300,
+        "role": sc.PAYER_SYSTEM,
+    }
     return jwt.encode({**claims, "iat": now, "jti": "x", "org": None}, key, algorithm="HS256")
 
 
@@ -413,9 +419,9 @@ def test_preflight_names_every_problem(build: Any, monkeypatch: pytest.MonkeyPat
     ensure_demo_users(build(auth_enabled=False))
     svc = build(secret_key=STRONG)
     make_client(svc, "ehr-any", "ES384", PROVIDER_SCOPES, None)
-    monkeypatch.setenv("PRIORAUTH_OUTBOUND_ALLOW", "10.0.0.5")
     settings = Settings(
         database_url="sqlite:///x.db",
+        outbound_allow=("10.0.0.5",),
         base_url="http://pa.example.org",
         secret_key="",
         secret_key_previous="changeme",

@@ -33,7 +33,7 @@ from priorauth.store.audit import SYSTEM, Actor
 from priorauth.store.db import _alembic_config, make_engine, session_factory, upgrade
 from priorauth.store.models import ApiClientRow, CoverageAssertionRow
 from priorauth.ui.letters import letter_for
-from priorauth.ui.users import display_names, ensure_demo_users
+from priorauth.ui.users import create_user, display_names
 from tests.crd.ehr import order_sign
 from tests.security.conftest import (
     BASE,
@@ -260,10 +260,18 @@ def test_clients_add_says_what_each_client_will_see(cli_db: tuple[str, Path]) ->
 # --- 7: the decider is the authenticated identity ---------------------------------------
 
 
+def _staff(svc: PriorAuthService) -> None:
+    """Real (not demo) accounts: demo users exist in development mode only."""
+    create_user(
+        svc.sessions, "director", "medical_director", "a long enough pass", "Dr. Maya Director"
+    )
+    create_user(svc.sessions, "intake", "intake", "another long enough pass")
+
+
 def test_a_client_cannot_decide_as_a_medical_director(
     api: TestClient, secured: PriorAuthService
 ) -> None:
-    ensure_demo_users(secured)  # "director" is Dr. Maya Director, a Medical Director
+    _staff(secured)  # "director" is Dr. Maya Director, a Medical Director
     ehr = make_client(secured, "ehr-a", "ES384", PROVIDER_SCOPES, NPI_A)
     payer = make_client(secured, "payer-ui", "RS384", CASE_SCOPES, None)
     cid = _submit(api, bearer(api, ehr))
@@ -283,7 +291,7 @@ def test_a_client_cannot_decide_as_a_medical_director(
 
 
 def test_only_a_medical_director_or_the_payer_system_decides(secured: PriorAuthService) -> None:
-    ensure_demo_users(secured)
+    _staff(secured)
     ids = [
         secured.submit(
             orjson.dumps(hemgenix_request(name=f"iso-d{i}", member_id=f"MD{i}"))

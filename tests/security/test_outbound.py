@@ -99,7 +99,7 @@ def test_loopback_subscriber_never_gets_the_claim_response(
     assert "loopback" in r.json()["issue"][0]["diagnostics"]
     cr = client.post("/fhir/Claim/$submit", content=orjson.dumps(bundle)).json()
     case_id = cr["entry"][0]["resource"]["id"]
-    client.post(f"/api/cases/{case_id}/decision", json={"decision": "approve", "decided_by": "m"})
+    client.post(f"/api/cases/{case_id}/decision", json={"decision": "approve"})
     service.notifier.flush()
     assert receiver.received == []
     assert _stored(service) == 0
@@ -232,7 +232,7 @@ def test_dns_rebinding_is_refused_at_delivery(
     dns.answers["rebind.test"] = ["169.254.169.254"]
     cr = client.post("/fhir/Claim/$submit", content=orjson.dumps(bundle)).json()
     case_id = cr["entry"][0]["resource"]["id"]
-    client.post(f"/api/cases/{case_id}/decision", json={"decision": "approve", "decided_by": "m"})
+    client.post(f"/api/cases/{case_id}/decision", json={"decision": "approve"})
     service.notifier.flush()  # after the server's own worker, which may have been first
     assert receiver.kinds() == ["handshake"]
     [row] = [r for r in service.outbox() if r["case"] == case_id]
