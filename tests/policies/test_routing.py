@@ -210,3 +210,22 @@ def test_overlap_is_a_one_line_cli_error(tmp_path: Path) -> None:
     r = runner.invoke(app, ["evaluate", str(path), "--policies", str(tmp_path)])
     assert r.exit_code != 0 and "both cover" in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_policy_can_name_cpt_codes(tmp_path: Path) -> None:
+    """Services are HCPCS, CPT or NDC: a CPT-coded request routes to a CPT policy."""
+    cpt_policy = _acme().replace("  hcpcs: [J1411]\n", '  hcpcs: []\n  cpt: ["96365"]\n')
+    cpt_policy = cpt_policy.replace("include_kit_ndcs: true", "include_kit_ndcs: false")
+    (tmp_path / "payers.yaml").write_text(ACME_PAYERS)
+    (tmp_path / "acme-infusion.yaml").write_text(cpt_policy)
+    lib = load_directory(tmp_path, builtin())
+    bundle = _request(payer="99999")
+    coding = _resource(bundle, "Claim")["item"][0]["productOrService"]["coding"][0]
+    coding.update({"system": "http://www.ama-assn.org/go/cpt", "code": "96365"})
+    _resource(bundle, "Claim")["item"][0].pop("extension")  # no kit NDC asked for
+    route = lib.route(read_bundle(bundle))
+    assert route is not None and route.policy.policy.id == "acme-hemgenix"
+    assert "CPT 96365" in route.policy.service_codes()
+    # The same code as HCPCS (another system) does not match.
+    coding["system"] = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+    assert lib.route(read_bundle(bundle)) is None

@@ -273,11 +273,13 @@ def policy_test(
 
 
 def _services(codes: frozenset[str]) -> str:
-    hcpcs = sorted(c.split(" ", 1)[1] for c in codes if c.startswith("HCPCS "))
+    named = [
+        f"{system} " + " ".join(sorted(c.split(" ", 1)[1] for c in codes if c.startswith(system)))
+        for system in ("HCPCS", "CPT")
+        if any(c.startswith(f"{system} ") for c in codes)
+    ]
     ndcs = sum(1 for c in codes if c.startswith("NDC "))
-    return ", ".join(["HCPCS " + " ".join(hcpcs)] if hcpcs else []) + (
-        f" + {ndcs} NDCs" if ndcs else ""
-    )
+    return ", ".join(named) + (f" + {ndcs} NDCs" if ndcs else "")
 
 
 @policy_app.command("show")

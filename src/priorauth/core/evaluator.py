@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 from priorauth.core.checks import COMPILERS, DEPENDENCIES, CheckFn, CompileContext, State
 from priorauth.core.codes import ndc11
-from priorauth.core.facts import HCPCS, NDC, Facts, RequestedItem
+from priorauth.core.facts import CPT, HCPCS, NDC, Facts, RequestedItem
 from priorauth.core.model import Criterion, Policy, walk
 from priorauth.core.result import (
     MET,
@@ -71,6 +71,7 @@ class CompiledPolicy:
             None,
         )
         self._service_hcpcs = frozenset(policy.service.hcpcs)
+        self._service_cpt = frozenset(policy.service.cpt)
         self._service_ndcs = frozenset(n for n in (ndc11(x) for x in policy.service.ndc) if n) | (
             kit_ndcs if policy.service.include_kit_ndcs else frozenset()
         )
@@ -122,9 +123,11 @@ class CompiledPolicy:
         return out
 
     def service_codes(self) -> frozenset[str]:
-        """The billing codes this policy governs, as "HCPCS J1411" / "NDC 00053015015"."""
-        return frozenset(f"HCPCS {c}" for c in self._service_hcpcs) | frozenset(
-            f"NDC {n}" for n in self._service_ndcs
+        """The billing codes this policy governs, as "HCPCS J1411" / "CPT 96365" / "NDC ..."."""
+        return (
+            frozenset(f"HCPCS {c}" for c in self._service_hcpcs)
+            | frozenset(f"CPT {c}" for c in self._service_cpt)
+            | frozenset(f"NDC {n}" for n in self._service_ndcs)
         )
 
     def covers(self, facts: Facts) -> bool:
@@ -135,6 +138,8 @@ class CompiledPolicy:
         for item in facts.items:
             for system, code in item.codes:
                 if system == HCPCS and code in self._service_hcpcs:
+                    return item
+                if system == CPT and code in self._service_cpt:
                     return item
                 if system == NDC and ndc11(code) in self._service_ndcs:
                     return item

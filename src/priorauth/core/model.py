@@ -273,6 +273,7 @@ class Service(_Strict):
     """How a request names the service this policy covers."""
 
     hcpcs: list[str] = []
+    cpt: list[str] = Field([], description="CPT (HCPCS Level I) codes")
     ndc: list[str] = []
     include_kit_ndcs: bool = False
     names: list[str] = Field([], description="lower-case product names (for order-time checks)")

@@ -197,6 +197,9 @@ def lint(policy: Policy) -> Iterator[tuple[str | None, tuple[str, ...], str]]:
     for code in policy.service.hcpcs:
         if not re.match(r"^[A-V][0-9]{4}$", code):
             yield None, ("service",), f"service HCPCS {code} is not a HCPCS Level II code"
+    for code in policy.service.cpt:
+        if not re.match(r"^[0-9]{4}[0-9FTU]$", code):
+            yield None, ("service",), f"service CPT {code} is not a CPT code"
 
 
 def _references(
