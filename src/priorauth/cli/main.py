@@ -284,7 +284,9 @@ def _services(codes: frozenset[str]) -> str:
 
 @policy_app.command("show")
 def policy_show(
-    policy_id: Annotated[str | None, typer.Argument(help="e.g. cigna-ip0535")] = None,
+    policy_id: Annotated[
+        str | None, typer.Argument(help="a policy id (see `priorauth policy list`)")
+    ] = None,
     on: Annotated[str | None, typer.Option(help="the version in force on YYYY-MM-DD")] = None,
     policies: PoliciesOption = None,
 ) -> None:

@@ -33,9 +33,9 @@ def coverage_information(
 ) -> Json:
     """What the payer asserts about one order.
 
-    Hemgenix always needs prior authorization (every review goes to the Medical
-    Director), so the engine decides only what documentation is still needed,
-    or that the order is not covered when no answer could change a denial.
+    A service a policy governs always needs prior authorization (the policy's
+    reviews go to a person), so the engine decides only what documentation is still
+    needed, or that the order is not covered when no answer could change a denial.
     """
     parts: list[Json] = [{"url": "coverage", "valueReference": {"reference": coverage_ref}}]
     if final_denial:

@@ -1,4 +1,4 @@
-"""Read a Da Vinci PAS request Bundle (FHIR R4 JSON) into Facts, per the Hemgenix data contract."""
+"""Read a Da Vinci PAS request Bundle (FHIR R4 JSON) into Facts, per the data contract."""
 
 from __future__ import annotations
 

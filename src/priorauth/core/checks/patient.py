@@ -136,7 +136,7 @@ def prescriber_specialty(cid: str, c: PrescriberSpecialtyCheck, ctx: CompileCont
                 MET,
                 None,
                 lambda: (
-                    f"The prescriber's specialty {hit} is a hemophilia specialty.",
+                    f"The prescriber's specialty {hit} is one the policy accepts.",
                     evidence(),
                 ),
             )
@@ -152,8 +152,8 @@ def prescriber_specialty(cid: str, c: PrescriberSpecialtyCheck, ctx: CompileCont
                 NOT_MET,
                 None,
                 lambda: (
-                    f"The prescriber's specialty ({', '.join(taxa)}) is not a "
-                    "hemophilia specialty, and no attestation says otherwise.",
+                    f"The prescriber's specialty ({', '.join(taxa)}) is not one the "
+                    "policy accepts, and no attestation says otherwise.",
                     evidence(),
                 ),
             )
