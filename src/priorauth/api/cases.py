@@ -7,8 +7,9 @@ under the authenticated client's id; the body cannot name anyone else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, ValidationError
@@ -97,23 +98,34 @@ class DecisionIn(BaseModel):
     kit_ndc: str | None = Field(None, max_length=20)
 
 
-def _decision_in(raw: Body) -> DecisionIn:
-    # Read as a dependency, not a body parameter: FastAPI reads body parameters before
-    # any dependency, so the token would be checked only after the whole body arrived.
-    try:
-        return DecisionIn.model_validate_json(raw)
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in ("body", *first.get("loc", ())))
-        raise Unprocessable(f"{where}: {first.get('msg', 'invalid')}") from e
+M = TypeVar("M", bound=BaseModel)
 
 
-DECISION_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": DecisionIn.model_json_schema()}},
+def json_body(model: type[M]) -> tuple[Callable[[bytes], M], dict[str, Any]]:
+    """A JSON body read as a dependency, and its OpenAPI description.
+
+    Not a body parameter: FastAPI reads body parameters before any dependency, so the
+    token would be checked only after the whole body arrived.
+    """
+
+    def read(raw: Body) -> M:
+        try:
+            return model.model_validate_json(raw)
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(p) for p in ("body", *first.get("loc", ())))
+            raise Unprocessable(f"{where}: {first.get('msg', 'invalid')}") from e
+
+    described = {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
     }
-}
+    return read, described
+
+
+_decision_in, DECISION_BODY = json_body(DecisionIn)
 
 
 @router.post(
@@ -150,22 +162,7 @@ class VoidIn(BaseModel):
     reason: str = Field(min_length=1, max_length=4000)
 
 
-def _void_in(raw: Body) -> VoidIn:
-    # A dependency, like the decision's body: the token is checked before the body is read.
-    try:
-        return VoidIn.model_validate_json(raw)
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in ("body", *first.get("loc", ())))
-        raise Unprocessable(f"{where}: {first.get('msg', 'invalid')}") from e
-
-
-VOID_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": VoidIn.model_json_schema()}},
-    }
-}
+_void_in, VOID_BODY = json_body(VoidIn)
 
 
 @router.post(
