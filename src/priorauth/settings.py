@@ -121,7 +121,7 @@ class Settings:
     auth_enabled: bool = True
     # The one secret every key is derived from (access tokens, web sessions: one key per
     # purpose); every worker must share it. With authentication on it must be strong
-    # (priorauth.auth.keys.secret_problem). Generated per process when absent.
+    # (priorauth.keys.secret_problem). Generated per process when absent.
     secret_key: str = ""
     # The audit chain's HMAC key (PRIORAUTH_AUDIT_KEY); derived from secret_key when empty.
     # Kept out of the database so that whoever can write the database cannot re-chain it.

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from priorauth.crd.coverage import COVERAGE_INFORMATION, violations
+from priorauth.coverage.information import COVERAGE_INFORMATION, violations
 from priorauth.service.app_service import PriorAuthService
 from priorauth.store.models import CoverageAssertionRow
 from tests.api.receiver import allow_loopback

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 from fastapi.testclient import TestClient
 
-from priorauth.crd.coverage import COVERAGE_INFORMATION, violations
+from priorauth.coverage.information import COVERAGE_INFORMATION, violations
 from priorauth.demo.samples import DEFAULT_ATTESTATIONS, hemgenix_request
 from priorauth.dtr.adaptive import response_items
 from priorauth.service.app_service import PriorAuthService

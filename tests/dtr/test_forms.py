@@ -16,7 +16,7 @@ from fhirpathpy import evaluate
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.facts import HCPCS, LOINC
 from priorauth.core.model import walk
-from priorauth.crd.coverage import COVERAGE_INFORMATION, violations
+from priorauth.coverage.information import COVERAGE_INFORMATION, violations
 from priorauth.demo.samples import DEFAULT_ATTESTATIONS, claims_ndjson
 from priorauth.dtr.adaptive import walk_items
 from priorauth.dtr.questionnaire import build

@@ -16,9 +16,9 @@ from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner, Result
 
 from priorauth.api.app import create_app
-from priorauth.auth.keys import AUDIT_PURPOSE, DEV_AUDIT_KEY, audit_key, derive_key
 from priorauth.cli.main import app as cli
 from priorauth.demo.samples import hemgenix_request
+from priorauth.keys import AUDIT_PURPOSE, DEV_AUDIT_KEY, audit_key, derive_key
 from priorauth.policies import builtin
 from priorauth.service.app_service import PriorAuthService
 from priorauth.settings import Settings

@@ -19,15 +19,15 @@ from typer.testing import CliRunner
 
 from priorauth.api.app import create_app
 from priorauth.auth import scopes as sc
-from priorauth.auth.keys import (
+from priorauth.cli.main import app as cli
+from priorauth.demo.samples import hemgenix_request
+from priorauth.keys import (
     ACCESS_TOKEN,
     UI_SESSION,
     WeakSecret,
     derive_key,
     secret_problem,
 )
-from priorauth.cli.main import app as cli
-from priorauth.demo.samples import hemgenix_request
 from priorauth.policies import builtin
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.preflight import OK, REFUSE, WARN, Finding, preflight

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from priorauth.api.app import create_app
 from priorauth.auth import scopes as sc
 from priorauth.cli.main import app as cli
-from priorauth.crd import assertions
+from priorauth.coverage import assertions
 from priorauth.demo.samples import hemgenix_request
 from priorauth.policies import builtin
 from priorauth.service.app_service import PriorAuthService

@@ -14,7 +14,6 @@ from starlette.concurrency import run_in_threadpool
 from priorauth.api.deps import get_service
 from priorauth.api.responses import JsonResponse
 from priorauth.auth import scopes as sc
-from priorauth.auth.keys import ACCESS_TOKEN
 from priorauth.auth.tokens import (
     ALGORITHMS,
     TokenError,
@@ -22,6 +21,7 @@ from priorauth.auth.tokens import (
     issue,
     verify_access_token,
 )
+from priorauth.keys import ACCESS_TOKEN
 from priorauth.service.errors import Forbidden, TooManyRequests, Unauthorized
 from priorauth.service.ratelimit import RateLimiter, RefusalSummary
 from priorauth.store.audit import Actor

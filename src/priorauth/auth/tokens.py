@@ -5,7 +5,7 @@ client assertion signed RS384 or ES384 by a key in the client's registered JWKS.
 The assertion's iss and sub are the client id, aud is our token URL, exp is at
 most five minutes away, and its jti is never accepted twice. Access tokens are
 HS256 JWTs signed with a key derived from the server's secret for this purpose only
-(priorauth.auth.keys), so every worker can check them and no web-session key can forge one.
+(priorauth.keys), so every worker can check them and no web-session key can forge one.
 A token is honoured only while its client is active (checked on every use).
 """
 

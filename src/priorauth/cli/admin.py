@@ -118,7 +118,7 @@ def _what_it_sees(role: str, org: str | None, scopes: list[str]) -> list[str]:
 
 def _audit_log() -> tuple[AuditLog, str]:
     """The audit log of the configured database, keyed as the server keys it."""
-    from priorauth.auth.keys import audit_key
+    from priorauth.keys import audit_key
     from priorauth.settings import Settings
     from priorauth.store.audit import AuditLog
 

@@ -130,7 +130,7 @@ def serve(
     if not settings.secret_key:
         # The audit chain's key must outlive this process (or `audit verify` fails after a
         # restart): not derived from a throwaway secret, the development key instead.
-        from priorauth.auth.keys import DEV_AUDIT_KEY
+        from priorauth.keys import DEV_AUDIT_KEY
 
         os.environ.setdefault("PRIORAUTH_AUDIT_KEY", DEV_AUDIT_KEY)
         if workers > 1:

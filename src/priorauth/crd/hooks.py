@@ -126,13 +126,3 @@ def checked_resources(data: dict[str, Any], where: str) -> None:
                 check_resource(value, f"{where}.{key}")
     except InvalidRequest as e:
         raise Unprocessable(e.message, e.where) from e
-
-
-def reference_id(reference: object, kind: str) -> str | None:
-    """The id in a "Kind/id" (or absolute ".../Kind/id") reference string, else None."""
-    if not isinstance(reference, str):
-        return None
-    parts = reference.rstrip("/").split("/")
-    if len(parts) >= 2 and parts[-2] == kind and parts[-1]:
-        return parts[-1]
-    return None

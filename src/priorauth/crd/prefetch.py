@@ -10,7 +10,8 @@ import httpx
 
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.facts import LOINC
-from priorauth.crd.hooks import HookRequest, PrefetchUnavailable, reference_id
+from priorauth.coverage.references import reference_id
+from priorauth.crd.hooks import HookRequest, PrefetchUnavailable
 from priorauth.service.outbound import OutboundPolicy, OutboundRefused, new_client
 
 Json = dict[str, Any]

@@ -2,61 +2,35 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
 from typing import Any
 
 import httpx
 from sqlalchemy.orm import Session
 
-from priorauth.core.evaluator import CompiledPolicy
-from priorauth.core.facts import Facts
-from priorauth.core.result import Determination
-from priorauth.crd import assertions, cards
-from priorauth.crd.bundle import facts_of, order_bundle
-from priorauth.crd.coverage import coverage_information, with_coverage_information
+from priorauth.coverage import assertions
+from priorauth.coverage.bundle import facts_of, order_bundle
+from priorauth.coverage.information import coverage_information, with_coverage_information
+from priorauth.coverage.judging import final_denial, judge, policies_in_force
+from priorauth.coverage.orders import OrderMatch, Service, match_orders
+from priorauth.coverage.questions import canonical
+from priorauth.coverage.references import reference_id
+from priorauth.crd import cards
 from priorauth.crd.hooks import (
     ORDER_HOOKS,
     HookRequest,
     PrefetchUnavailable,
     checked_resources,
     parse_hook,
-    reference_id,
 )
-from priorauth.crd.orders import OrderMatch, Service, match_orders
 from priorauth.crd.prefetch import resolve, templates
-from priorauth.dtr.adaptive import final_denial
-from priorauth.dtr.questionnaire import canonical
-from priorauth.errors import InvalidRequest, NoPolicyInForce
+from priorauth.errors import InvalidRequest
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import BadRequest, NotFound, Unprocessable
-from priorauth.store import claims as claims_store
 from priorauth.store.audit import SYSTEM, Actor, Entry
 
 Json = dict[str, Any]
 SERVICE_IDS = {f"priorauth-{hook}": hook for hook in ORDER_HOOKS}
-
-
-def policies_in_force(svc: PriorAuthService, on: date) -> list[CompiledPolicy]:
-    out = []
-    for pid in svc.library.versions:
-        try:
-            out.append(svc.library.in_force(pid, on))
-        except NoPolicyInForce:
-            continue
-    return out
-
-
-def judge(
-    s: Session, policy: CompiledPolicy, bundle: Json, as_of: date
-) -> tuple[Facts, Determination]:
-    """Intake reads the bundle as $submit would; the engine judges it with the claims history."""
-    try:
-        facts = facts_of(bundle, None, as_of)
-    except InvalidRequest as e:
-        raise Unprocessable(f"the EHR's data cannot be read: {e.message}", e.where) from e
-    facts = dataclasses.replace(facts, claims=claims_store.history_for(s, facts.patient.member_id))
-    return facts, policy.evaluate(facts)
 
 
 class CrdService:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from priorauth.core.evaluator import CompiledPolicy
-from priorauth.core.facts import Attestation, Facts
+from priorauth.core.facts import Facts
 from priorauth.core.result import NOT_MET, UNKNOWN, Determination
-from priorauth.dtr.questionnaire import Question, questions
+from priorauth.coverage.judging import answered, final_denial
+from priorauth.coverage.questions import Question, questions
 
 Json = dict[str, Any]
 
@@ -24,12 +24,6 @@ def _parents(policy: CompiledPolicy) -> dict[str, list[str]]:
     for c in policy.policy.criteria + policy.policy.exclusions:
         visit(c, [])
     return out
-
-
-def answered(facts: Facts, link_id: str, value: bool | int) -> Facts:
-    """The facts with one more (hypothetical) prescriber answer."""
-    a = Attestation(ref=f"QuestionnaireResponse/what-if#{link_id}", link_id=link_id, value=value)
-    return dataclasses.replace(facts, attestations={**facts.attestations, link_id: a})
 
 
 def open_questions(
@@ -60,17 +54,6 @@ def open_questions(
         if limit is not None and len(out) >= limit:
             break  # the adaptive form asks one question at a time
     return out
-
-
-def final_denial(policy: CompiledPolicy, facts: Facts, det: Determination) -> bool:
-    """True when no answer to an open question could lift a denial."""
-    if det.recommendation != "deny":
-        return False
-    best = facts
-    for q in questions(policy):
-        if q.link_id not in facts.attestations:
-            best = answered(best, q.link_id, q.favourable)
-    return policy.evaluate(best).recommendation == "deny"
 
 
 def payer_answers(policy: CompiledPolicy, facts: Facts, det: Determination) -> dict[str, bool]:

@@ -9,14 +9,15 @@ from typing import Any
 import orjson
 
 from priorauth.core.evaluator import CompiledPolicy
-from priorauth.crd import assertions
-from priorauth.crd.bundle import facts_of, order_bundle, with_response
-from priorauth.crd.coverage import coverage_information
-from priorauth.crd.hooks import reference_id
-from priorauth.crd.orders import Service, match_orders
-from priorauth.crd.service import judge, policies_in_force
+from priorauth.coverage import assertions
+from priorauth.coverage.bundle import facts_of, order_bundle, with_response
+from priorauth.coverage.information import coverage_information
+from priorauth.coverage.judging import judge, policies_in_force
+from priorauth.coverage.orders import Service, match_orders
+from priorauth.coverage.questions import canonical
+from priorauth.coverage.references import reference_id
 from priorauth.dtr import adaptive
-from priorauth.dtr.questionnaire import build, canonical
+from priorauth.dtr.questionnaire import build
 from priorauth.errors import InvalidRequest
 from priorauth.intake.shapes import check_resource
 from priorauth.policies import policy_of_record

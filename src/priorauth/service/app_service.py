@@ -18,11 +18,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from priorauth.auth import scopes as sc
-from priorauth.auth.keys import KeyRing, audit_key, check_secrets
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import read_bundle, validate_bundle
 from priorauth.intake.shapes import check_resource
+from priorauth.keys import KeyRing, audit_key, check_secrets
 from priorauth.pas.members import member_key
 from priorauth.pas.records import CLIENT_DECIDER, CaseRecord, Decision, RequestKeys, Voided
 from priorauth.pas.request import InquiryKeys, read_inquiry, read_keys

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from priorauth.auth.keys import HOW_TO_GENERATE, secret_problem
+from priorauth.keys import HOW_TO_GENERATE, secret_problem
 from priorauth.settings import Settings
 from priorauth.store.models import ApiClientRow, UserRow
 

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from priorauth.api.security import record_refusals
-from priorauth.auth.keys import UI_SESSION
+from priorauth.keys import UI_SESSION
 from priorauth.service.app_service import PriorAuthService
 from priorauth.store.audit import Actor
 from priorauth.ui.auth import (

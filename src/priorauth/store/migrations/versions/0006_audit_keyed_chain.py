@@ -95,7 +95,7 @@ def _rekey(conn: sa.Connection) -> None:
 
 
 def _audit_key() -> bytes:
-    from priorauth.auth.keys import audit_key
+    from priorauth.keys import audit_key
     from priorauth.settings import Settings
 
     settings = Settings.from_env()

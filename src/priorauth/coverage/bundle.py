@@ -9,7 +9,7 @@ from typing import Any
 
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.facts import HCPCS, ClaimsHistory, Facts
-from priorauth.crd.hooks import reference_id
+from priorauth.coverage.references import reference_id
 from priorauth.intake.pas_bundle import REQUESTED_SERVICE, read_bundle
 
 Json = dict[str, Any]

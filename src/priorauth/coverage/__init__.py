@@ -1,0 +1,1 @@
+"""Coverage assertions and the judging CRD and DTR share: order → facts → policy → evaluation."""
