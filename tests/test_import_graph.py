@@ -25,7 +25,10 @@ def import_graph() -> dict[str, set[str]]:
         module = ".".join(("priorauth", *parts)).removesuffix(".__init__")
         here = _unit(module)
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if isinstance(node, ast.ImportFrom) and node.module == "priorauth":
+                # `from priorauth import ui` imports the sub-package ui
+                targets = [f"priorauth.{a.name}" for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 targets = [node.module]
             elif isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from priorauth.errors import PriorauthError
+
 log = logging.getLogger("priorauth.keys")
 
 # Purposes: a key derived for one never verifies anything made for another.
@@ -76,7 +78,7 @@ def secret_problem(secret: str) -> str | None:
 HOW_TO_GENERATE = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
 
 
-class WeakSecret(ValueError):
+class WeakSecret(PriorauthError, ValueError):
     """A configured secret too weak for a server with authentication on."""
 
 

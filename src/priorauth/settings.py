@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 def _int(name: str, default: int) -> int:
@@ -165,7 +165,8 @@ class Settings:
     timeout_request_body: float = 30.0
     max_header_bytes: int = 16 * 1024
     limit_concurrency: int = 200
-    extra: dict[str, str] = field(default_factory=dict)
+    # Web session cookies carry Secure: None = when base_url is https (PRIORAUTH_COOKIE_SECURE).
+    cookie_secure: bool | None = None
 
     @property
     def docs_enabled(self) -> bool:
@@ -200,6 +201,9 @@ class Settings:
             ),
             session_idle_minutes=_int("PRIORAUTH_SESSION_IDLE_MINUTES", cls.session_idle_minutes),
             session_hours=_int("PRIORAUTH_SESSION_HOURS", cls.session_hours),
+            cookie_secure=_bool("PRIORAUTH_COOKIE_SECURE", False)
+            if os.environ.get("PRIORAUTH_COOKIE_SECURE", "").strip()
+            else None,
             api_docs=_bool("PRIORAUTH_API_DOCS", False)
             if os.environ.get("PRIORAUTH_API_DOCS", "").strip()
             else None,

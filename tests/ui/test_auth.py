@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from priorauth.service.app_service import PriorAuthService
+from priorauth.settings import Settings
 from priorauth.store.models import UserRow
 from priorauth.ui.auth import SESSION_COOKIE, secure_cookies
 from tests.ui.conftest import DENY_LABS, INTAKE, csrf_of, submit
@@ -151,13 +152,15 @@ def test_secure_cookies_follow_the_base_url_unless_configured(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("PRIORAUTH_COOKIE_SECURE", raising=False)
-    assert secure_cookies("https://pa.example.org") is True
-    assert secure_cookies("http://127.0.0.1:8000") is False
+    monkeypatch.setenv("PRIORAUTH_BASE_URL", "https://pa.example.org")
+    assert secure_cookies(Settings.from_env()) is True
+    monkeypatch.setenv("PRIORAUTH_BASE_URL", "http://127.0.0.1:8000")
+    assert secure_cookies(Settings.from_env()) is False
     monkeypatch.setenv("PRIORAUTH_COOKIE_SECURE", "true")
-    assert secure_cookies("http://127.0.0.1:8000") is True
+    assert secure_cookies(Settings.from_env()) is True
     monkeypatch.setenv("PRIORAUTH_COOKIE_SECURE", "maybe")
     with pytest.raises(ValueError, match="PRIORAUTH_COOKIE_SECURE"):
-        secure_cookies("http://x")
+        Settings.from_env()
 
 
 def test_pages_are_not_cached_and_refuse_framing(intake: tuple[TestClient, str]) -> None:

@@ -54,7 +54,7 @@ def create_app(service: PriorAuthService) -> FastAPI:
         yield
         # The refusals counted in the last minute still get their audit record.
         with suppress(Exception):
-            security.record_refusals(service, service.refusals.drain())
+            service.record_refusals(service.refusals.drain())
         service.notifier.close()
 
     # The API's own description is off in production unless asked for (PRIORAUTH_API_DOCS).

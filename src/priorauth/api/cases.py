@@ -8,7 +8,7 @@ under the authenticated client's id; the body cannot name anyone else.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends
@@ -77,7 +77,7 @@ async def open_cases(
     svc: Service, who: Annotated[Actor, Depends(require_payer(sc.CASES_READ))]
 ) -> JsonResponse:
     records = await run_in_threadpool(svc.open_cases, who)
-    now = datetime.now(UTC)
+    now = svc.clock()
     return JsonResponse([summary(r, now) for r in records])
 
 
@@ -86,7 +86,7 @@ async def read_case(
     svc: Service, case_id: str, who: Annotated[Actor, Depends(require_payer(sc.CASES_READ))]
 ) -> JsonResponse:
     record = await run_in_threadpool(svc.case, case_id, True, who)
-    return JsonResponse(detail(record, datetime.now(UTC)))
+    return JsonResponse(detail(record, svc.clock()))
 
 
 class DecisionIn(BaseModel):
@@ -155,7 +155,7 @@ async def decide(
             who=who,
         )
     )
-    return JsonResponse(detail(record, datetime.now(UTC)))
+    return JsonResponse(detail(record, svc.clock()))
 
 
 class VoidIn(BaseModel):
@@ -179,4 +179,4 @@ async def void(
     """The only way to free the member's lifetime record; a provider's cancellation of a
     decided case is only a request to withdraw."""
     record = await run_in_threadpool(svc.void, case_id, body.reason, who)
-    return JsonResponse(detail(record, datetime.now(UTC)))
+    return JsonResponse(detail(record, svc.clock()))

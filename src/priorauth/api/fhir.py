@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import orjson
@@ -75,9 +74,7 @@ async def read_claim_response(
     svc: Service, case_id: str, who: Annotated[Actor, Depends(require(sc.CLAIM_RESPONSE_READ))]
 ) -> FhirResponse:
     record = await run_in_threadpool(svc.case, case_id, False, who)
-    bundle = claim_response_bundle(
-        record, now=datetime.now(UTC), insurer_name=svc.settings.insurer_name
-    )
+    bundle = claim_response_bundle(record, now=svc.clock(), insurer_name=svc.settings.insurer_name)
     return FhirResponse(bundle["entry"][0]["resource"])
 
 
@@ -117,5 +114,5 @@ async def delete_subscription(
 @router.get("/metadata", summary="CapabilityStatement")
 async def metadata(svc: Service) -> FhirResponse:
     return FhirResponse(
-        capability_statement(svc.settings.base_url, version=__version__, now=datetime.now(UTC))
+        capability_statement(svc.settings.base_url, version=__version__, now=svc.clock())
     )

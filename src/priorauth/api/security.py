@@ -23,7 +23,7 @@ from priorauth.auth.tokens import (
 )
 from priorauth.keys import ACCESS_TOKEN
 from priorauth.service.errors import Forbidden, TooManyRequests, Unauthorized
-from priorauth.service.ratelimit import RateLimiter, RefusalSummary
+from priorauth.service.ratelimit import RateLimiter
 from priorauth.store.audit import Actor
 
 log = logging.getLogger("priorauth.auth")
@@ -124,31 +124,11 @@ async def limit(svc, limiter: RateLimiter, key: str, actor: Actor) -> None:  # t
     else:
         closed = svc.refusals.count(f"{actor.kind}:{key}", now)
     if closed:
-        await run_in_threadpool(record_refusals, svc, closed)
+        await run_in_threadpool(svc.record_refusals, closed)
     if wait is not None:
         raise TooManyRequests(
             "rate limit reached; retry later",
             headers={"Retry-After": str(max(1, int(wait + 0.999)))},
-        )
-
-
-def record_refusals(svc, summaries: list[RefusalSummary]) -> None:  # type: ignore[no-untyped-def]
-    """One audit record per key and window, saying how many requests were refused."""
-    for r in summaries:
-        kind, _, who = r.key.partition(":")
-        actor = (
-            Actor(source=who)
-            if kind == "anonymous"
-            else Actor(who, kind if kind in ("client", "user") else "anonymous")
-        )
-        svc.audit.record(
-            actor,
-            "rate-limit",
-            "failure",
-            None,
-            refused=r.refused,
-            window_start=datetime.fromtimestamp(r.window_start, UTC).isoformat(),
-            window_seconds=int(svc.refusals.window),
         )
 
 
@@ -192,6 +172,8 @@ async def token(request: Request) -> JsonResponse:
     token_url = svc.settings.base_url.rstrip("/") + "/auth/token"
 
     def work() -> JsonResponse:
+        # Wall time, not the service's clock: the JOSE library checks `exp` and `iat` of
+        # assertions and tokens against wall time, so issuing must agree with it.
         now = datetime.now(UTC)
         try:
             with svc.write_lock, svc.sessions() as s:

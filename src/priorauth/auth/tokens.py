@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from priorauth.auth import scopes as sc
+from priorauth.errors import PriorauthError
 from priorauth.store.audit import Actor
 from priorauth.store.models import ApiClientRow, UsedJtiRow
 
@@ -34,7 +35,7 @@ TOKEN_LIFETIME = timedelta(minutes=5)
 MAX_JTI = 128
 
 
-class TokenError(Exception):
+class TokenError(PriorauthError):
     """An OAuth error: `error` is the RFC 6749 code, the message says why."""
 
     def __init__(self, error: str, message: str, status: int = 400) -> None:

@@ -39,7 +39,7 @@ from priorauth.service.errors import (
 from priorauth.service.notifier import Notifier, cancel_pending, enqueue_decision, enqueue_handshake
 from priorauth.service.notifier import rows as outbox_rows
 from priorauth.service.outbound import OutboundPolicy, OutboundRefused
-from priorauth.service.ratelimit import RateLimiter, RefusalTally, make_limiter
+from priorauth.service.ratelimit import RateLimiter, RefusalSummary, RefusalTally, make_limiter
 from priorauth.settings import Settings
 from priorauth.store import cases as case_store
 from priorauth.store import claims as claims_store
@@ -584,6 +584,25 @@ class PriorAuthService(SubscriptionsMixin):
                 who, e.action or action, entity, status=e.status, reason=e.code
             )
             raise
+
+    def record_refusals(self, summaries: list[RefusalSummary]) -> None:
+        """One audit record per key and window, saying how many requests were refused."""
+        for r in summaries:
+            kind, _, who = r.key.partition(":")
+            actor = (
+                Actor(source=who)
+                if kind == "anonymous"
+                else Actor(who, kind if kind in ("client", "user") else "anonymous")
+            )
+            self.audit.record(
+                actor,
+                "rate-limit",
+                "failure",
+                None,
+                refused=r.refused,
+                window_start=datetime.fromtimestamp(r.window_start, UTC).isoformat(),
+                window_seconds=int(self.refusals.window),
+            )
 
     def submit(self, raw: bytes, who: Actor = SYSTEM) -> Submitted:
         """Store a PAS request and its evaluation; acknowledged only once committed.

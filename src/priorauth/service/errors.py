@@ -10,8 +10,10 @@ ServiceError
 
 from __future__ import annotations
 
+from priorauth.errors import PriorauthError
 
-class ServiceError(Exception):
+
+class ServiceError(PriorauthError):
     status = 500
     code = "exception"  # FHIR issue type
     action: str | None = None  # the audited action, when not the use case's own (revise)

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from priorauth.errors import PriorauthError
+
 if TYPE_CHECKING:
     from priorauth.settings import Settings
 
@@ -41,7 +43,7 @@ __all__ = [
 ]
 
 
-class OutboundRefused(Exception):
+class OutboundRefused(PriorauthError):
     """The destination is not one this server sends requests to; the text says why.
 
     The text names the address category only, never the request's data.

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from priorauth.errors import PriorauthError
 from priorauth.pas.records import CaseRecord, Decision, Identifier, RequestKeys, Voided
 from priorauth.store.models import CaseEventRow, CaseRow
 
@@ -21,7 +22,7 @@ APPROVED = ("approved", "modified")
 DECIDED = ("approved", "modified", "denied")
 
 
-class CaseConflict(Exception):
+class CaseConflict(PriorauthError):
     """The operation does not fit the case's current state (e.g. deciding it twice)."""
 
 

@@ -13,8 +13,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from priorauth.errors import PriorauthError
 
-class SchemaOutOfDate(RuntimeError):
+
+class SchemaOutOfDate(PriorauthError, RuntimeError):
     """The database schema is not at the head migration."""
 
 

@@ -12,7 +12,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from priorauth.api.security import record_refusals
 from priorauth.keys import UI_SESSION
 from priorauth.service.app_service import PriorAuthService
 from priorauth.store.audit import Actor
@@ -112,7 +111,7 @@ async def login(request: Request) -> Response:
         # Refused before the password is checked; counted, audited once a minute per address.
         closed = svc.refusals.count(f"anonymous:{source or 'unknown'}", svc.clock().timestamp())
         if closed:
-            await run_in_threadpool(record_refusals, svc, closed)
+            await run_in_threadpool(svc.record_refusals, closed)
         return render(
             request,
             "login.html",
@@ -192,7 +191,7 @@ def install(app: FastAPI, service: PriorAuthService, *, secure_cookie: bool | No
     from priorauth.ui import pages
 
     app.state.service = service
-    secure = secure_cookies(service.settings.base_url) if secure_cookie is None else secure_cookie
+    secure = secure_cookies(service.settings) if secure_cookie is None else secure_cookie
     if getattr(app.state, "ui_auth", None) is not None:  # installed already (by create_app)
         app.state.ui_auth.secure = secure
         return

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from priorauth.errors import PriorauthError
+from priorauth.settings import Settings
 from priorauth.ui.users import (
     User,
     close_session,
@@ -28,10 +29,9 @@ SESSION_COOKIE = "priorauth_session"
 SESSION_SECONDS = 8 * 3600  # the cookie's own life; the server-side session decides
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-SECURE_ENV = "PRIORAUTH_COOKIE_SECURE"
 
 
-class UIError(Exception):
+class UIError(PriorauthError):
     """An error the web app shows as an HTML page with this status."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -45,16 +45,11 @@ class LoginRequired(UIError):
         super().__init__(401, "Please sign in.")
 
 
-def secure_cookies(base_url: str) -> bool:
+def secure_cookies(settings: Settings) -> bool:
     """PRIORAUTH_COOKIE_SECURE if set, else on when the service is served over https."""
-    raw = os.environ.get(SECURE_ENV, "").strip().lower()
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    if raw:
-        raise ValueError(f"{SECURE_ENV} must be true or false, not {raw!r}")
-    return base_url.lower().startswith("https://")
+    if settings.cookie_secure is not None:
+        return settings.cookie_secure
+    return settings.base_url.lower().startswith("https://")
 
 
 @dataclass

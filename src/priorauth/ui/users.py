@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from priorauth.errors import PriorauthError
 from priorauth.settings import Settings
 from priorauth.store.models import UiSessionRow, UserRow
 
@@ -40,7 +41,7 @@ _DUMMY_HASH = _hasher.hash("not a real password")
 SEEN_EVERY = timedelta(seconds=60)
 
 
-class UserError(ValueError):
+class UserError(PriorauthError, ValueError):
     """A user cannot be created as asked (bad name, role, password, or a duplicate)."""
 
 
