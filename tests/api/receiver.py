@@ -1,8 +1,9 @@
-"""A subscriber's rest-hook endpoint on loopback that records what it is sent, and the
-address-policy switch the tests need to reach it."""
+"""A subscriber's rest-hook endpoint on loopback that records what it is sent, the
+address-policy switch the tests need to reach it, and a PAS Subscription that points at it."""
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Iterator
@@ -10,8 +11,11 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
+
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.outbound import OutboundPolicy
+from tests.conftest import shared_dir
 
 
 class Receiver:
@@ -65,3 +69,19 @@ def receiving() -> Iterator[Receiver]:
 def allow_loopback(service: PriorAuthService) -> None:
     """What PRIORAUTH_OUTBOUND_ALLOW=127.0.0.1 and http allowed give: the test receivers."""
     service.outbound = OutboundPolicy(["127.0.0.1"], allow_http=True)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with receiving() as r:
+        yield r
+
+
+def subscription(endpoint: str, org: str, headers: list[str] | None = None) -> dict[str, Any]:
+    """The IG's good Subscription example, sent to `endpoint`, filtered on `org`."""
+    path = shared_dir("fixtures", "davinci-pas") / "PAS_Subscription_example_v221_good.json"
+    sub: dict[str, Any] = copy.deepcopy(json.loads(path.read_text()))
+    sub["channel"]["endpoint"] = endpoint
+    sub["channel"]["header"] = headers or ["Authorization: Bearer provider-token"]
+    sub["_criteria"]["extension"][0]["valueString"] = f"org-identifier={org}"
+    return sub

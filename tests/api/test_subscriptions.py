@@ -2,42 +2,23 @@
 
 from __future__ import annotations
 
-import copy
-import json
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
 from priorauth.demo.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from tests.api.conftest import action_codes, claim_response, post_fhir
-from tests.api.receiver import Receiver, allow_loopback, receiving
-from tests.conftest import shared_dir
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as r:
-        yield r
+from tests.api.receiver import (
+    Receiver,
+    allow_loopback,
+    receiver,  # noqa: F401 - the fixture
+    subscription,
+)
 
 
 @pytest.fixture(autouse=True)
 def _loopback_allowed(service: PriorAuthService) -> None:
     allow_loopback(service)
-
-
-def _subscription(endpoint: str, org: str) -> dict:
-    sub = json.loads(
-        (
-            shared_dir("fixtures", "davinci-pas") / "PAS_Subscription_example_v221_good.json"
-        ).read_text()
-    )
-    sub = copy.deepcopy(sub)
-    sub["channel"]["endpoint"] = endpoint
-    sub["channel"]["header"] = ["Authorization: Bearer provider-token"]
-    sub["_criteria"]["extension"][0]["valueString"] = f"org-identifier={org}"
-    return sub
 
 
 def _provider_npi(bundle: dict) -> str:
@@ -52,7 +33,7 @@ def test_decision_is_pushed_to_the_subscriber(
 ) -> None:
     bundle = hemgenix_request(name="sub-1")
     npi = _provider_npi(bundle)
-    created = post_fhir(client, "/fhir/Subscription", _subscription(receiver.url, npi))
+    created = post_fhir(client, "/fhir/Subscription", subscription(receiver.url, npi))
     assert created.status_code == 201, created.text
     # Backport: "requested" until the endpoint accepts the handshake, then "active".
     assert created.json()["status"] == "requested"
@@ -64,7 +45,7 @@ def test_decision_is_pushed_to_the_subscriber(
     # a subscriber for another organization must hear nothing
     other = Receiver()
     try:
-        post_fhir(client, "/fhir/Subscription", _subscription(other.url, "9999999999"))
+        post_fhir(client, "/fhir/Subscription", subscription(other.url, "9999999999"))
         cr = claim_response(post_fhir(client, "/fhir/Claim/$submit", bundle))
         r = client.post(f"/api/cases/{cr['id']}/decision", json={"decision": "approve"})
         assert r.status_code == 200
@@ -90,12 +71,12 @@ def test_decision_is_pushed_to_the_subscriber(
 
 
 def test_bad_subscriptions_are_refused(client: TestClient, receiver: Receiver) -> None:
-    sub = _subscription(receiver.url, "123")
+    sub = subscription(receiver.url, "123")
     sub["channel"]["type"] = "websocket"
     r = post_fhir(client, "/fhir/Subscription", sub)
     assert r.status_code == 422
     assert "rest-hook" in r.json()["issue"][0]["diagnostics"]
-    nofilter = _subscription(receiver.url, "123")
+    nofilter = subscription(receiver.url, "123")
     del nofilter["_criteria"]
     assert post_fhir(client, "/fhir/Subscription", nofilter).status_code == 422
     assert client.post("/fhir/Subscription", content=b"{").status_code == 400
@@ -106,7 +87,7 @@ def test_unreachable_subscriber_does_not_undo_the_decision(
     client: TestClient, service: PriorAuthService, receiver: Receiver
 ) -> None:
     bundle = hemgenix_request(name="sub-down")
-    post_fhir(client, "/fhir/Subscription", _subscription(receiver.url, _provider_npi(bundle)))
+    post_fhir(client, "/fhir/Subscription", subscription(receiver.url, _provider_npi(bundle)))
     service.notifier.flush()  # the handshake: active
     receiver.status = 503  # then the subscriber goes down
     cr = claim_response(post_fhir(client, "/fhir/Claim/$submit", bundle))
@@ -123,7 +104,7 @@ def test_failed_handshake_leaves_the_subscription_in_error(
     client: TestClient, service: PriorAuthService, receiver: Receiver
 ) -> None:
     receiver.status = 404
-    created = post_fhir(client, "/fhir/Subscription", _subscription(receiver.url, "123"))
+    created = post_fhir(client, "/fhir/Subscription", subscription(receiver.url, "123"))
     assert created.status_code == 201
     service.notifier.flush()
     assert receiver.kinds() == ["handshake"]

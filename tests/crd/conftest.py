@@ -13,7 +13,7 @@ from tests.api.conftest import clock, db_url, service  # noqa: F401
 
 
 @pytest.fixture
-def app_client(service: PriorAuthService) -> Iterator[TestClient]:  # noqa: F811
+def app_client(service: PriorAuthService) -> Iterator[TestClient]:
     app = create_app(service)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c

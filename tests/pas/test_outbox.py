@@ -3,7 +3,6 @@ backoff, given up on visibly, and one subscription's failure never stops the oth
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import logging
@@ -29,8 +28,13 @@ from priorauth.store.db import make_engine, session_factory
 from priorauth.store.models import OutboxRow, SubscriptionRow
 from tests.api.conftest import Clock, clock, db_url, service  # noqa: F401
 from tests.api.live import live_server
-from tests.api.receiver import Receiver, allow_loopback, receiving
-from tests.conftest import shared_dir
+from tests.api.receiver import (
+    Receiver,
+    allow_loopback,
+    receiver,  # noqa: F401 - the fixture
+    receiving,
+    subscription,
+)
 
 PAYER = Actor("payer", "client", role="payer-system")  # the payer's own system decides
 
@@ -38,24 +42,9 @@ MEMBER = "MOUTBOX77"
 
 
 @pytest.fixture
-def svc(service: PriorAuthService) -> PriorAuthService:  # noqa: F811
+def svc(service: PriorAuthService) -> PriorAuthService:
     allow_loopback(service)
     return service
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as r:
-        yield r
-
-
-def _subscription(endpoint: str, org: str, headers: list[str] | None = None) -> dict[str, Any]:
-    path = shared_dir("fixtures", "davinci-pas") / "PAS_Subscription_example_v221_good.json"
-    sub = copy.deepcopy(json.loads(path.read_text()))
-    sub["channel"]["endpoint"] = endpoint
-    sub["channel"]["header"] = headers or ["Authorization: Bearer provider-token"]
-    sub["_criteria"]["extension"][0]["valueString"] = f"org-identifier={org}"
-    return sub
 
 
 def _npi(bundle: dict[str, Any]) -> str:
@@ -67,7 +56,7 @@ def _npi(bundle: dict[str, Any]) -> str:
 
 def _active(svc: PriorAuthService, endpoint: str, org: str) -> str:
     """A subscription whose handshake the endpoint accepted."""
-    sid = str(svc.subscribe(_subscription(endpoint, org))["id"])
+    sid = str(svc.subscribe(subscription(endpoint, org))["id"])
     svc.notifier.flush()
     assert svc.subscription(sid)["status"] == "active"
     return sid
@@ -119,7 +108,7 @@ def test_a_decision_whose_notification_cannot_be_written_is_not_stored(
 
 def test_one_subscriptions_failure_never_stops_the_others(
     svc: PriorAuthService,
-    clock: Clock,  # noqa: F811
+    clock: Clock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     case_id, npi = _case(svc, "others")
@@ -135,7 +124,7 @@ def test_one_subscriptions_failure_never_stops_the_others(
                     endpoint=up.url,
                     content="full-resource",
                     headers=["X-Practice: Cliníca"],
-                    topic=_subscription(up.url, npi)["criteria"],
+                    topic=subscription(up.url, npi)["criteria"],
                     events_sent=0,
                     created_at=clock() - timedelta(days=1),
                 )
@@ -163,7 +152,7 @@ def test_one_subscriptions_failure_never_stops_the_others(
 
 def test_retries_back_off_exponentially_then_give_up_visibly(
     svc: PriorAuthService,
-    clock: Clock,  # noqa: F811
+    clock: Clock,
     receiver: Receiver,
     client_for: Any,
     caplog: pytest.LogCaptureFixture,
@@ -297,7 +286,7 @@ def test_the_server_delivers_by_itself(svc: PriorAuthService) -> None:
 
         r.server.RequestHandlerClass.do_POST = do_post  # type: ignore[attr-defined]
         with TestClient(create_app(svc)) as c:
-            created = c.post("/fhir/Subscription", content=orjson.dumps(_subscription(r.url, "1")))
+            created = c.post("/fhir/Subscription", content=orjson.dumps(subscription(r.url, "1")))
             assert created.status_code == 201
             # A generous bound on a background thread, not a timing assumption.
             assert arrived.wait(60), "the worker did not deliver the handshake"

@@ -80,7 +80,7 @@ def make_client(
 
 
 @pytest.fixture
-def secured(db_url: str, clock) -> Iterator[PriorAuthService]:  # noqa: F811
+def secured(db_url: str, clock) -> Iterator[PriorAuthService]:
     upgrade(db_url)
     engine = make_engine(db_url)
     settings = Settings(database_url=db_url, base_url=BASE, rate_per_minute=60, rate_burst=50)

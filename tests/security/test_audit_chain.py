@@ -388,7 +388,7 @@ def _actions(svc: PriorAuthService) -> list[tuple[str, str, str | None]]:
     return [(r.action, r.outcome, r.entity) for r in svc.audit.rows()]
 
 
-def test_the_queue_in_every_status_is_recorded(service: PriorAuthService) -> None:  # noqa: F811
+def test_the_queue_in_every_status_is_recorded(service: PriorAuthService) -> None:
     from priorauth.ui import ensure_demo_users, install
     from tests.ui.conftest import INTAKE, sign_in
 
@@ -409,7 +409,7 @@ def test_the_queue_in_every_status_is_recorded(service: PriorAuthService) -> Non
     assert signout.actor == "intake" and signout.actor_kind == "user"
 
 
-def test_crd_order_sign_and_dtr_are_recorded(service: PriorAuthService) -> None:  # noqa: F811
+def test_crd_order_sign_and_dtr_are_recorded(service: PriorAuthService) -> None:
     from tests.crd.ehr import order_sign
 
     with TestClient(create_app(service), raise_server_exceptions=False) as c:
@@ -455,13 +455,13 @@ def test_crd_order_sign_and_dtr_are_recorded(service: PriorAuthService) -> None:
     assert all(r.actor == "development" for r in service.audit.rows() if r.action == "order-sign")
 
 
-def test_subscription_read_and_delete_are_recorded(service: PriorAuthService) -> None:  # noqa: F811
+def test_subscription_read_and_delete_are_recorded(service: PriorAuthService) -> None:
     from priorauth.service.outbound import OutboundPolicy
-    from tests.api.test_subscriptions import _subscription
+    from tests.api.receiver import subscription
 
     # No DNS here: the endpoint's name resolves to a public address for the test.
     service.outbound = OutboundPolicy(resolver=lambda host, port: ["93.184.216.34"])
-    sub = _subscription("https://ehr.example.org/notify", "1234567893")
+    sub = subscription("https://ehr.example.org/notify", "1234567893")
     with TestClient(create_app(service), raise_server_exceptions=False) as c:
         created = c.post("/fhir/Subscription", content=orjson.dumps(sub))
         assert created.status_code == 201, created.text
@@ -477,7 +477,7 @@ def test_subscription_read_and_delete_are_recorded(service: PriorAuthService) ->
 
 
 def test_any_action_is_recorded_and_exported_with_a_sensible_code(
-    service: PriorAuthService,  # noqa: F811
+    service: PriorAuthService,
 ) -> None:
     from fhir.resources.R4B.auditevent import AuditEvent
 

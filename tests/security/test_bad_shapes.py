@@ -42,7 +42,7 @@ NEXT = "/fhir/Questionnaire/$next-question"
 
 
 @pytest.fixture
-def loose(service: PriorAuthService) -> PriorAuthService:  # noqa: F811
+def loose(service: PriorAuthService) -> PriorAuthService:
     """The API service with FHIR model validation off (PRIORAUTH_FHIR_VALIDATION=false)."""
     service.settings = dataclasses.replace(service.settings, fhir_validation=False)  # type: ignore[misc]
     return service

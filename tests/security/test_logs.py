@@ -15,7 +15,7 @@ from priorauth.service.app_service import PriorAuthService
 from tests.api.conftest import client, service  # noqa: F401
 
 
-def test_a_whole_case_logs_no_phi(client: TestClient, service: PriorAuthService) -> None:  # noqa: F811
+def test_a_whole_case_logs_no_phi(client: TestClient, service: PriorAuthService) -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())

@@ -4,8 +4,6 @@ delivery against DNS rebinding; CRD fetch failures all look the same."""
 
 from __future__ import annotations
 
-import copy
-import json
 import ssl
 import threading
 from collections.abc import Iterator
@@ -32,8 +30,12 @@ from priorauth.settings import Settings
 from priorauth.store.models import SubscriptionRow
 from tests.api.conftest import client, clock, db_url, service  # noqa: F401
 from tests.api.live import free_port
-from tests.api.receiver import Receiver, allow_loopback, receiving
-from tests.conftest import shared_dir
+from tests.api.receiver import (
+    Receiver,
+    allow_loopback,
+    receiver,  # noqa: F401 - the fixture
+    subscription,
+)
 from tests.crd.ehr import order_sign
 from tests.crd.test_hooks import FhirServer
 from tests.security.conftest import PROVIDER_SCOPES, api, bearer, make_client, secured  # noqa: F401
@@ -51,21 +53,6 @@ class FakeDNS:
         if host not in self.answers:
             raise UnresolvableHost(f"the host name {host!r} cannot be resolved")
         return list(self.answers[host])
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as r:
-        yield r
-
-
-def _subscription(endpoint: str, org: str, headers: list[str] | None = None) -> dict[str, Any]:
-    path = shared_dir("fixtures", "davinci-pas") / "PAS_Subscription_example_v221_good.json"
-    sub = copy.deepcopy(json.loads(path.read_text()))
-    sub["channel"]["endpoint"] = endpoint
-    sub["channel"]["header"] = headers or ["Authorization: Bearer provider-token"]
-    sub["_criteria"]["extension"][0]["valueString"] = f"org-identifier={org}"
-    return sub
 
 
 def _npi(bundle: dict[str, Any]) -> str:
@@ -87,13 +74,13 @@ def _stored(svc: PriorAuthService) -> int:
 
 
 def test_loopback_subscriber_never_gets_the_claim_response(
-    client: TestClient,  # noqa: F811
-    service: PriorAuthService,  # noqa: F811
+    client: TestClient,
+    service: PriorAuthService,
     receiver: Receiver,
 ) -> None:
     """The reported attack: a loopback endpoint was accepted and sent the full bundle."""
     bundle = hemgenix_request(name="ssrf-loopback")
-    r = _post(client, _subscription(receiver.url, _npi(bundle)))
+    r = _post(client, subscription(receiver.url, _npi(bundle)))
     assert r.status_code == 422, r.text
     assert r.json()["resourceType"] == "OperationOutcome"
     assert "loopback" in r.json()["issue"][0]["diagnostics"]
@@ -131,13 +118,13 @@ def test_loopback_subscriber_never_gets_the_claim_response(
     ],
 )
 def test_internal_endpoints_are_refused_at_subscribe_time(
-    client: TestClient,  # noqa: F811
-    service: PriorAuthService,  # noqa: F811
+    client: TestClient,
+    service: PriorAuthService,
     endpoint: str,
     category: str,
 ) -> None:
     url = endpoint.format(port=free_port())
-    r = _post(client, _subscription(url, "1234567890"))
+    r = _post(client, subscription(url, "1234567890"))
     assert r.status_code == 422, r.text
     assert f"a {category} address" in r.json()["issue"][0]["diagnostics"]
     assert r.json()["issue"][0]["expression"] == ["Subscription.channel.endpoint"]
@@ -145,14 +132,14 @@ def test_internal_endpoints_are_refused_at_subscribe_time(
 
 
 def test_the_allow_list_admits_a_network_and_nothing_else(
-    client: TestClient,  # noqa: F811
-    service: PriorAuthService,  # noqa: F811
+    client: TestClient,
+    service: PriorAuthService,
     receiver: Receiver,
 ) -> None:
     allow_loopback(service)  # PRIORAUTH_OUTBOUND_ALLOW=127.0.0.1
-    assert _post(client, _subscription(receiver.url, "1")).status_code == 201
+    assert _post(client, subscription(receiver.url, "1")).status_code == 201
     for refused in ("http://169.254.169.254/", "http://10.0.0.5/", "http://[::1]/"):
-        assert _post(client, _subscription(refused, "1")).status_code == 422, refused
+        assert _post(client, subscription(refused, "1")).status_code == 422, refused
 
 
 @pytest.mark.parametrize(
@@ -171,50 +158,50 @@ def test_the_allow_list_admits_a_network_and_nothing_else(
     ],
 )
 def test_unsafe_channel_headers_are_refused(
-    client: TestClient,  # noqa: F811
-    service: PriorAuthService,  # noqa: F811
+    client: TestClient,
+    service: PriorAuthService,
     receiver: Receiver,
     header: str,
     why: str,
 ) -> None:
     allow_loopback(service)
-    r = _post(client, _subscription(receiver.url, "1", ["Authorization: Bearer t", header]))
+    r = _post(client, subscription(receiver.url, "1", ["Authorization: Bearer t", header]))
     assert r.status_code == 422, r.text
     assert why in r.json()["issue"][0]["diagnostics"]
     assert r.json()["issue"][0]["expression"] == ["Subscription.channel.header[1]"]
 
 
 def test_https_only_outside_development(
-    api: TestClient,  # noqa: F811
-    secured: PriorAuthService,  # noqa: F811
+    api: TestClient,
+    secured: PriorAuthService,
 ) -> None:
     secured.outbound = OutboundPolicy(resolver=FakeDNS(hooks_example_org=["93.184.216.34"]))
     npi = "8189991234"
     provider = make_client(secured, "ehr-ssrf", "ES384", PROVIDER_SCOPES, npi)
     h = bearer(api, provider, sc.SUBSCRIPTION)
-    plain = _post(api, _subscription("http://hooks.example.org/hook", npi), h)
+    plain = _post(api, subscription("http://hooks.example.org/hook", npi), h)
     assert plain.status_code == 422 and "only https" in plain.text
-    tls = _post(api, _subscription("https://hooks.example.org/hook", npi), h)
+    tls = _post(api, subscription("https://hooks.example.org/hook", npi), h)
     assert tls.status_code == 201, tls.text
     assert tls.json()["status"] == "requested"  # active only once the handshake is accepted
-    local = _post(api, _subscription("https://127.0.0.1:8443/hook", npi), h)
+    local = _post(api, subscription("https://127.0.0.1:8443/hook", npi), h)
     assert local.status_code == 422 and "loopback" in local.text
 
 
 def test_a_name_with_any_internal_address_is_refused(
-    client: TestClient,  # noqa: F811
-    service: PriorAuthService,  # noqa: F811
+    client: TestClient,
+    service: PriorAuthService,
 ) -> None:
     service.outbound = OutboundPolicy(
         allow_http=True, resolver=FakeDNS(mixed_example=["93.184.216.34", "127.0.0.1"])
     )
-    r = _post(client, _subscription("http://mixed.example/hook", "1"))
+    r = _post(client, subscription("http://mixed.example/hook", "1"))
     assert r.status_code == 422 and "loopback" in r.text
 
 
 def test_dns_rebinding_is_refused_at_delivery(
-    client: TestClient,  # noqa: F811
-    service: PriorAuthService,  # noqa: F811
+    client: TestClient,
+    service: PriorAuthService,
     receiver: Receiver,
 ) -> None:
     """Checked at subscribe time, then the name points somewhere else: checked again."""
@@ -222,7 +209,7 @@ def test_dns_rebinding_is_refused_at_delivery(
     service.outbound = OutboundPolicy(["127.0.0.1"], allow_http=True, resolver=dns)
     bundle = hemgenix_request(name="ssrf-rebind")
     endpoint = f"http://rebind.test:{receiver.port}/hook"
-    created = _post(client, _subscription(endpoint, _npi(bundle)))
+    created = _post(client, subscription(endpoint, _npi(bundle)))
     assert created.status_code == 201, created.text
     service.notifier.flush()
     # The handshake went to the checked address, naming the host: the system resolver,
@@ -289,7 +276,7 @@ def _hook(fhir_server: str) -> dict[str, Any]:
 
 
 def test_crd_fhir_server_on_internal_addresses_is_not_fetched(
-    client: TestClient,  # noqa: F811
+    client: TestClient,
     ehr_server: FhirServer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -311,8 +298,8 @@ def test_crd_fhir_server_on_internal_addresses_is_not_fetched(
 
 
 def test_crd_fetch_failures_are_indistinguishable_on_allowed_hosts(
-    client: TestClient,  # noqa: F811
-    service: PriorAuthService,  # noqa: F811
+    client: TestClient,
+    service: PriorAuthService,
     ehr_server: FhirServer,
 ) -> None:
     allow_loopback(service)
