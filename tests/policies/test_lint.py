@@ -125,3 +125,13 @@ def test_not_yaml(tmp_path: Path) -> None:
 )
 def test_loinc_check_digit(code: str, ok: bool) -> None:
     assert loinc_ok(code) is ok
+
+
+def test_a_malformed_codeset_reference_is_a_finding_not_a_traceback(tmp_path: Path) -> None:
+    text = _variant(
+        SHIPPED,
+        "hcpcs: {codeset: hemophilia-b-gene-therapy-hcpcs}",
+        "hcpcs: {codeset: [J1411]}",
+    )
+    code, out = _check(tmp_path, text)
+    assert code == 1 and "codeset reference names one list" in out[0], out

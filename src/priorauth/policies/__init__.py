@@ -66,6 +66,8 @@ def resolve_codesets(raw: Any, name: str, shared: SharedCodesets | None = None) 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
             if set(node) == {"codeset"}:
+                if not isinstance(node["codeset"], str):
+                    raise PolicyInvalid(f"{name}: a codeset reference names one list by name")
                 found = lookup.get(node["codeset"])
                 if found is None:
                     raise PolicyInvalid(f"{name}: no code set named {node['codeset']!r}")
