@@ -249,7 +249,7 @@ class DtrService:
         )
         if given is None or given.get("resourceType") != "QuestionnaireResponse":
             raise Unprocessable("questionnaire-response is required", "Parameters.parameter")
-        qr = copy.deepcopy(given)
+        qr: Json = copy.deepcopy(given)
         context = assertion_of(qr)
         if context is None:
             raise Unprocessable(

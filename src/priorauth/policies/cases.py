@@ -79,7 +79,7 @@ def run_case(folder: Path, library: PolicyLibrary) -> CaseResult:
     version = expected.get("version")
     if version is not None and str(version) != result.version:
         result.failures.append(f"version {result.version}, expected {version}")
-    statuses = {i: f.status for i, f in d.findings.items()}
+    statuses: dict[str, str] = {i: f.status for i, f in d.findings.items()}
     statuses.update(
         {
             i: {"met": "applies", "not_met": "does_not_apply"}.get(f.status, f.status)

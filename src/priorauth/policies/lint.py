@@ -144,7 +144,7 @@ def check_text(
         return None, problems
     paths = _criterion_paths(raw)
     problems = [
-        Problem(name, lines.of((*paths.get(cid, ()), *field)), cid, message)
+        Problem(name, lines.of((*paths.get(cid or "", ()), *field)), cid, message)
         for cid, field, message in lint(policy)
     ]
     return policy, problems
@@ -172,7 +172,7 @@ def lint(policy: Policy) -> Iterator[tuple[str | None, tuple[str, ...], str]]:
         data = check.model_dump()
         for field in ("codes", "measured_codes", "creatinine_codes"):
             for code in data.get(field) or []:
-                if c.check.kind in ("diagnosis", "no_condition"):
+                if check.kind in ("diagnosis", "no_condition"):
                     continue
                 if not loinc_ok(code):
                     yield c.id, ("check", field), f"{code} is not a valid LOINC code"

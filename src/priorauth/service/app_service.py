@@ -484,7 +484,7 @@ class PriorAuthService(SubscriptionsMixin):
         if kind != "deny":
             kit_ndc, vials = self._kit_for(current, policy, kind, kit_ndc)
         today: date = self.clock().date()
-        days = policy.policy.approval.days if policy else 90
+        days = (policy.policy.approval.days if policy else None) or 90
         decision = Decision(
             kind=kind,  # type: ignore[arg-type]
             decided_at=self.clock(),
