@@ -19,11 +19,11 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from priorauth.api.app import create_app
+from priorauth.auth.actors import Actor
 from priorauth.cli.main import app as cli
 from priorauth.demo.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.notifier import Notifier
-from priorauth.store.audit import Actor
 from priorauth.store.db import make_engine, session_factory
 from priorauth.store.models import OutboxRow, SubscriptionRow
 from tests.api.conftest import Clock, clock, db_url, service  # noqa: F401

@@ -55,7 +55,7 @@ def keyed(db_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 
 def svc_actor(name: str = "reviewer") -> Any:
-    from priorauth.store.audit import Actor
+    from priorauth.auth.actors import Actor
 
     return Actor(name, "user", "10.0.0.7")
 

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from priorauth.api.app import create_app
 from priorauth.auth import scopes as sc
+from priorauth.auth.actors import SYSTEM, Actor
 from priorauth.cli.main import app as cli
 from priorauth.coverage import assertions
 from priorauth.demo.samples import hemgenix_request
@@ -29,7 +30,6 @@ from priorauth.policies import builtin
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import Forbidden
 from priorauth.settings import Settings
-from priorauth.store.audit import SYSTEM, Actor
 from priorauth.store.db import _alembic_config, make_engine, session_factory, upgrade
 from priorauth.store.models import ApiClientRow, CoverageAssertionRow
 from priorauth.ui.letters import letter_for

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from priorauth.api.app import create_app
 from priorauth.auth import scopes as sc
+from priorauth.auth.actors import Actor
 from priorauth.demo.samples import hemgenix_request
 from priorauth.errors import PolicyInvalid
 from priorauth.pas.members import member_key
@@ -21,7 +22,6 @@ from priorauth.pas.request import read_inquiry, read_keys
 from priorauth.policies import PolicyLibrary, builtin, load_directory, parse_policy
 from priorauth.service.app_service import PriorAuthService
 from priorauth.settings import Settings
-from priorauth.store.audit import Actor
 from priorauth.store.db import make_engine, upgrade
 from priorauth.store.models import AuditRow, CaseRow
 from priorauth.ui import ensure_demo_users, install

@@ -13,9 +13,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from priorauth.api.app import create_app
+from priorauth.auth.actors import Actor
 from priorauth.demo.samples import Lab, hemgenix_request
 from priorauth.service.app_service import PriorAuthService
-from priorauth.store.audit import Actor
 from priorauth.ui import ensure_demo_users, install
 from tests.api import conftest as api
 

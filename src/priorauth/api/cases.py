@@ -19,9 +19,9 @@ from priorauth.api.deps import Body, Service
 from priorauth.api.responses import JsonResponse
 from priorauth.api.security import require_payer
 from priorauth.auth import scopes as sc
+from priorauth.auth.actors import Actor
 from priorauth.pas.records import CaseRecord
 from priorauth.service.errors import Unprocessable
-from priorauth.store.audit import Actor
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 

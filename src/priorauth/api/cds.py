@@ -11,9 +11,9 @@ from priorauth.api.deps import Body, Service
 from priorauth.api.responses import JsonResponse
 from priorauth.api.security import require
 from priorauth.auth import scopes as sc
+from priorauth.auth.actors import Actor
 from priorauth.crd.service import CrdService
 from priorauth.service.app_service import PriorAuthService
-from priorauth.store.audit import Actor
 
 router = APIRouter(tags=["CDS Hooks (CRD)"])
 

@@ -13,13 +13,13 @@ from priorauth.api.deps import Body, Service
 from priorauth.api.responses import FhirResponse
 from priorauth.api.security import require
 from priorauth.auth import scopes as sc
+from priorauth.auth.actors import Actor
 from priorauth.errors import InvalidRequest
 from priorauth.pas.capability import capability_statement
 from priorauth.pas.records import CaseRecord
 from priorauth.pas.response import claim_response_bundle
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import BadRequest, Unprocessable
-from priorauth.store.audit import Actor
 
 router = APIRouter(prefix="/fhir", tags=["FHIR"])
 

@@ -11,7 +11,7 @@ from priorauth.api.deps import Service
 from priorauth.api.responses import JsonResponse
 from priorauth.api.security import require
 from priorauth.auth import scopes as sc
-from priorauth.store.audit import Actor
+from priorauth.auth.actors import Actor
 
 router = APIRouter(prefix="/api/outbox", tags=["cases"])
 

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from priorauth.api.deps import get_service
 from priorauth.api.responses import JsonResponse
 from priorauth.auth import scopes as sc
+from priorauth.auth.actors import Actor
 from priorauth.auth.tokens import (
     ALGORITHMS,
     TokenError,
@@ -24,7 +25,6 @@ from priorauth.auth.tokens import (
 from priorauth.keys import ACCESS_TOKEN
 from priorauth.service.errors import Forbidden, TooManyRequests, Unauthorized
 from priorauth.service.ratelimit import RateLimiter
-from priorauth.store.audit import Actor
 
 log = logging.getLogger("priorauth.auth")
 DEV_ACTOR_ID = "development"

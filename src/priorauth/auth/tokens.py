@@ -23,8 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from priorauth.auth import scopes as sc
+from priorauth.auth.actors import Actor
 from priorauth.errors import PriorauthError
-from priorauth.store.audit import Actor
 from priorauth.store.models import ApiClientRow, UsedJtiRow
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session
 
+from priorauth.auth.actors import SYSTEM, Actor
 from priorauth.coverage import assertions
 from priorauth.coverage.bundle import facts_of, order_bundle
 from priorauth.coverage.information import coverage_information, with_coverage_information
@@ -27,7 +28,7 @@ from priorauth.crd.prefetch import resolve, templates
 from priorauth.errors import InvalidRequest
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import BadRequest, NotFound, Unprocessable
-from priorauth.store.audit import SYSTEM, Actor, Entry
+from priorauth.store.audit import Entry
 
 Json = dict[str, Any]
 SERVICE_IDS = {f"priorauth-{hook}": hook for hook in ORDER_HOOKS}

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from priorauth.auth.actors import SYSTEM, Actor
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.coverage import assertions
 from priorauth.coverage.bundle import facts_of, order_bundle, with_response
@@ -23,7 +24,7 @@ from priorauth.intake.shapes import check_resource
 from priorauth.policies import policy_of_record
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import BadRequest, NotFound, Unprocessable
-from priorauth.store.audit import SYSTEM, Actor, Entry
+from priorauth.store.audit import Entry
 
 Json = dict[str, Any]
 QR_PROFILE = "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/dtr-questionnaireresponse"

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from priorauth.auth import scopes as sc
+from priorauth.auth.actors import SYSTEM, Actor
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import read_bundle, validate_bundle
@@ -43,7 +44,7 @@ from priorauth.service.ratelimit import RateLimiter, RefusalSummary, RefusalTall
 from priorauth.settings import Settings
 from priorauth.store import cases as case_store
 from priorauth.store import claims as claims_store
-from priorauth.store.audit import SYSTEM, Actor, AuditLog, Entry
+from priorauth.store.audit import AuditLog, Entry
 from priorauth.store.db import session_factory
 from priorauth.store.models import CaseRow
 

@@ -8,7 +8,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import Engine, select
@@ -27,26 +27,24 @@ LIMITS = {"actor": 200, "actor_kind": 20, "action": 60, "outcome": 20, "entity":
 _sqlite_lock = threading.Lock()  # SQLite: one appender at a time within the process
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who did something, and from where. `kind`: user, client, system or anonymous."""
+class Who(Protocol):
+    """What a record says of who acted (auth.actors.Actor has it): the store needs no more."""
 
-    id: str = "anonymous"
-    kind: str = "anonymous"
-    source: str | None = None
-    organization: str | None = None  # a client's organization (NPI), for access checks
-    scopes: frozenset[str] = field(default_factory=frozenset)
-    role: str | None = None  # a client's: "provider" (one organization) or "payer-system"
+    @property
+    def id(self) -> str: ...
 
+    @property
+    def kind(self) -> str: ...
 
-SYSTEM = Actor("priorauth", "system")
+    @property
+    def source(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
 class Entry:
     """One record to append."""
 
-    actor: Actor
+    actor: Who
     action: str
     outcome: str = "success"
     entity: str | None = None
@@ -109,7 +107,7 @@ class AuditLog:
 
     def record(
         self,
-        actor: Actor,
+        actor: Who,
         action: str,
         outcome: str = "success",
         entity: str | None = None,
@@ -121,7 +119,7 @@ class AuditLog:
 
     def record_refusal(
         self,
-        actor: Actor,
+        actor: Who,
         action: str,
         entity: str | None = None,
         now: datetime | None = None,

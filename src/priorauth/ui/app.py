@@ -12,9 +12,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from priorauth.auth.actors import Actor
 from priorauth.keys import UI_SESSION
 from priorauth.service.app_service import PriorAuthService
-from priorauth.store.audit import Actor
 from priorauth.ui.auth import (
     Auth,
     LoginRequired,

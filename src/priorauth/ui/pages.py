@@ -10,10 +10,10 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from priorauth.auth.actors import Actor
 from priorauth.pas.records import CaseRecord
 from priorauth.service.errors import NotFound, ServiceError
 from priorauth.store import cases as case_store
-from priorauth.store.audit import Actor
 from priorauth.store.models import CaseRow
 from priorauth.ui import metrics as metrics_mod
 from priorauth.ui.app import HEADERS, finish, now_of, render, service_of
