@@ -108,7 +108,7 @@ def test_sign_ins_are_recorded(secured: PriorAuthService) -> None:
     import re
 
     from priorauth.api.app import create_app
-    from priorauth.ui.users import create_user
+    from priorauth.service.users import create_user
 
     # Demo accounts cannot sign in with authentication on: a real one.
     create_user(secured.sessions, "director", "medical_director", "director-real-2026")

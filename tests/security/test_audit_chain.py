@@ -21,11 +21,11 @@ from priorauth.demo.samples import hemgenix_request
 from priorauth.keys import AUDIT_PURPOSE, DEV_AUDIT_KEY, audit_key, derive_key
 from priorauth.policies import builtin
 from priorauth.service.app_service import PriorAuthService
+from priorauth.service.users import create_user
 from priorauth.settings import Settings
 from priorauth.store.audit import GENESIS, TRUNCATED, _fields, audit_event
 from priorauth.store.db import make_engine, upgrade
 from priorauth.store.models import AuditHeadRow, AuditRow
-from priorauth.ui.users import create_user
 from tests.api.conftest import Clock, service  # noqa: F401
 from tests.security.conftest import BASE, PROVIDER_SCOPES, bearer, make_client
 
@@ -389,7 +389,8 @@ def _actions(svc: PriorAuthService) -> list[tuple[str, str, str | None]]:
 
 
 def test_the_queue_in_every_status_is_recorded(service: PriorAuthService) -> None:
-    from priorauth.ui import ensure_demo_users, install
+    from priorauth.service.users import ensure_demo_users
+    from priorauth.ui import install
     from tests.ui.conftest import INTAKE, sign_in
 
     app = create_app(service)

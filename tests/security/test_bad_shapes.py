@@ -27,8 +27,9 @@ from priorauth.demo.samples import hemgenix_request
 from priorauth.intake.values import MAX_MEMBER_ID
 from priorauth.pas import request as pas_request
 from priorauth.service.app_service import PriorAuthService
+from priorauth.service.users import ensure_demo_users
 from priorauth.store.models import ApiClientRow, CaseRow, UsedJtiRow
-from priorauth.ui import ensure_demo_users, install
+from priorauth.ui import install
 from tests.api.conftest import service  # noqa: F401
 from tests.crd.ehr import order_sign
 from tests.security.conftest import TOKEN_URL, make_client

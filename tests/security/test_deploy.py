@@ -31,11 +31,11 @@ from priorauth.keys import (
 from priorauth.policies import builtin
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.preflight import OK, REFUSE, WARN, Finding, preflight
+from priorauth.service.users import create_user, ensure_demo_users
 from priorauth.settings import Settings
 from priorauth.store.db import make_engine, upgrade
 from priorauth.store.models import UserRow
 from priorauth.ui.auth import SESSION_COOKIE
-from priorauth.ui.users import create_user, ensure_demo_users
 from tests.api.conftest import Clock
 from tests.security.conftest import BASE, PROVIDER_SCOPES, bearer, make_client
 
@@ -197,7 +197,7 @@ def test_a_demo_run_leaves_no_usable_account_in_production(
 
 
 def test_demo_users_are_created_in_development_mode_only(build: Any) -> None:
-    from priorauth.ui.users import UserError
+    from priorauth.service.users import UserError
 
     with pytest.raises(UserError, match="development mode"):
         ensure_demo_users(build(secret_key=STRONG))
@@ -206,8 +206,8 @@ def test_demo_users_are_created_in_development_mode_only(build: Any) -> None:
 def test_the_migration_flags_demo_accounts_made_before_it(db_url: str) -> None:
     from alembic import command
 
+    from priorauth.service.users import hash_password
     from priorauth.store.db import _alembic_config
-    from priorauth.ui.users import hash_password
 
     engine = make_engine(db_url)
     try:

@@ -29,11 +29,11 @@ from priorauth.demo.samples import hemgenix_request
 from priorauth.policies import builtin
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import Forbidden
+from priorauth.service.users import create_user, display_names
 from priorauth.settings import Settings
 from priorauth.store.db import _alembic_config, make_engine, session_factory, upgrade
 from priorauth.store.models import ApiClientRow, CoverageAssertionRow
 from priorauth.ui.letters import letter_for
-from priorauth.ui.users import create_user, display_names
 from tests.crd.ehr import order_sign
 from tests.security.conftest import (
     BASE,

@@ -21,10 +21,11 @@ from priorauth.pas.members import member_key
 from priorauth.pas.request import read_inquiry, read_keys
 from priorauth.policies import PolicyLibrary, builtin, load_directory, parse_policy
 from priorauth.service.app_service import PriorAuthService
+from priorauth.service.users import ensure_demo_users
 from priorauth.settings import Settings
 from priorauth.store.db import make_engine, upgrade
 from priorauth.store.models import AuditRow, CaseRow
-from priorauth.ui import ensure_demo_users, install
+from priorauth.ui import install
 from tests.api.conftest import Clock, claim_response, post_fhir
 from tests.security.conftest import Client, bearer, make_client
 from tests.ui.conftest import DIRECTOR, INTAKE, MD, csrf_of, sign_in

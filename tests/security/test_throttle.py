@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 from priorauth.api.app import create_app
 from priorauth.cli.main import app as cli
 from priorauth.service.app_service import PriorAuthService
+from priorauth.service.throttle import Limits, Throttle
+from priorauth.service.users import create_user
 from priorauth.store.models import AuditRow
-from priorauth.ui.throttle import Limits, Throttle
-from priorauth.ui.users import create_user
 from tests.api.conftest import Clock
 
 NAME, PASSWORD = "md.throttle", "the right password 2026"

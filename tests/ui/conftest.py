@@ -16,7 +16,8 @@ from priorauth.api.app import create_app
 from priorauth.auth.actors import Actor
 from priorauth.demo.samples import Lab, hemgenix_request
 from priorauth.service.app_service import PriorAuthService
-from priorauth.ui import ensure_demo_users, install
+from priorauth.service.users import ensure_demo_users
+from priorauth.ui import install
 from tests.api import conftest as api
 
 # The API tests' fixtures: a service on SQLite (and PostgreSQL when configured), a hand clock.

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from pypdf import PdfReader
 
 from priorauth.service.app_service import PriorAuthService
-from priorauth.ui.metrics import chart_svg
+from priorauth.ui.charts import chart_svg
 from tests.api.conftest import Clock
 from tests.ui.conftest import DENY_LABS, MD, submit
 

@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from priorauth.cli.users import users_app
 from priorauth.service.app_service import PriorAuthService
+from priorauth.service.users import UserError, authenticate, create_user, ensure_demo_users
 from priorauth.store.db import make_engine, session_factory, upgrade
 from priorauth.store.models import UserRow
-from priorauth.ui.users import UserError, authenticate, create_user, ensure_demo_users
 
 runner = CliRunner()
 

@@ -169,8 +169,8 @@ def serve_demo(library: PolicyLibrary, host: str, port: int) -> None:
     from priorauth.api.app import create_app
     from priorauth.demo.command import load_demo
     from priorauth.service.app_service import PriorAuthService
+    from priorauth.service.users import ensure_demo_users
     from priorauth.store.db import make_engine, upgrade
-    from priorauth.ui import ensure_demo_users
 
     # The demo is a development server: authentication is off, and says so.
     settings = dataclasses.replace(_settings(), auth_enabled=False)

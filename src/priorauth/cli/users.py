@@ -46,7 +46,7 @@ def add(
     ] = False,
 ) -> None:
     """Create a user; the password is prompted for (twice) unless --password-stdin."""
-    from priorauth.ui.users import UserError, create_user
+    from priorauth.service.users import UserError, create_user
 
     role = role.replace("-", "_")
     if password_stdin:
@@ -65,8 +65,8 @@ def list_users() -> None:
     """Every user with its role and whether it may sign in."""
     from sqlalchemy import select
 
+    from priorauth.service.users import ROLES
     from priorauth.store.models import UserRow
-    from priorauth.ui.users import ROLES
 
     with _sessions()() as s:
         for row in s.scalars(select(UserRow).order_by(UserRow.username)):
@@ -89,7 +89,7 @@ def unlock(
     """Lift a sign-in lockout (too many failed passwords) and forget the failures."""
     from datetime import UTC, datetime
 
-    from priorauth.ui.throttle import Limits, Throttle
+    from priorauth.service.throttle import Limits, Throttle
 
     if (name is None) == (address is None):
         fatal("name a user, or give --address, not both")
@@ -102,7 +102,7 @@ def unlock(
 
 
 def _set_active(name: str, active: bool) -> None:
-    from priorauth.ui.users import set_active
+    from priorauth.service.users import set_active
 
     if not set_active(_sessions(), name, active):
         fatal(f"no user {name!r}")
@@ -125,7 +125,7 @@ def enable(name: Annotated[str, typer.Argument(help="the user to enable")]) -> N
 @users_app.command("remove-demo")
 def remove_demo() -> None:
     """Delete the quickstart's demo accounts (published passwords) from this database."""
-    from priorauth.ui.users import remove_demo_users
+    from priorauth.service.users import remove_demo_users
 
     gone = remove_demo_users(_sessions())
     typer.echo(f"removed demo users: {', '.join(gone)}" if gone else "no demo users")

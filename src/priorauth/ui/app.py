@@ -12,8 +12,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from priorauth.auth.actors import Actor
 from priorauth.keys import UI_SESSION
+from priorauth.service import users
 from priorauth.service.app_service import PriorAuthService
 from priorauth.ui.auth import (
     Auth,
@@ -24,8 +24,6 @@ from priorauth.ui.auth import (
     current_user,
     secure_cookies,
 )
-from priorauth.ui.throttle import Limits, Throttle
-from priorauth.ui.users import authenticate
 
 HERE = Path(__file__).parent
 templates = Environment(
@@ -99,19 +97,12 @@ def login_page(request: Request, next: str | None = None) -> HTMLResponse:
 async def login(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, form)
-    username, password = str(form.get("username", "")), str(form.get("password", ""))
-    username = username.strip()
+    username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
     target = _safe_next(str(form.get("next", "")))
     svc = service_of(request)
     source = request.client.host if request.client else None
-    actor = Actor(username.strip()[:100] or "(blank)", "user", source)
-    throttle = Throttle(svc.sessions, Limits.of(svc.settings), svc.clock)
-    until = await run_in_threadpool(throttle.blocked, username, source)
-    if until is not None:
-        # Refused before the password is checked; counted, audited once a minute per address.
-        closed = svc.refusals.count(f"anonymous:{source or 'unknown'}", svc.clock().timestamp())
-        if closed:
-            await run_in_threadpool(svc.record_refusals, closed)
+    result = await run_in_threadpool(users.sign_in, svc, username, password, source)
+    if result.locked_until is not None:
         return render(
             request,
             "login.html",
@@ -119,30 +110,12 @@ async def login(request: Request) -> Response:
             next=target,
             error=(
                 "Too many failed sign-ins. Try again after "
-                f"{until.astimezone(UTC):%H:%M} UTC, or ask an administrator to unlock "
-                "the account."
+                f"{result.locked_until.astimezone(UTC):%H:%M} UTC, or ask an administrator "
+                "to unlock the account."
             ),
             username=username,
         )
-    # Demo accounts (published passwords) sign in only in development mode.
-    allow_demo = not svc.settings.auth_enabled
-    user = await run_in_threadpool(
-        authenticate, svc.sessions, username, password, allow_demo=allow_demo
-    )
-    locked: list[str] = []
-    if user is None:
-        locked = await run_in_threadpool(throttle.failed, username, source)
-    else:
-        await run_in_threadpool(throttle.succeeded, username)
-    detail = {"locked": [k.split(":", 1)[0] for k in locked]} if locked else {}
-    if user is None:
-        # A refused sign-in is answered even if its record cannot be written.
-        await run_in_threadpool(
-            svc.audit.record_refusal, actor, "sign-in", f"user/{actor.id}", None, **detail
-        )
-    else:
-        await run_in_threadpool(svc.audit.record, actor, "sign-in", "success", f"user/{actor.id}")
-    if user is None:
+    if result.user is None or result.sid is None:
         return render(
             request,
             "login.html",
@@ -151,7 +124,7 @@ async def login(request: Request) -> Response:
             error="The username or password is wrong.",
             username=username,
         )
-    await run_in_threadpool(auth_of(request).start, request, user.id)
+    auth_of(request).start(request, result.user.id, result.sid)
     return finish(RedirectResponse(target, status_code=303), request)
 
 
@@ -159,16 +132,9 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     check_csrf(request, await request.form())
     user = await run_in_threadpool(current_user, request)
-    await run_in_threadpool(auth_of(request).end, request)
-    if user is not None:
-        source = request.client.host if request.client else None
-        await run_in_threadpool(
-            service_of(request).audit.record,
-            Actor(user.username, "user", source),
-            "sign-out",
-            "success",
-            f"user/{user.username}",
-        )
+    sid = auth_of(request).end(request)
+    source = request.client.host if request.client else None
+    await run_in_threadpool(users.sign_out, service_of(request), sid, user, source)
     response = RedirectResponse("/ui/login", status_code=303)
     auth_of(request).clear(response)
     response.headers.update(HEADERS)

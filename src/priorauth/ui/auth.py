@@ -14,14 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from priorauth.errors import PriorauthError
+from priorauth.service.users import User, get_user, resolve_session
 from priorauth.settings import Settings
-from priorauth.ui.users import (
-    User,
-    close_session,
-    get_user,
-    open_session,
-    resolve_session,
-)
 
 log = logging.getLogger("priorauth.ui")
 
@@ -105,22 +99,18 @@ class Auth:
             return None
         return UISession(uid, data["c"], sid=sid)
 
-    def start(self, request: Request, user_id: int | None) -> UISession:
-        """A fresh session (new CSRF token), e.g. at sign-in: no token outlives a sign-in."""
-        sid = None
-        if user_id is not None:
-            svc = request.app.state.service
-            sid = open_session(svc.sessions, user_id, svc.clock(), svc.settings)
+    def start(self, request: Request, user_id: int, sid: str) -> UISession:
+        """The cookie of a session opened at sign-in, with a new CSRF token: no token
+        outlives a sign-in."""
         sess = UISession(user_id, secrets.token_urlsafe(32), new=True, sid=sid)
         request.state.ui_session = sess
         return sess
 
-    def end(self, request: Request) -> None:
-        """Sign out: the server forgets the session, so its cookie is worthless from now on."""
-        sess = self.session(request)
-        if sess.sid is not None:
-            close_session(request.app.state.service.sessions, sess.sid)
+    def end(self, request: Request) -> str | None:
+        """Sign out in the browser; returns the server-side session the service must end."""
+        sid = self.session(request).sid
         request.state.ui_session = UISession(None, secrets.token_urlsafe(32), new=True)
+        return sid
 
     def write(self, response: Response, sess: UISession) -> None:
         data: dict[str, Any] = {"c": sess.csrf}

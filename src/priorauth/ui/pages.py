@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from priorauth.auth.actors import Actor
 from priorauth.pas.records import CaseRecord
+from priorauth.service import metrics, reviews, users
 from priorauth.service.errors import NotFound, ServiceError
-from priorauth.store import cases as case_store
-from priorauth.store.models import CaseRow
-from priorauth.ui import metrics as metrics_mod
+from priorauth.service.users import User
+from priorauth.ui import charts
 from priorauth.ui.app import HEADERS, finish, now_of, render, service_of
 from priorauth.ui.auth import UIError, check_csrf, require_director, require_user
 from priorauth.ui.letters import letter_for, letter_pdf
-from priorauth.ui.users import User, display_names
 from priorauth.ui.views import (
     CASE_STATUS,
     DECISION,
@@ -50,24 +47,6 @@ def who(request: Request, user: User) -> Actor:
     return Actor(user.username, "user", request.client.host if request.client else None)
 
 
-def _records(service: Any, status: str, now: datetime, actor: Actor) -> list[CaseRecord]:
-    if status in ("open", "overdue"):
-        records = service.open_cases(who=actor)  # soonest deadline first
-        return [r for r in records if status == "open" or r.due_at < now]
-    q = select(CaseRow)
-    if status == "decided":
-        q = q.where(CaseRow.status.in_(("approved", "modified", "denied")))
-    elif status == "cancelled":
-        q = q.where(CaseRow.status == "cancelled")
-    with service.sessions() as s:
-        rows = s.scalars(q.order_by(CaseRow.due_at).limit(500))
-        records = [case_store.to_record(r) for r in rows]
-    # The list shows members' names and ids: recorded like the open queue (after the
-    # read's transaction: SQLite has one writer), and not shown if it cannot be.
-    service.audit.record(actor, "search", "success", f"cases?status={status}", count=len(records))
-    return records
-
-
 @router.get("/queue")
 def queue(request: Request, status: str = "open", recommendation: str = "") -> Response:
     user = require_user(request)
@@ -75,7 +54,7 @@ def queue(request: Request, status: str = "open", recommendation: str = "") -> R
     status = status if status in STATUS_FILTERS else "open"
     recommendation = recommendation if recommendation in REC_FILTERS else ""
     rows = []
-    for r in _records(service, status, now, who(request, user)):
+    for r in reviews.cases(service, status, who(request, user)):
         if recommendation and (r.recommendation or "none") != recommendation:
             continue
         rows.append(
@@ -120,7 +99,7 @@ def _case_page(request: Request, record: CaseRecord, code: int = 200, **extra: A
     service, now = service_of(request), now_of(request)
     policy = policy_of(service, record)
     items = checklist(record, policy)
-    names = display_names(service.sessions)
+    names = users.display_names(service.sessions)
     ev = record.evaluation or {}
     return render(
         request,
@@ -211,24 +190,7 @@ async def void(request: Request, case_id: str) -> Response:
 
 def _request_documentation(request: Request, case_id: str, items: list[str], note: str) -> None:
     user = require_user(request)
-    record = _case(request, case_id, user)
-    if record.status != "pended":
-        raise UIError(409, "Documentation can only be requested for an open case.")
-    if not items and not note:
-        raise UIError(422, "Choose what to request or write a note.")
-    service = service_of(request)
-    with service.sessions() as s:
-        case_store.event(
-            s,
-            case_id,
-            "documentation_requested",
-            user.username,
-            service.clock(),
-            items=items,
-            note=note or None,
-        )
-        s.commit()
-    service.audit.record(who(request, user), "doc-request", "success", f"case/{case_id}")
+    reviews.request_documentation(service_of(request), case_id, items, note, who(request, user))
 
 
 @router.post("/cases/{case_id}/documentation-request")
@@ -246,7 +208,7 @@ def _letter(request: Request, case_id: str) -> Any:
     user = require_user(request)
     service = service_of(request)
     record = _case(request, case_id, user)
-    letter = letter_for(service, record, display_names(service.sessions))
+    letter = letter_for(service, record, users.display_names(service.sessions))
     if letter is None:
         raise UIError(409, "The case is not decided yet: there is no letter.")
     return letter
@@ -273,17 +235,17 @@ def letter_pdf_page(request: Request, case_id: str) -> Response:
 # Aggregates only, no PHI: CMS-0057-F has payers publish them, so no sign-in is needed.
 @router.get("/metrics")
 def metrics_page(request: Request) -> Response:
-    figures = metrics_mod.compute(service_of(request).sessions, now_of(request))
+    figures = metrics.compute(service_of(request))
     return render(
         request,
         "metrics.html",
         m=figures,
-        chart=metrics_mod.chart_svg(figures["decisions_by_day"]),
-        labels=metrics_mod.LABELS,
-        colors=metrics_mod.COLORS,
+        chart=charts.chart_svg(figures["decisions_by_day"]),
+        labels=charts.LABELS,
+        colors=charts.COLORS,
     )
 
 
 @router.get("/metrics.json")
 def metrics_json(request: Request) -> Response:
-    return JSONResponse(metrics_mod.compute(service_of(request).sessions, now_of(request)))
+    return JSONResponse(metrics.compute(service_of(request)))

@@ -13,7 +13,7 @@ down_revision = "0007"
 branch_labels = None
 depends_on = None
 
-# The quickstart's published accounts (priorauth.ui.users.DEMO_USERS), copied here because a
+# The quickstart's published accounts (priorauth.service.users.DEMO_USERS), copied here because a
 # migration must not change when the code does.
 _DEMO = (("intake", "intake-demo-2026"), ("director", "director-demo-2026"))
 

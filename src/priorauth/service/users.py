@@ -1,4 +1,5 @@
-"""Reviewer accounts: create, verify passwords (argon2id), disable; their server-side sessions."""
+"""Reviewer accounts: create, verify passwords (argon2id), disable; sign-in and sign-out, and
+their server-side sessions: each a use case with its audit record."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from priorauth.auth.actors import Actor
 from priorauth.errors import PriorauthError
+from priorauth.service.throttle import Limits, Throttle
 from priorauth.settings import Settings
+from priorauth.store.audit import Entry
 from priorauth.store.models import UiSessionRow, UserRow
 
 if TYPE_CHECKING:
@@ -206,24 +210,27 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite returns naive datetimes
 
 
+def _sweep_and_open(s: Session, user_id: int, now: datetime, settings: Settings | None) -> str:
+    # Sessions abandoned without signing out are swept here, once per sign-in.
+    sid = secrets.token_urlsafe(32)
+    if settings is not None:
+        idle = now - timedelta(minutes=settings.session_idle_minutes)
+        oldest = now - timedelta(hours=settings.session_hours)
+        s.execute(
+            delete(UiSessionRow).where(
+                (UiSessionRow.last_seen < idle) | (UiSessionRow.created_at < oldest)
+            )
+        )
+    s.add(UiSessionRow(id=_sid_hash(sid), user_id=user_id, created_at=now, last_seen=now))
+    return sid
+
+
 def open_session(
     sessions: sessionmaker[Session], user_id: int, now: datetime, settings: Settings | None = None
 ) -> str:
-    """Record a new signed-in session; returns its id (for the cookie).
-
-    Sessions abandoned without signing out are swept here, once per sign-in.
-    """
-    sid = secrets.token_urlsafe(32)
+    """Record a new signed-in session; returns its id (for the cookie)."""
     with sessions() as s:
-        if settings is not None:
-            idle = now - timedelta(minutes=settings.session_idle_minutes)
-            oldest = now - timedelta(hours=settings.session_hours)
-            s.execute(
-                delete(UiSessionRow).where(
-                    (UiSessionRow.last_seen < idle) | (UiSessionRow.created_at < oldest)
-                )
-            )
-        s.add(UiSessionRow(id=_sid_hash(sid), user_id=user_id, created_at=now, last_seen=now))
+        sid = _sweep_and_open(s, user_id, now, settings)
         s.commit()
     return sid
 
@@ -252,4 +259,64 @@ def resolve_session(
 def close_session(sessions: sessionmaker[Session], sid: str) -> None:
     with sessions() as s:
         s.execute(delete(UiSessionRow).where(UiSessionRow.id == _sid_hash(sid)))
+        s.commit()
+
+
+# --- the use cases: sign in, sign out ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """What a sign-in came to: a user and their new session's id, or a refusal."""
+
+    user: User | None
+    sid: str | None = None
+    locked_until: datetime | None = None  # refused before the password was even checked
+
+
+def sign_in(service: PriorAuthService, username: str, password: str, source: str | None) -> SignIn:
+    """Check a password under the sign-in throttle; on success open a session.
+
+    Every attempt is audited: a refusal (never raising: the answer goes out even if its
+    record cannot be written), or the success in the new session's own transaction.
+    """
+    username = username.strip()
+    actor = Actor(username[:100] or "(blank)", "user", source)
+    throttle = Throttle(service.sessions, Limits.of(service.settings), service.clock)
+    until = throttle.blocked(username, source)
+    if until is not None:
+        # Counted, and audited once a minute per address: a flood writes no record each.
+        now = service.clock().timestamp()
+        closed = service.refusals.count(f"anonymous:{source or 'unknown'}", now)
+        if closed:
+            service.record_refusals(closed)
+        return SignIn(None, locked_until=until)
+    # Demo accounts (published passwords) sign in only in development mode.
+    allow_demo = not service.settings.auth_enabled
+    user = authenticate(service.sessions, username, password, allow_demo=allow_demo)
+    entity = f"user/{actor.id}"
+    if user is None:
+        locked = throttle.failed(username, source)
+        detail = {"locked": [k.split(":", 1)[0] for k in locked]} if locked else {}
+        service.audit.record_refusal(actor, "sign-in", entity, None, **detail)
+        return SignIn(None)
+    throttle.succeeded(username)
+    with service.write_lock, service.sessions() as s:
+        sid = _sweep_and_open(s, user.id, service.clock(), service.settings)
+        service.audit.append_in(s, [Entry(actor, "sign-in", "success", entity)])
+        s.commit()
+    return SignIn(user, sid)
+
+
+def sign_out(
+    service: PriorAuthService, sid: str | None, user: User | None, source: str | None
+) -> None:
+    """End a session; the sign-out of a signed-in user is audited in the same transaction."""
+    with service.write_lock, service.sessions() as s:
+        if sid is not None:
+            s.execute(delete(UiSessionRow).where(UiSessionRow.id == _sid_hash(sid)))
+        if user is not None:
+            actor = Actor(user.username, "user", source)
+            entry = Entry(actor, "sign-out", "success", f"user/{user.username}")
+            service.audit.append_in(s, [entry])
         s.commit()
