@@ -1,14 +1,33 @@
-"""Every exception priorauth raises on purpose, in one hierarchy.
+"""Every exception priorauth raises on purpose, in one hierarchy (where each is defined).
 
     PriorauthError
-    ├── InvalidRequest        a client's request cannot be read or breaks the contract
-    │   └── InvalidClaims     a claims-history file cannot be read
-    └── PolicyError           a policy cannot be used
-        ├── PolicyInvalid     a policy file breaks the policy schema
-        └── NoPolicyInForce   no version of the policy is in force on the review date
+    ├── InvalidRequest              a client's request cannot be read or breaks the contract
+    │   └── InvalidClaims           a claims-history file cannot be read
+    ├── PolicyError                 a policy cannot be used
+    │   ├── PolicyInvalid           a policy file breaks the policy schema
+    │   └── NoPolicyInForce         no version of the policy is in force on the review date
+    ├── ServiceError                a use case refused (service/errors.py)
+    │   ├── BadRequest              not JSON, not a PAS bundle
+    │   ├── Unprocessable           breaks the guide's or the contract's rules
+    │   ├── NotFound                no such case or subscription
+    │   ├── Conflict                the case's state does not allow it
+    │   ├── Forbidden               the caller may not do this
+    │   ├── Unauthorized            the caller is not known
+    │   │   └── LoginRequired       nobody is signed in to the web app (ui/auth.py)
+    │   ├── TooManyRequests         the caller's budget is spent
+    │   └── PrefetchUnavailable     a CDS Hooks prefetch is missing (crd/hooks.py)
+    ├── TokenError                  an OAuth error at the token endpoint (auth/tokens.py)
+    ├── UserError                   a reviewer account cannot be made as asked (service/users.py)
+    ├── OutboundRefused             an outbound address is not allowed (service/outbound.py)
+    │   └── UnresolvableHost        its host name does not resolve (perhaps for now)
+    ├── CaseConflict                the case's state does not allow it (store/cases.py)
+    │   └── LifetimeLimitReached    the member's lifetime approvals are used up
+    ├── SchemaOutOfDate             the database needs `priorauth db upgrade` (store/db.py)
+    └── WeakSecret                  a secret too weak for authentication on (keys.py)
 
-Adapters turn `InvalidRequest` into a 4xx with an OperationOutcome (HTTP) or a
-one-line error with exit code 2 (CLI). Anything else escaping is a bug.
+None carries an HTTP status: the API maps each class to one in a single table
+(api/errors.py), which the web app's pages use too; the CLI turns `InvalidRequest` into a
+one-line error with exit code 2. Anything else escaping is a bug.
 """
 
 from __future__ import annotations

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from priorauth import __version__, ui
 from priorauth.api import cases, cds, dtr, fhir, outbox, security
+from priorauth.api.errors import http_status, status_and_issue
 from priorauth.api.limits import BodyLimit
 from priorauth.api.responses import outcome_response
 from priorauth.api.security import warn_if_open
@@ -21,6 +23,8 @@ from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import ServiceError
 
 log = logging.getLogger("priorauth.api")
+# How the web app renders a refused page: (request, error, HTTP status) -> response.
+ErrorPage = Callable[[Request, ServiceError, int], Awaitable[Response]]
 
 
 class NoStore:
@@ -85,27 +89,35 @@ def create_app(service: PriorAuthService) -> FastAPI:
     ui.install(app, service)
     warn_if_open(service.settings.auth_enabled)
 
+    app.state.http_status = http_status  # the web app's pages answer by the same table
+
     @app.exception_handler(ServiceError)
-    async def _service_error(request: Request, exc: ServiceError):  # type: ignore[no-untyped-def]
-        response = outcome_response(exc.status, exc.code, exc.message, exc.expression)
+    async def _service_error(request: Request, exc: ServiceError) -> Response:
+        status, issue = status_and_issue(exc)
+        page: ErrorPage | None = getattr(request.app.state, "error_page", None)
+        response: Response
+        if page is not None and request.url.path.startswith("/ui/"):
+            response = await page(request, exc, status)  # the web app's own HTML page
+        else:
+            response = outcome_response(status, issue, exc.message, exc.expression)
         response.headers.update(exc.headers)
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError):  # type: ignore[no-untyped-def]
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         return outcome_response(422, "invalid", f"{where}: {first.get('msg', 'invalid request')}")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException):  # type: ignore[no-untyped-def]
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not-found", 405: "not-supported", 408: "timeout", 413: "too-long"}.get(
             exc.status_code, "processing"
         )
         return outcome_response(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):  # type: ignore[no-untyped-def]
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         # A bug, not the client's fault: log the type only (no request data, no PHI).
         log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
         return outcome_response(500, "exception", "internal error; the request was not processed")

@@ -5,24 +5,20 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 import jwt
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from priorauth.api.deps import get_service
+from priorauth.api.errors import http_status
 from priorauth.api.responses import JsonResponse
 from priorauth.auth import scopes as sc
 from priorauth.auth.actors import Actor
-from priorauth.auth.tokens import (
-    ALGORITHMS,
-    TokenError,
-    client_active,
-    issue,
-    verify_access_token,
-)
+from priorauth.auth.tokens import ALGORITHMS, TokenError, verify_access_token
 from priorauth.keys import ACCESS_TOKEN
+from priorauth.service import clients
+from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import Forbidden, TooManyRequests, Unauthorized
 from priorauth.service.ratelimit import RateLimiter
 
@@ -77,7 +73,7 @@ def require(scope: str) -> Callable[[Request], Awaitable[Actor]]:
             raise Unauthorized(message, headers={"WWW-Authenticate": challenge})
         actor = actor_or_none
         await limit(svc, svc.limiter, actor.id, actor)
-        if not await run_in_threadpool(_client_active, svc, actor.id):
+        if not await run_in_threadpool(clients.is_active, svc, actor.id):
             await _denied(svc, actor, request, "client disabled")
             raise Unauthorized(
                 "the client is unknown or disabled",
@@ -110,12 +106,7 @@ def require_payer(scope: str) -> Callable[[Request], Awaitable[Actor]]:
     return dependency
 
 
-def _client_active(svc, client_id: str) -> bool:  # type: ignore[no-untyped-def]
-    with svc.sessions() as s:
-        return client_active(s, client_id)
-
-
-async def limit(svc, limiter: RateLimiter, key: str, actor: Actor) -> None:  # type: ignore[no-untyped-def]
+async def limit(svc: PriorAuthService, limiter: RateLimiter, key: str, actor: Actor) -> None:
     """Spend one request of `key`'s budget, or refuse with 429 (counted, not audited one by one)."""
     wait = await run_in_threadpool(limiter.take, key) if limiter.blocking else limiter.take(key)
     now = svc.clock().timestamp()
@@ -132,7 +123,7 @@ async def limit(svc, limiter: RateLimiter, key: str, actor: Actor) -> None:  # t
         )
 
 
-async def _denied(svc, actor: Actor, request: Request, why: str) -> None:  # type: ignore[no-untyped-def]
+async def _denied(svc: PriorAuthService, actor: Actor, request: Request, why: str) -> None:
     # Never raises: a refusal stays a 401/403 even if its record cannot be written.
     await run_in_threadpool(
         svc.audit.record_refusal,
@@ -171,34 +162,18 @@ async def token(request: Request) -> JsonResponse:
     form = {k: str(v) for k, v in (await request.form()).items()}
     token_url = svc.settings.base_url.rstrip("/") + "/auth/token"
 
-    def work() -> JsonResponse:
-        # Wall time, not the service's clock: the JOSE library checks `exp` and `iat` of
-        # assertions and tokens against wall time, so issuing must agree with it.
-        now = datetime.now(UTC)
-        try:
-            with svc.write_lock, svc.sessions() as s:
-                issued = issue(s, form, token_url, svc.keys.current(ACCESS_TOKEN), now)
-        except TokenError as e:
-            # Recorded once the token's transaction is over: SQLite has one writer at a time.
-            svc.audit.record_refusal(Actor(source=source), "token", None, reason=e.error)
-            return JsonResponse(
-                {"error": e.error, "error_description": e.message}, status_code=e.status
-            )
-        svc.audit.record(
-            Actor(issued.client_id, "client", source),
-            "token",
-            "success",
-            f"client/{issued.client_id}",
-            scope=issued.scope,
-        )
+    try:
+        issued = await run_in_threadpool(clients.issue_token, svc, form, token_url, source)
+    except TokenError as e:
         return JsonResponse(
-            {
-                "access_token": issued.access_token,
-                "token_type": "bearer",
-                "expires_in": issued.expires_in,
-                "scope": issued.scope,
-            },
-            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+            {"error": e.error, "error_description": e.message}, status_code=http_status(e)
         )
-
-    return await run_in_threadpool(work)
+    return JsonResponse(
+        {
+            "access_token": issued.access_token,
+            "token_type": "bearer",
+            "expires_in": issued.expires_in,
+            "scope": issued.scope,
+        },
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )

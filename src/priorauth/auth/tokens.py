@@ -38,9 +38,9 @@ MAX_JTI = 128
 class TokenError(PriorauthError):
     """An OAuth error: `error` is the RFC 6749 code, the message says why."""
 
-    def __init__(self, error: str, message: str, status: int = 400) -> None:
+    def __init__(self, error: str, message: str) -> None:
         super().__init__(message)
-        self.error, self.message, self.status = error, message, status
+        self.error, self.message = error, message
 
 
 @dataclass(frozen=True)
@@ -63,13 +63,13 @@ def issue(
         header = jwt.get_unverified_header(assertion)
         unverified = jwt.decode(assertion, options={"verify_signature": False})
     except jwt.PyJWTError as e:
-        raise TokenError("invalid_client", f"the client assertion is not a JWT: {e}", 401) from e
+        raise TokenError("invalid_client", f"the client assertion is not a JWT: {e}") from e
     if header.get("alg") not in ALGORITHMS:
-        raise TokenError("invalid_client", "the assertion must be signed RS384 or ES384", 401)
+        raise TokenError("invalid_client", "the assertion must be signed RS384 or ES384")
     client_id = unverified.get("iss")
     client = s.get(ApiClientRow, client_id) if isinstance(client_id, str) else None
     if client is None or not client.active:
-        raise TokenError("invalid_client", "unknown or inactive client", 401)
+        raise TokenError("invalid_client", "unknown or inactive client")
     key = _key_for(client.jwks, header)
     try:
         claims = jwt.decode(
@@ -82,23 +82,21 @@ def issue(
             leeway=0,
         )
     except jwt.ExpiredSignatureError as e:
-        raise TokenError("invalid_client", "the client assertion has expired", 401) from e
+        raise TokenError("invalid_client", "the client assertion has expired") from e
     except jwt.PyJWTError as e:
-        raise TokenError("invalid_client", f"the client assertion is not valid: {e}", 401) from e
+        raise TokenError("invalid_client", f"the client assertion is not valid: {e}") from e
     if claims["sub"] != client.id:
-        raise TokenError("invalid_client", "the assertion's sub must be the client id", 401)
+        raise TokenError("invalid_client", "the assertion's sub must be the client id")
     exp = _numeric_date(claims["exp"])
     if exp - now > MAX_ASSERTION_LIFETIME + timedelta(seconds=5):
-        raise TokenError("invalid_client", "the assertion may live at most five minutes", 401)
+        raise TokenError("invalid_client", "the assertion may live at most five minutes")
     jti = claims["jti"]
     if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI:
         raise TokenError(
-            "invalid_client",
-            f"the assertion's jti must be a string of 1 to {MAX_JTI} characters",
-            401,
+            "invalid_client", f"the assertion's jti must be a string of 1 to {MAX_JTI} characters"
         )
-    _spend_jti(s, client.id, jti, exp, now)
     granted = _grant(form.get("scope", ""), client.scopes)
+    _spend_jti(s, client.id, jti, exp, now)  # last: a refused assertion spends nothing
     expires = now + TOKEN_LIFETIME
     token = jwt.encode(
         {
@@ -124,11 +122,11 @@ def _numeric_date(value: object) -> datetime:
     this server can place, so both are refused rather than overflowing.
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TokenError("invalid_client", "the assertion's exp must be a JSON number", 401)
+        raise TokenError("invalid_client", "the assertion's exp must be a JSON number")
     try:
         return datetime.fromtimestamp(value, UTC)
     except (OverflowError, OSError, ValueError) as e:
-        raise TokenError("invalid_client", "the assertion's exp is out of range", 401) from e
+        raise TokenError("invalid_client", "the assertion's exp is out of range") from e
 
 
 def _key_for(jwks: dict[str, Any], header: dict[str, Any]) -> Any:
@@ -140,17 +138,17 @@ def _key_for(jwks: dict[str, Any], header: dict[str, Any]) -> Any:
             return jwt.PyJWK(k, algorithm=header["alg"]).key
         except jwt.PyJWTError:
             continue
-    raise TokenError("invalid_client", "no registered key matches the assertion's kid", 401)
+    raise TokenError("invalid_client", "no registered key matches the assertion's kid")
 
 
 def _spend_jti(s: Session, client_id: str, jti: str, exp: datetime, now: datetime) -> None:
     s.execute(delete(UsedJtiRow).where(UsedJtiRow.expires_at < now))
     s.add(UsedJtiRow(jti=f"{client_id}:{jti}", client_id=client_id, expires_at=exp))
     try:
-        s.commit()
+        s.flush()  # committed by the caller, with the token's audit record
     except IntegrityError as e:
         s.rollback()
-        raise TokenError("invalid_client", "this assertion (jti) was already used", 401) from e
+        raise TokenError("invalid_client", "this assertion (jti) was already used") from e
 
 
 def _grant(requested: str, registered: str) -> str:

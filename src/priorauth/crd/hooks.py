@@ -16,9 +16,9 @@ ORDER_HOOKS = ("order-sign", "order-select")
 
 
 class PrefetchUnavailable(ServiceError):
-    """412: a prefetch key is missing and the EHR's FHIR server cannot be queried."""
+    """A prefetch key is missing and the EHR's FHIR server cannot be queried."""
 
-    status, code = 412, "incomplete"
+    reason = "incomplete"
 
 
 @dataclass(slots=True)

@@ -581,9 +581,7 @@ class PriorAuthService(SubscriptionsMixin):
             return fn()
         except ServiceError as e:
             # A refused revision or cancellation is recorded under its own action.
-            self.audit.record_refusal(
-                who, e.action or action, entity, status=e.status, reason=e.code
-            )
+            self.audit.record_refusal(who, e.action or action, entity, reason=e.reason)
             raise
 
     def record_refusals(self, summaries: list[RefusalSummary]) -> None:

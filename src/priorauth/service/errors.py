@@ -1,11 +1,14 @@
-"""Errors a use case returns to its adapter, each with the HTTP status it maps to.
+"""Errors a use case returns to its adapter. They say what went wrong, never how to answer:
+the HTTP status of each is the API's (api/errors.py), the exit code the CLI's.
 
 ServiceError
-├── BadRequest     400: not JSON, not a PAS bundle, too large
-├── Unprocessable  422: a PAS bundle that breaks the guide's or the contract's rules
-├── NotFound       404: no such case or subscription
-├── Conflict       409: the case's state does not allow it (decided twice, lifetime limit)
-└── Forbidden      403: the caller may not do this
+├── BadRequest       not JSON, not a PAS bundle, too large
+├── Unprocessable    a request that breaks the guide's or the contract's rules
+├── NotFound         no such case or subscription
+├── Conflict         the case's state does not allow it (decided twice, lifetime limit)
+├── Forbidden        the caller may not do this
+├── Unauthorized     the caller is not known (no valid token, not signed in)
+└── TooManyRequests  the caller's budget is spent
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from priorauth.errors import PriorauthError
 
 
 class ServiceError(PriorauthError):
-    status = 500
-    code = "exception"  # FHIR issue type
+    """A refused use case. `reason` names the kind of refusal in the audit trail."""
+
+    reason = "exception"
     action: str | None = None  # the audited action, when not the use case's own (revise)
 
     def __init__(
@@ -23,33 +27,33 @@ class ServiceError(PriorauthError):
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.expression = expression
-        self.headers = headers or {}
+        self.expression = expression  # where in the request, a FHIRPath or a field name
+        self.headers = headers or {}  # what the caller needs to retry (Retry-After, a challenge)
 
 
 class BadRequest(ServiceError):
-    status, code = 400, "structure"
+    reason = "structure"
 
 
 class Unprocessable(ServiceError):
-    status, code = 422, "invalid"
+    reason = "invalid"
 
 
 class NotFound(ServiceError):
-    status, code = 404, "not-found"
+    reason = "not-found"
 
 
 class Conflict(ServiceError):
-    status, code = 409, "conflict"
+    reason = "conflict"
 
 
 class Forbidden(ServiceError):
-    status, code = 403, "forbidden"
+    reason = "forbidden"
 
 
 class Unauthorized(ServiceError):
-    status, code = 401, "login"
+    reason = "login"
 
 
 class TooManyRequests(ServiceError):
-    status, code = 429, "throttled"
+    reason = "throttled"

@@ -320,3 +320,21 @@ def sign_out(
             entry = Entry(actor, "sign-out", "success", f"user/{user.username}")
             service.audit.append_in(s, [entry])
         s.commit()
+
+
+# --- what the web app reads, through the service ----------------------------------------
+
+
+def session_user(service: PriorAuthService, sid: str) -> int | None:
+    """The user of a live signed-in session, on the service's clock and settings."""
+    return resolve_session(service.sessions, sid, service.clock(), service.settings)
+
+
+def active_user(service: PriorAuthService, user_id: int) -> User | None:
+    """The user, if still active: read on every request, so a deactivation takes effect."""
+    return get_user(service.sessions, user_id)
+
+
+def names(service: PriorAuthService) -> dict[str, str]:
+    """username -> display name, to show who decided a case."""
+    return display_names(service.sessions)

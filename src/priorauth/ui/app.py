@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from priorauth.keys import UI_SESSION
 from priorauth.service import users
 from priorauth.service.app_service import PriorAuthService
+from priorauth.service.errors import ServiceError
 from priorauth.ui.auth import (
     Auth,
     LoginRequired,
-    UIError,
     auth_of,
     check_csrf,
     current_user,
@@ -141,15 +142,21 @@ async def logout(request: Request) -> Response:
     return response
 
 
-async def _ui_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, UIError)
+def status_of(request: Request, exc: ServiceError) -> int:
+    """The HTTP status of a refusal, from the API's one table (handed over by create_app)."""
+    table: Callable[[BaseException], int] | None = getattr(request.app.state, "http_status", None)
+    return table(exc) if table is not None else 500
+
+
+async def error_page(request: Request, exc: ServiceError, status: int) -> Response:
+    """A refused page as HTML: the sign-in form when nobody is signed in."""
     if isinstance(exc, LoginRequired):
         target = f"/ui/login?next={request.url.path}"
         if request.headers.get("hx-request"):
             return finish(Response(status_code=200, headers={"HX-Redirect": target}), request)
         if request.method == "GET":
             return finish(RedirectResponse(target, status_code=303), request)
-    return render(request, "error.html", exc.status, message=exc.message, status=exc.status)
+    return render(request, "error.html", status, message=exc.message, status=status)
 
 
 def install(app: FastAPI, service: PriorAuthService, *, secure_cookie: bool | None = None) -> None:
@@ -165,4 +172,5 @@ def install(app: FastAPI, service: PriorAuthService, *, secure_cookie: bool | No
     app.include_router(router)
     app.include_router(pages.router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
-    app.add_exception_handler(UIError, _ui_error)
+    # The app's handler of ServiceError renders this page for paths under /ui.
+    app.state.error_page = error_page

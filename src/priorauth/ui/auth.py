@@ -13,8 +13,9 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from priorauth.errors import PriorauthError
-from priorauth.service.users import User, get_user, resolve_session
+from priorauth.service import users
+from priorauth.service.errors import Forbidden, Unauthorized
+from priorauth.service.users import User
 from priorauth.settings import Settings
 
 log = logging.getLogger("priorauth.ui")
@@ -25,18 +26,11 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
 
-class UIError(PriorauthError):
-    """An error the web app shows as an HTML page with this status."""
+class LoginRequired(Unauthorized):
+    """Nobody is signed in: a page sends the browser to the sign-in form."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class LoginRequired(UIError):
     def __init__(self) -> None:
-        super().__init__(401, "Please sign in.")
+        super().__init__("Please sign in.")
 
 
 def secure_cookies(settings: Settings) -> bool:
@@ -94,7 +88,7 @@ class Auth:
             return UISession(None, data["c"])
         if not isinstance(sid, str):
             return None
-        uid = resolve_session(svc.sessions, sid, svc.clock(), svc.settings)
+        uid = users.session_user(svc, sid)
         if uid is None:  # signed out, idle too long or ended by an administrator
             return None
         return UISession(uid, data["c"], sid=sid)
@@ -144,7 +138,7 @@ def current_user(request: Request) -> User | None:
     cached: User | None = getattr(request.state, "ui_user", None)
     if cached is not None:
         return cached
-    user = get_user(request.app.state.service.sessions, sess.user_id)
+    user = users.active_user(request.app.state.service, sess.user_id)
     request.state.ui_user = user
     return user
 
@@ -161,9 +155,9 @@ def check_csrf(request: Request, form: FormData) -> None:
     sess = auth_of(request).session(request)
     sent = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
     if sess.new or not isinstance(sent, str) or not hmac.compare_digest(sent, sess.csrf):
-        raise UIError(403, "The form has expired or its security token is wrong. Reload and retry.")
+        raise Forbidden("The form has expired or its security token is wrong. Reload and retry.")
 
 
 def require_director(user: User) -> None:
     if not user.is_director:
-        raise UIError(403, "Only a Medical Director can decide a case.")
+        raise Forbidden("Only a Medical Director can decide a case.")

@@ -11,11 +11,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from priorauth.auth.actors import Actor
 from priorauth.pas.records import CaseRecord
 from priorauth.service import metrics, reviews, users
-from priorauth.service.errors import NotFound, ServiceError
+from priorauth.service.errors import Conflict, Forbidden, NotFound, ServiceError
 from priorauth.service.users import User
 from priorauth.ui import charts
-from priorauth.ui.app import HEADERS, finish, now_of, render, service_of
-from priorauth.ui.auth import UIError, check_csrf, require_director, require_user
+from priorauth.ui.app import HEADERS, finish, now_of, render, service_of, status_of
+from priorauth.ui.auth import check_csrf, require_director, require_user
 from priorauth.ui.letters import letter_for, letter_pdf
 from priorauth.ui.views import (
     CASE_STATUS,
@@ -92,14 +92,14 @@ def _case(request: Request, case_id: str, user: User) -> CaseRecord:
     try:
         return service_of(request).case(case_id, with_history=True, who=who(request, user))
     except NotFound as e:
-        raise UIError(404, f"There is no case {case_id}.") from e
+        raise NotFound(f"There is no case {case_id}.") from e
 
 
 def _case_page(request: Request, record: CaseRecord, code: int = 200, **extra: Any) -> Response:
     service, now = service_of(request), now_of(request)
     policy = policy_of(service, record)
     items = checklist(record, policy)
-    names = users.display_names(service.sessions)
+    names = users.names(service)
     ev = record.evaluation or {}
     return render(
         request,
@@ -147,7 +147,7 @@ def _decide(request: Request, case_id: str, form: dict[str, Any]) -> Response:
         )
     except ServiceError as e:
         # Show the form again with what was entered and why it was refused.
-        return _case_page(request, record, e.status, error=e.message, form=form)
+        return _case_page(request, record, status_of(request, e), error=e.message, form=form)
     return RedirectResponse(f"/ui/cases/{case_id}", status_code=303)
 
 
@@ -170,12 +170,14 @@ async def decide(request: Request, case_id: str) -> Response:
 def _void(request: Request, case_id: str, reason: str) -> Response:
     user = require_user(request)
     if not user.is_director:
-        raise UIError(403, "Only a Medical Director can void an approval.")
+        raise Forbidden("Only a Medical Director can void an approval.")
     record = _case(request, case_id, user)
     try:
         service_of(request).void(case_id, reason, who(request, user))
     except ServiceError as e:
-        return _case_page(request, record, e.status, void_error=e.message, void_reason=reason)
+        return _case_page(
+            request, record, status_of(request, e), void_error=e.message, void_reason=reason
+        )
     return RedirectResponse(f"/ui/cases/{case_id}", status_code=303)
 
 
@@ -208,9 +210,9 @@ def _letter(request: Request, case_id: str) -> Any:
     user = require_user(request)
     service = service_of(request)
     record = _case(request, case_id, user)
-    letter = letter_for(service, record, users.display_names(service.sessions))
+    letter = letter_for(service, record, users.names(service))
     if letter is None:
-        raise UIError(409, "The case is not decided yet: there is no letter.")
+        raise Conflict("The case is not decided yet: there is no letter.")
     return letter
 
 
