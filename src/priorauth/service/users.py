@@ -210,28 +210,18 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite returns naive datetimes
 
 
-def _sweep_and_open(s: Session, user_id: int, now: datetime, settings: Settings | None) -> str:
+def _sweep_and_open(s: Session, user_id: int, now: datetime, settings: Settings) -> str:
+    """A new signed-in session's id (for the cookie); it is stored hashed."""
     # Sessions abandoned without signing out are swept here, once per sign-in.
-    sid = secrets.token_urlsafe(32)
-    if settings is not None:
-        idle = now - timedelta(minutes=settings.session_idle_minutes)
-        oldest = now - timedelta(hours=settings.session_hours)
-        s.execute(
-            delete(UiSessionRow).where(
-                (UiSessionRow.last_seen < idle) | (UiSessionRow.created_at < oldest)
-            )
+    idle = now - timedelta(minutes=settings.session_idle_minutes)
+    oldest = now - timedelta(hours=settings.session_hours)
+    s.execute(
+        delete(UiSessionRow).where(
+            (UiSessionRow.last_seen < idle) | (UiSessionRow.created_at < oldest)
         )
+    )
+    sid = secrets.token_urlsafe(32)
     s.add(UiSessionRow(id=_sid_hash(sid), user_id=user_id, created_at=now, last_seen=now))
-    return sid
-
-
-def open_session(
-    sessions: sessionmaker[Session], user_id: int, now: datetime, settings: Settings | None = None
-) -> str:
-    """Record a new signed-in session; returns its id (for the cookie)."""
-    with sessions() as s:
-        sid = _sweep_and_open(s, user_id, now, settings)
-        s.commit()
     return sid
 
 
@@ -254,12 +244,6 @@ def resolve_session(
             row.last_seen = now
             s.commit()
         return row.user_id
-
-
-def close_session(sessions: sessionmaker[Session], sid: str) -> None:
-    with sessions() as s:
-        s.execute(delete(UiSessionRow).where(UiSessionRow.id == _sid_hash(sid)))
-        s.commit()
 
 
 # --- the use cases: sign in, sign out ---------------------------------------------------
