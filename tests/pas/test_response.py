@@ -11,6 +11,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
+from priorauth.intake.request import PasRequest
 from priorauth.pas.records import CaseRecord, CaseStatus, Decision
 from priorauth.pas.request import read_keys
 from priorauth.pas.response import (
@@ -78,7 +79,7 @@ def _case(
         policy_id="cigna-ip0535",
         recommendation="pend",
         evaluation=EVALUATION if evaluation is None else evaluation,
-        request=bundle,
+        request=PasRequest(None, bundle),
         decision=decision,
     )
 
@@ -352,7 +353,7 @@ def test_inquiry_flavour_uses_the_inquiry_profiles() -> None:
 
 
 def test_stored_request_without_a_claim_still_renders() -> None:
-    broken = dataclasses.replace(_case("pended"), request={})
+    broken = dataclasses.replace(_case("pended"), request=PasRequest(None, {}))
     bundle = _render(broken)
     response = _claim_response(bundle)
     assert response["item"][0]["itemSequence"] == 1

@@ -12,6 +12,7 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.subscription import Subscription
 
 from priorauth.errors import InvalidRequest
+from priorauth.intake.request import PasRequest
 from priorauth.pas.records import CaseRecord
 from priorauth.pas.request import read_keys
 from priorauth.pas.response import claim_response_bundle
@@ -48,7 +49,7 @@ def _response_bundle() -> dict[str, Any]:
         policy_id="cigna-ip0535",
         recommendation="pend",
         evaluation={"missing": ["Platelet count (LOINC 777-3) dated within 30 days."]},
-        request=request,
+        request=PasRequest(None, request),
     )
     return claim_response_bundle(case, now=NOW)
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+from priorauth.intake.request import PasRequest
+
 CaseStatus = Literal["pended", "approved", "modified", "denied", "cancelled"]
 DecisionKind = Literal["approve", "approve-modified", "deny"]
 
@@ -67,7 +69,7 @@ class CaseRecord:
     policy_id: str | None  # None: no loaded policy covers the service (manual review)
     recommendation: str | None
     evaluation: dict[str, Any] | None  # priorauth.determination/1 (report.determination_to_dict)
-    request: dict[str, Any]  # the request Bundle as received
+    request: PasRequest  # the request Bundle as received (decoded when first read)
     decision: Decision | None = None
     updated_at: datetime | None = None
     history: list[dict[str, Any]] = field(default_factory=list)

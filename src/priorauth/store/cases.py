@@ -8,12 +8,12 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from priorauth.errors import PriorauthError
+from priorauth.intake.request import PasRequest
 from priorauth.pas.records import CaseRecord, Decision, Identifier, RequestKeys, Voided
 from priorauth.store.models import CaseEventRow, CaseRow
 
@@ -313,7 +313,11 @@ def events(session: Session, case_id: str) -> list[CaseEventRow]:
     )
 
 
-def to_record(row: CaseRow, history: list[CaseEventRow] | None = None) -> CaseRecord:
+def to_record(
+    row: CaseRow, history: list[CaseEventRow] | None = None, request: PasRequest | None = None
+) -> CaseRecord:
+    """The case as a record. `request`: the same request already parsed (a new submission);
+    otherwise the stored bytes are decoded only if something reads the bundle."""
     decision = None
     if row.decision:
         decision = Decision(
@@ -337,7 +341,7 @@ def to_record(row: CaseRow, history: list[CaseEventRow] | None = None) -> CaseRe
         policy_id=row.policy_id,
         recommendation=row.recommendation,
         evaluation=row.evaluation,
-        request=orjson.loads(row.request_bundle),
+        request=request if request is not None else PasRequest(row.request_bundle),
         decision=decision,
         updated_at=_utc(row.updated_at),
         history=[

@@ -133,7 +133,7 @@ def member_of(record: CaseRecord) -> Member:
 
 
 def _member_of(record: CaseRecord) -> Member:
-    b = record.request
+    b = record.request.bundle
     patient = next(iter(_resources(b, "Patient")), {})
     orgs = [o for o in _resources(b, "Organization") if o.get("identifier")]
     practitioner = next(iter(_resources(b, "Practitioner")), {})
