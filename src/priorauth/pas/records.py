@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from priorauth.intake.request import PasRequest
+from priorauth.intake.summary import RequestSummary
 
 CaseStatus = Literal["pended", "approved", "modified", "denied", "cancelled"]
 DecisionKind = Literal["approve", "approve-modified", "deny"]
@@ -76,6 +77,8 @@ class CaseRecord:
     # The provider asked to withdraw (cancel) after the decision: the decision stands.
     withdrawal_requested_at: datetime | None = None
     voided: Voided | None = None  # a Medical Director voided the approval
+    # Who and what the request is about, in words, as stored at submission.
+    summary: RequestSummary = field(default_factory=RequestSummary)
 
 
 @dataclass(frozen=True, slots=True)

@@ -243,7 +243,7 @@ class PriorAuthService(SubscriptionsMixin):
             )
             row = case_store.new_case(
                 keys=keys,
-                raw=raw,
+                request=request,
                 received_at=now,
                 due_at=now + timedelta(hours=hours),
                 policy_id=policy.policy.id if policy else None,
@@ -373,6 +373,8 @@ class PriorAuthService(SubscriptionsMixin):
         row.member_id = keys.member_id
         row.service_codes = " ".join(keys.service_codes)
         row.request_bundle = request.raw or b""
+        for column, words in case_store.summary_columns(request).items():
+            setattr(row, column, words)
         row.evaluation = evaluation
         row.recommendation = evaluation["recommendation"] if evaluation else None
         row.policy_id = policy_id

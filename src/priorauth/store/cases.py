@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from priorauth.errors import PriorauthError
 from priorauth.intake.request import PasRequest
+from priorauth.intake.summary import RequestSummary, summarize
 from priorauth.pas.records import CaseRecord, Decision, Identifier, RequestKeys, Voided
 from priorauth.store.models import CaseEventRow, CaseRow
 
@@ -52,7 +53,7 @@ def _utc(dt: datetime | None) -> datetime | None:
 def new_case(
     *,
     keys: RequestKeys,
-    raw: bytes,
+    request: PasRequest,
     received_at: datetime,
     due_at: datetime,
     policy_id: str | None,
@@ -79,8 +80,24 @@ def new_case(
         updated_at=received_at,
         recommendation=recommendation,
         evaluation=evaluation,
-        request_bundle=raw,
+        request_bundle=request.raw or b"",
         keys=keys_to_json(keys),
+        **summary_columns(request),
+    )
+
+
+def summary_columns(request: PasRequest) -> dict[str, str | None]:
+    """The case table's summary columns for a request (what the case lists show)."""
+    return asdict(summarize(request))
+
+
+def _summary(row: CaseRow) -> RequestSummary:
+    return RequestSummary(
+        member_name=row.member_name,
+        member_birth_date=row.member_birth_date,
+        provider_name=row.provider_name,
+        prescriber_name=row.prescriber_name,
+        service_name=row.service_name,
     )
 
 
@@ -352,4 +369,5 @@ def to_record(
         voided=Voided(_utc(row.voided_at), row.voided_by or "", row.void_reason or "")  # type: ignore[arg-type]
         if row.voided_at is not None
         else None,
+        summary=_summary(row),
     )

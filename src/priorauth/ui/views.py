@@ -62,46 +62,7 @@ def policy_of(service: Any, record: CaseRecord) -> CompiledPolicy | None:
     return policy_of_record(service.library, record.policy_id, record.evaluation)
 
 
-# --- the request bundle -------------------------------------------------------
-
-
-# Read defensively: the stored bundle is what a provider sent. The door checks its
-# shapes, but rows stored before that check (or by another version) must not break a
-# page: an element of the wrong JSON type reads as absent, and a case whose request
-# cannot be read at all shows as unreadable instead of failing the whole queue.
-UNREADABLE = "(unreadable request)"
-
-
-def _resources(bundle: object, kind: str) -> list[dict[str, Any]]:
-    entries = bundle.get("entry") if isinstance(bundle, dict) else None
-    out = []
-    for e in entries if isinstance(entries, list) else ():
-        r = e.get("resource") if isinstance(e, dict) else None
-        if isinstance(r, dict) and r.get("resourceType") == kind:
-            out.append(r)
-    return out
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _name(resource: dict[str, Any]) -> str | None:
-    names = resource.get("name")
-    for n in names if isinstance(names, list) else ():
-        if isinstance(n, str):
-            return n
-        if not isinstance(n, dict):
-            continue
-        if _text(n.get("text")):
-            return str(n["text"])
-        given = n.get("given")
-        parts = [g for g in (given if isinstance(given, list) else ()) if _text(g)]
-        if _text(n.get("family")):
-            parts.append(n["family"])
-        if parts:
-            return " ".join(parts)
-    return None
+# --- who and what ---------------------------------------------------------------
 
 
 @dataclass
@@ -116,48 +77,20 @@ class Member:
 
 
 def member_of(record: CaseRecord) -> Member:
-    """Who and what the case is about, from its request; never raises on a stored bundle."""
-    try:
-        return _member_of(record)
-    except Exception:
-        log.warning("case %s: its stored request cannot be read for display", record.id)
-        return Member(
-            name=UNREADABLE,
-            member_id=record.keys.member_id or "(no member id)",
-            birth_date=None,
-            provider=record.keys.submitter.value,
-            prescriber=None,
-            drug="(unreadable)",
-            readable=False,
-        )
-
-
-def _member_of(record: CaseRecord) -> Member:
-    b = record.request.bundle
-    patient = next(iter(_resources(b, "Patient")), {})
-    orgs = [o for o in _resources(b, "Organization") if o.get("identifier")]
-    practitioner = next(iter(_resources(b, "Practitioner")), {})
-    med = next(iter(_resources(b, "MedicationRequest")), {})
-    concept = med.get("medicationCodeableConcept")
-    concept = concept if isinstance(concept, dict) else {}
-    codings = concept.get("coding")
-    drug = _text(concept.get("text")) or next(
-        (
-            c["display"]
-            for c in (codings if isinstance(codings, list) else ())
-            if isinstance(c, dict) and _text(c.get("display"))
-        ),
-        None,
-    )
+    """Who and what the case is about: the words read once at submission (intake.summary),
+    so no page, and no list of 500 cases, decodes a stored bundle."""
+    words = record.summary
     policy = (record.evaluation or {}).get("policy")
     title = policy.get("title") if isinstance(policy, dict) else None
     return Member(
-        name=_name(patient) or "(name not given)",
+        name=words.member_name or "(name not given)",
         member_id=record.keys.member_id or "(no member id)",
-        birth_date=_text(patient.get("birthDate")),
-        provider=(_text(orgs[0].get("name")) if orgs else None) or record.keys.submitter.value,
-        prescriber=_name(practitioner),
-        drug=drug or _text(title) or "the service",
+        birth_date=words.member_birth_date,
+        provider=words.provider_name or record.keys.submitter.value,
+        prescriber=words.prescriber_name,
+        drug=words.service_name
+        or (title if isinstance(title, str) and title else None)
+        or "the service",
     )
 
 
