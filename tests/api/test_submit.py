@@ -42,7 +42,8 @@ def test_submit_pends_for_the_medical_director_and_stores_the_recommendation(
     assert action_codes(cr) == ["A4"]
     case = service.case(cr["id"])
     assert case.recommendation == "approve"
-    assert case.evaluation is not None and case.evaluation["kit"]["ndc"] == "0053-0180-18"
+    assert case.evaluation is not None and case.evaluation.kit is not None
+    assert case.evaluation.kit.ndc == "0053-0180-18"
     assert case.due_at - case.received_at == __import__("datetime").timedelta(hours=72)
     # the ClaimResponse can be read back by id
     again = client.get(f"/fhir/ClaimResponse/{cr['id']}")
@@ -239,9 +240,9 @@ def test_claims_history_in_the_database_drives_criterion_c(
     )
     ev = service.case(cr["id"]).evaluation
     assert ev is not None
-    assert ev["recommendation"] == "deny"
-    assert ev["criteria"]["C"]["status"] == "not_met"
-    assert ev["criteria"]["NC.1"]["status"] == "applies"
+    assert ev.recommendation == "deny"
+    assert ev.criteria["C"].status == "not_met"
+    assert ev.criteria["NC.1"].status == "applies"
 
 
 def test_metadata_claims_only_what_is_served(client: TestClient) -> None:

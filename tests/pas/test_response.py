@@ -23,6 +23,7 @@ from priorauth.pas.response import (
     claim_response_bundle,
     operation_outcome,
 )
+from priorauth.report.evaluation import Evaluation
 from tests.conftest import shared_dir
 
 NOW = datetime(2026, 5, 6, 14, 30, tzinfo=UTC)
@@ -78,7 +79,7 @@ def _case(
         due_at=RECEIVED + timedelta(days=3),
         policy_id="cigna-ip0535",
         recommendation="pend",
-        evaluation=EVALUATION if evaluation is None else evaluation,
+        evaluation=Evaluation.parse(EVALUATION if evaluation is None else evaluation),
         request=PasRequest(None, bundle),
         decision=decision,
     )

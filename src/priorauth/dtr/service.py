@@ -23,7 +23,6 @@ from priorauth.dtr import adaptive
 from priorauth.dtr.questionnaire import build
 from priorauth.errors import InvalidRequest
 from priorauth.intake.shapes import check_resource
-from priorauth.policies import policy_of_record
 from priorauth.policies.judging import Judged, judge
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import BadRequest, NotFound, Unprocessable
@@ -73,10 +72,10 @@ class DtrService:
 
     def _policy(self, found: assertions.Assertion) -> CompiledPolicy:
         """The policy version (as a plan document amends it) the assertion was judged under."""
-        evaluation = found.evaluation or {
-            "policy": {"version": found.policy_version}
-        }  # an assertion without its evaluation: the base version
-        policy = policy_of_record(self.svc.library, found.policy_id, evaluation)
+        # An assertion without its evaluation: the base version it names.
+        ev = found.evaluation
+        version, plan = ev.judged_under if ev else (found.policy_version, None)
+        policy = self.svc.library.version(found.policy_id, version, plan)
         if policy is None:
             raise NotFound(
                 f"the policy {found.policy_id} {found.policy_version} of this assertion is no "
@@ -316,7 +315,7 @@ class DtrService:
                 "dtr next-question",
                 found.organization,
                 # The new assertion keeps why its policy version (and plan) was chosen.
-                ((found.evaluation or {}).get("policy") or {}).get("selected"),
+                _selected(found),
             )
             s.commit()
             loaded = assertions.load(s, new_id, found.organization)
@@ -332,6 +331,12 @@ class DtrService:
             loaded.coverage,
         ]
         return qr
+
+
+def _selected(found: assertions.Assertion) -> Json | None:
+    """Why the assertion's policy version (and plan) was chosen, as stored."""
+    named = found.evaluation.policy if found.evaluation else None
+    return named.selected.data if named and named.selected else None
 
 
 def _contained_form(qr: Json, policy: CompiledPolicy, base_url: str) -> Json:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from priorauth.intake.request import PasRequest
 from priorauth.intake.summary import RequestSummary
+from priorauth.report.evaluation import Evaluation
 
 CaseStatus = Literal["pended", "approved", "modified", "denied", "cancelled"]
 DecisionKind = Literal["approve", "approve-modified", "deny"]
@@ -69,7 +70,7 @@ class CaseRecord:
     due_at: datetime
     policy_id: str | None  # None: no loaded policy covers the service (manual review)
     recommendation: str | None
-    evaluation: dict[str, Any] | None  # priorauth.determination/1 (report.determination_to_dict)
+    evaluation: Evaluation | None  # the stored priorauth.determination/1, typed
     request: PasRequest  # the request Bundle as received (decoded when first read)
     decision: Decision | None = None
     updated_at: datetime | None = None

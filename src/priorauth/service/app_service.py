@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from priorauth.auth import scopes as sc
 from priorauth.core.evaluator import CompiledPolicy
+from priorauth.core.result import Determination
 from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import validate_bundle
 from priorauth.intake.request import PasRequest
@@ -25,7 +26,7 @@ from priorauth.keys import KeyRing, audit_key, check_secrets
 from priorauth.pas.members import member_key
 from priorauth.pas.records import CLIENT_DECIDER, CaseRecord, Decision, RequestKeys, Voided
 from priorauth.pas.request import InquiryKeys, read_inquiry, read_keys
-from priorauth.policies import PolicyLibrary, policy_of_record
+from priorauth.policies import PolicyLibrary
 from priorauth.policies.judging import ClaimsLookup, Judged, judge
 from priorauth.service.errors import (
     BadRequest,
@@ -252,7 +253,7 @@ class PriorAuthService(SubscriptionsMixin):
                 evaluation=evaluation,
                 member_key=self.member_key(keys.member_system, keys.member_id),
             )
-            entries = _submission_entries(who, row.id, True, evaluation)
+            entries = _submission_entries(who, row.id, True, judged.determination)
             row, created = case_store.insert_case(
                 s,
                 row,
@@ -475,7 +476,8 @@ class PriorAuthService(SubscriptionsMixin):
         if kind not in ("approve", "approve-modified", "deny"):
             raise Unprocessable(f"decision must be approve, approve-modified or deny, not {kind!r}")
         current = self.case(case_id)
-        policy = self._policy_of(current)
+        ev = current.evaluation
+        policy = self.library.version(current.policy_id, *ev.judged_under) if ev else None
         reason = (reason or "").strip() or None
         if kind == "deny":
             if reason is None:
@@ -620,7 +622,7 @@ class PriorAuthService(SubscriptionsMixin):
         # A revision or cancellation is audited in its own transaction, under its own action.
         if not result.created and result.action == "submit":
             record = result.record
-            self.audit.record_many(_submission_entries(who, record.id, False, record.evaluation))
+            self.audit.record_many(_submission_entries(who, record.id, False))
         return result
 
     def inquire(self, raw: bytes, who: Actor = SYSTEM) -> CaseRecord:
@@ -682,24 +684,21 @@ class PriorAuthService(SubscriptionsMixin):
         entity = f"subscription/{sub_id}"
         self.audited("unsubscribe", who, lambda: self._unsubscribe(sub_id, who), entity)
 
-    def _policy_of(self, record: CaseRecord) -> CompiledPolicy | None:
-        return policy_of_record(self.library, record.policy_id, record.evaluation)
-
     def _kit_for(
         self, record: CaseRecord, policy: CompiledPolicy | None, kind: str, kit_ndc: str | None
     ) -> tuple[str | None, int | None]:
-        ev = record.evaluation or {}
-        engine_kit = ev.get("kit")
-        requested = (ev.get("requested") or {}).get("ndc")
+        ev = record.evaluation
+        engine_kit = ev.kit if ev else None
+        requested = ev.requested.ndc if ev else None
         if kit_ndc is None:
             if kind == "approve-modified":
                 if engine_kit is None:
                     raise Unprocessable(
                         "approve-modified needs the kit NDC to authorize", "kit_ndc"
                     )
-                kit_ndc = engine_kit["ndc"]
+                kit_ndc = engine_kit.ndc
             else:
-                kit_ndc = requested or (engine_kit or {}).get("ndc")
+                kit_ndc = requested or (engine_kit.ndc if engine_kit else None)
         if policy is not None and kit_ndc is not None:
             kits = {k.ndc: k.vials for k in policy.kits.values()}
             if kit_ndc not in kits:
@@ -709,18 +708,19 @@ class PriorAuthService(SubscriptionsMixin):
 
 
 def _submission_entries(
-    who: Actor, case_id: str, created: bool, evaluation: dict[str, Any] | None
+    who: Actor, case_id: str, created: bool, judged: Determination | None = None
 ) -> list[Entry]:
+    """The audit records of a submission; a new case's also say what the engine found."""
     case = f"case/{case_id}"
     entries = [Entry(who, "submit", "success", case, {"created": created})]
     if created:
-        ev = evaluation or {}
+        recommendation = judged.recommendation if judged else None
         entries.append(
-            Entry(SYSTEM, "evaluate", "success", case, {"recommendation": ev.get("recommendation")})
+            Entry(SYSTEM, "evaluate", "success", case, {"recommendation": recommendation})
         )
-        if ev.get("missing"):
+        if judged is not None and judged.missing:
             entries.append(
-                Entry(SYSTEM, "doc-request", "success", case, {"items": len(ev["missing"])})
+                Entry(SYSTEM, "doc-request", "success", case, {"items": len(judged.missing)})
             )
     return entries
 

@@ -16,6 +16,7 @@ from priorauth.errors import PriorauthError
 from priorauth.intake.request import PasRequest
 from priorauth.intake.summary import RequestSummary, summarize
 from priorauth.pas.records import CaseRecord, Decision, Identifier, RequestKeys, Voided
+from priorauth.report.evaluation import Evaluation
 from priorauth.store.models import CaseEventRow, CaseRow
 
 OPEN = "pended"
@@ -357,7 +358,7 @@ def to_record(
         due_at=_utc(row.due_at),  # type: ignore[arg-type]
         policy_id=row.policy_id,
         recommendation=row.recommendation,
-        evaluation=row.evaluation,
+        evaluation=Evaluation.parse(row.evaluation),
         request=request if request is not None else PasRequest(row.request_bundle),
         decision=decision,
         updated_at=_utc(row.updated_at),
