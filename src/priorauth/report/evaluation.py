@@ -8,7 +8,7 @@ edited by hand, reads with the parts it has) and never raises.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -121,6 +121,29 @@ class StoredFinding:
         )
 
 
+class StoredFindings(Mapping[str, StoredFinding]):
+    """The findings by criterion id, in the stored order; each is parsed when first read,
+    so listing many cases costs nothing for the criteria no one looks at."""
+
+    __slots__ = ("_parsed", "_raw")
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self._raw = raw
+        self._parsed: dict[str, StoredFinding] = {}
+
+    def __getitem__(self, key: str) -> StoredFinding:
+        found = self._parsed.get(key)
+        if found is None:
+            found = self._parsed[key] = StoredFinding.of(self._raw[key])
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
 @dataclass(frozen=True, slots=True)
 class UnmetReason:
     """A criterion the recommendation fails on."""
@@ -177,7 +200,7 @@ class Evaluation:
                 for r in (reasons if isinstance(reasons, list) else ())
                 if isinstance(r, dict) and isinstance(r.get("id"), str)
             ),
-            criteria={str(k): StoredFinding.of(v) for k, v in criteria.items()},
+            criteria=StoredFindings(criteria),
             data=data,
         )
 
