@@ -90,3 +90,11 @@ def test_crd_and_dtr_share_coverage_not_each_other() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_judging_pipeline_imports_no_use_case_and_no_store() -> None:
+    """The one pipeline (policies.judging) and what CRD and DTR share sit below the service:
+    the claims history comes in as a callable, not through an import of the store."""
+    edges = import_graph()
+    assert "service" not in edges["coverage"]
+    assert not edges["policies"] & {"service", "store", "coverage", "api", "cli", "ui"}

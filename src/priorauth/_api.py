@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -15,8 +14,8 @@ import orjson
 from priorauth.core.result import Determination
 from priorauth.errors import InvalidClaims, InvalidRequest, NoPolicyInForce
 from priorauth.intake.claims import read_claims
-from priorauth.intake.pas_bundle import read_bundle
 from priorauth.policies import PolicyLibrary, builtin, load_directory, parse_policy
+from priorauth.policies.judging import judge
 
 Bundle = bytes | bytearray | memoryview | str | Mapping[str, Any]
 Claims = bytes | str | os.PathLike[str] | Iterable[Mapping[str, Any]]
@@ -73,18 +72,23 @@ def evaluate(
         raise InvalidRequest(
             f"the request must be JSON text or a JSON object, not {type(bundle).__name__}"
         )
-    facts = read_bundle(data, as_of=as_of, validate=validate)
+    lookup = None
     if claims is not None:
         index = read_claims(_claim_lines(claims))
-        facts = dataclasses.replace(facts, claims=index.history_for(facts.patient.member_id))
-    lib = policies if policies is not None else _shipped()
-    policy = lib.for_request(facts)
-    if policy is None:
+        lookup = lambda facts: index.history_for(facts.patient.member_id)  # noqa: E731
+    judged = judge(
+        data,
+        policies if policies is not None else _shipped(),
+        claims=lookup,
+        as_of=as_of,
+        validate=validate,
+    )
+    if judged.determination is None:
         raise NoPolicyInForce(
             "no loaded policy covers the requested service for this payer and plan on its "
             "date of service"
         )
-    return policy.evaluate(facts)
+    return judged.determination
 
 
 def to_dict(determination: Determination, policies: PolicyLibrary | None = None) -> dict[str, Any]:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
+import orjson
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from priorauth.demo.samples import Lab, hemgenix_request
+from priorauth.intake.references import BundleIndex
 from priorauth.service.app_service import PriorAuthService
 from priorauth.store.models import CaseEventRow, CaseRow
 from tests.api.conftest import action_codes, claim_response, post_fhir
@@ -38,7 +42,8 @@ def test_submit_pends_for_the_medical_director_and_stores_the_recommendation(
     assert action_codes(cr) == ["A4"]
     case = service.case(cr["id"])
     assert case.recommendation == "approve"
-    assert case.evaluation is not None and case.evaluation["kit"]["ndc"] == "0053-0180-18"
+    assert case.evaluation is not None and case.evaluation.kit is not None
+    assert case.evaluation.kit.ndc == "0053-0180-18"
     assert case.due_at - case.received_at == __import__("datetime").timedelta(hours=72)
     # the ClaimResponse can be read back by id
     again = client.get(f"/fhir/ClaimResponse/{cr['id']}")
@@ -235,9 +240,9 @@ def test_claims_history_in_the_database_drives_criterion_c(
     )
     ev = service.case(cr["id"]).evaluation
     assert ev is not None
-    assert ev["recommendation"] == "deny"
-    assert ev["criteria"]["C"]["status"] == "not_met"
-    assert ev["criteria"]["NC.1"]["status"] == "applies"
+    assert ev.recommendation == "deny"
+    assert ev.criteria["C"].status == "not_met"
+    assert ev.criteria["NC.1"].status == "applies"
 
 
 def test_metadata_claims_only_what_is_served(client: TestClient) -> None:
@@ -259,3 +264,39 @@ def test_metadata_claims_only_what_is_served(client: TestClient) -> None:
                 "delete": ("DELETE", f"/fhir/{kind}/{{"),
             }[i["code"]]
             assert any(m == method and p.startswith(path) for m, p in served), (kind, i["code"])
+
+
+def test_one_submit_decodes_the_body_once_and_indexes_it_once(
+    client: TestClient, service: PriorAuthService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """API → one parsed request → facts → evaluation → store → response: the keys, the facts
+    and the response all read the same decoded, indexed request."""
+    body = orjson.dumps(hemgenix_request(name="api-once"))
+    decoded: list[bytes] = []
+    indexed: list[int] = []
+    loads, init = orjson.loads, BundleIndex.__init__
+
+    def counting_loads(data: Any) -> Any:
+        if bytes(data) == body:
+            decoded.append(bytes(data))
+        return loads(data)
+
+    def counting_init(self: BundleIndex, entries: list[Any]) -> None:
+        indexed.append(len(entries))
+        init(self, entries)
+
+    monkeypatch.setattr(orjson, "loads", counting_loads)
+    monkeypatch.setattr(BundleIndex, "__init__", counting_init)
+    r = client.post(SUBMIT, content=body, headers={"Content-Type": "application/fhir+json"})
+    assert r.status_code == 201, r.text
+    assert len(decoded) == 1
+    assert indexed == [len(orjson.loads(body)["entry"])]
+    # The response was rendered from that request: its parties are copied from it.
+    kinds = [e["resource"]["resourceType"] for e in r.json()["entry"]]
+    assert "Patient" in kinds and kinds[0] == "ClaimResponse"
+    # Reading the case back decodes the stored bundle again (a different request), once.
+    decoded.clear()
+    indexed.clear()
+    again = client.get(f"/fhir/ClaimResponse/{claim_response(r)['id']}")
+    assert again.status_code == 200
+    assert len(decoded) == 1 and len(indexed) == 1

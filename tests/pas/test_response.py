@@ -11,6 +11,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
+from priorauth.intake.request import PasRequest
 from priorauth.pas.records import CaseRecord, CaseStatus, Decision
 from priorauth.pas.request import read_keys
 from priorauth.pas.response import (
@@ -22,6 +23,7 @@ from priorauth.pas.response import (
     claim_response_bundle,
     operation_outcome,
 )
+from priorauth.report.evaluation import Evaluation
 from tests.conftest import shared_dir
 
 NOW = datetime(2026, 5, 6, 14, 30, tzinfo=UTC)
@@ -77,8 +79,8 @@ def _case(
         due_at=RECEIVED + timedelta(days=3),
         policy_id="cigna-ip0535",
         recommendation="pend",
-        evaluation=EVALUATION if evaluation is None else evaluation,
-        request=bundle,
+        evaluation=Evaluation.parse(EVALUATION if evaluation is None else evaluation),
+        request=PasRequest(None, bundle),
         decision=decision,
     )
 
@@ -352,7 +354,7 @@ def test_inquiry_flavour_uses_the_inquiry_profiles() -> None:
 
 
 def test_stored_request_without_a_claim_still_renders() -> None:
-    broken = dataclasses.replace(_case("pended"), request={})
+    broken = dataclasses.replace(_case("pended"), request=PasRequest(None, {}))
     bundle = _render(broken)
     response = _claim_response(bundle)
     assert response["item"][0]["itemSequence"] == 1

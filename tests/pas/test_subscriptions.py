@@ -12,6 +12,7 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.subscription import Subscription
 
 from priorauth.errors import InvalidRequest
+from priorauth.intake.request import PasRequest
 from priorauth.pas.records import CaseRecord
 from priorauth.pas.request import read_keys
 from priorauth.pas.response import claim_response_bundle
@@ -24,6 +25,7 @@ from priorauth.pas.subscriptions import (
     read_subscription,
     subscription_resource,
 )
+from priorauth.report.evaluation import Evaluation
 from tests.conftest import shared_dir
 
 NOW = datetime(2026, 5, 6, 14, 30, tzinfo=UTC)
@@ -47,8 +49,10 @@ def _response_bundle() -> dict[str, Any]:
         due_at=NOW + timedelta(days=3),
         policy_id="cigna-ip0535",
         recommendation="pend",
-        evaluation={"missing": ["Platelet count (LOINC 777-3) dated within 30 days."]},
-        request=request,
+        evaluation=Evaluation.parse(
+            {"missing": ["Platelet count (LOINC 777-3) dated within 30 days."]}
+        ),
+        request=PasRequest(None, request),
     )
     return claim_response_bundle(case, now=NOW)
 

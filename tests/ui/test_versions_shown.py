@@ -17,7 +17,8 @@ def test_an_older_version_is_named_and_its_reconstructed_wording_marked(
     # Reviewed 2024-05-20, date of service 2024-06-10: IP0535 as revised on 6/6/2024.
     cid = submit(service, name="v-old", as_of=date(2024, 5, 20))
     record = service.case(cid)
-    assert (record.evaluation or {})["policy"]["version"] == "2024-06-06"
+    assert record.evaluation is not None and record.evaluation.policy is not None
+    assert record.evaluation.policy.version == "2024-06-06"
     # That version also asks about Factor IX prophylaxis after the infusion (criterion O).
     assert record.recommendation == "pend"
     html = client.get(f"/ui/cases/{cid}").text

@@ -27,7 +27,7 @@ router = APIRouter(prefix="/api/cases", tags=["cases"])
 
 
 def summary(r: CaseRecord, now: datetime) -> dict[str, Any]:
-    ev = r.evaluation or {}
+    kit = r.evaluation.kit if r.evaluation else None
     return {
         "id": r.id,
         "auth_number": r.auth_number,
@@ -40,7 +40,7 @@ def summary(r: CaseRecord, now: datetime) -> dict[str, Any]:
         "overdue": r.status == "pended" and now > r.due_at,
         "policy": r.policy_id,
         "recommendation": r.recommendation,
-        "kit": ev.get("kit"),
+        "kit": {"vials": kit.vials, "ndc": kit.ndc} if kit else None,
     }
 
 
@@ -48,7 +48,7 @@ def detail(r: CaseRecord, now: datetime) -> dict[str, Any]:
     d = r.decision
     return {
         **summary(r, now),
-        "evaluation": r.evaluation,
+        "evaluation": r.evaluation.data if r.evaluation else None,
         "decision": None
         if d is None
         else {

@@ -108,50 +108,45 @@ def evaluate(
     policies: PoliciesOption = None,
 ) -> None:
     """Judge one request: every criterion with its evidence, and a recommendation."""
-    import dataclasses
-
     from priorauth.errors import InvalidClaims, InvalidRequest, NoPolicyInForce, PolicyInvalid
     from priorauth.intake.claims import read_claims
-    from priorauth.intake.pas_bundle import read_bundle
-    from priorauth.report import determination_to_dict
+    from priorauth.policies.judging import ClaimsLookup, judge
 
     if fmt not in ("text", "json"):
         fatal(f"--format must be text or json, not {fmt!r}")
     review = _date(as_of, "--as-of")
     raw = _read(bundle, "bundle")
-    try:
-        facts = read_bundle(raw, as_of=review, validate=validate)
-    except InvalidRequest as e:
-        fatal(f"{bundle.name}: {e}")
+    lookup: ClaimsLookup | None = None
     if claims is not None:
         try:
             index = read_claims(_read(claims, "claims file").splitlines())
         except InvalidClaims as e:
             fatal(f"{claims.name}: {e}")
-        facts = dataclasses.replace(facts, claims=index.history_for(facts.patient.member_id))
+        lookup = lambda facts: index.history_for(facts.patient.member_id)  # noqa: E731
     lib = _library(policies)
-    routing = None
+    forced = None
     if policy_spec is not None:
         from priorauth.policies import load_one
 
         try:
-            policy = load_one(policy_spec, lib)
+            forced = load_one(policy_spec, lib)
         except PolicyInvalid as e:
             fatal(str(e), Exit.POLICY_INVALID)
         except NoPolicyInForce as e:
             fatal(str(e), Exit.NO_POLICY)
-        if not policy.covers(facts):
-            fatal(f"{policy.policy.id} does not cover the requested service", Exit.NO_POLICY)
-    else:
-        route = lib.route(facts)
-        if route is None:
-            fatal(
-                "no loaded policy covers the requested service for this payer and plan "
-                "on its date of service",
-                Exit.NO_POLICY,
-            )
-        policy, routing = route.policy, route.to_dict()
-    result = determination_to_dict(policy.evaluate(facts), policy, routing)
+    try:
+        judged = judge(raw, lib, claims=lookup, as_of=review, validate=validate, policy=forced)
+    except InvalidRequest as e:
+        fatal(f"{bundle.name}: {e}")
+    if forced is not None and not forced.covers(judged.facts):
+        fatal(f"{forced.policy.id} does not cover the requested service", Exit.NO_POLICY)
+    result = judged.to_dict()
+    if result is None:
+        fatal(
+            "no loaded policy covers the requested service for this payer and plan "
+            "on its date of service",
+            Exit.NO_POLICY,
+        )
     if fmt == "json":
         import orjson
 

@@ -1,1 +1,2 @@
-"""Coverage assertions and the judging CRD and DTR share: order → facts → policy → evaluation."""
+"""What CRD and DTR share: coverage assertions, order bundles, what-if judging (the judging
+itself is the one pipeline of policies.judging)."""

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.result import Determination
 from priorauth.report import determination_to_dict
+from priorauth.report.evaluation import Evaluation
 from priorauth.store.models import CoverageAssertionRow
 
 Json = dict[str, Any]
@@ -35,7 +36,7 @@ class Assertion:
     as_of: date
     coverage: Json
     organization: str | None  # whose call created it (None: a payer-side caller's)
-    evaluation: Json | None = None  # the stored determination, with why its policy was chosen
+    evaluation: Evaluation | None = None  # the stored determination, with why its policy was chosen
 
 
 def save(
@@ -87,5 +88,5 @@ def load(s: Session, assertion_id: str, organization: str | None) -> Assertion |
         as_of=date.fromisoformat(row.order["as_of"]),
         coverage=row.coverage,
         organization=row.organization,
-        evaluation=row.evaluation,
+        evaluation=Evaluation.parse(row.evaluation),
     )

@@ -8,9 +8,9 @@ from datetime import date
 from typing import Any
 
 from priorauth.core.evaluator import CompiledPolicy
-from priorauth.core.facts import HCPCS, ClaimsHistory, Facts
+from priorauth.core.facts import HCPCS
 from priorauth.coverage.references import reference_id
-from priorauth.intake.pas_bundle import REQUESTED_SERVICE, read_bundle
+from priorauth.intake.pas_bundle import REQUESTED_SERVICE
 
 Json = dict[str, Any]
 CLAIM_ID = "crd-order"
@@ -93,11 +93,6 @@ def with_response(bundle: Json, response: Json) -> Json:
         e for e in bundle["entry"] if e["resource"].get("resourceType") != "QuestionnaireResponse"
     ]
     return {**bundle, "entry": [*kept, {"resource": qr}]}
-
-
-def facts_of(bundle: Json, claims: ClaimsHistory | None, as_of: date) -> Facts:
-    """Intake's own reading of the bundle (InvalidRequest when the EHR data breaks it)."""
-    return read_bundle(bundle, as_of=as_of, claims=claims)
 
 
 def _key(resource: Json) -> str | None:

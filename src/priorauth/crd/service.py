@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from priorauth.auth.actors import SYSTEM, Actor
 from priorauth.coverage import assertions
-from priorauth.coverage.bundle import facts_of, order_bundle
+from priorauth.coverage.bundle import order_bundle
 from priorauth.coverage.information import coverage_information, with_coverage_information
-from priorauth.coverage.judging import final_denial, judge, policies_in_force
+from priorauth.coverage.judging import final_denial, policies_in_force
 from priorauth.coverage.orders import OrderMatch, Service, match_orders
 from priorauth.coverage.questions import canonical
 from priorauth.coverage.references import reference_id
@@ -26,6 +26,7 @@ from priorauth.crd.hooks import (
 )
 from priorauth.crd.prefetch import resolve, templates
 from priorauth.errors import InvalidRequest
+from priorauth.policies.judging import judge
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import BadRequest, NotFound, Unprocessable
 from priorauth.store.audit import Entry
@@ -70,7 +71,7 @@ class CrdService:
             raise NotFound(f"no CDS service {service_id}")
         req = parse_hook(raw, hook)
         today = self.svc.clock().date()
-        services = [Service.of(p) for p in policies_in_force(self.svc, today)]
+        services = [Service.of(p) for p in policies_in_force(self.svc.library, today)]
         found = match_orders(req.draft_orders(), services, req.selections())
         if not found:
             return {"cards": [], "systemActions": []}
@@ -133,15 +134,15 @@ class CrdService:
             resources=resources,
             as_of=today,
         )
-        # The same routing as $submit: the Coverage's payer and plan, the date of service.
+        # The one pipeline of $submit: routed by the Coverage's payer and plan and the date
+        # of service, judged with the member's claims history.
         try:
-            route = self.svc.library.route(facts_of(bundle, None, today))
+            judged = judge(bundle, self.svc.library, claims=self.svc.claims_lookup(s), as_of=today)
         except InvalidRequest as e:
             raise Unprocessable(f"the EHR's data cannot be read: {e.message}", e.where) from e
-        if route is None:
+        policy, det, facts = judged.policy, judged.determination, judged.facts
+        if policy is None or det is None:
             return None
-        policy = route.policy
-        facts, det = judge(s, policy, bundle, today)
         denied = final_denial(policy, facts, det)
         assertion_id = assertions.new_id()
         extension = coverage_information(
@@ -164,7 +165,7 @@ class CrdService:
             coverage=extension,
             source=f"{req.hook} {req.instance}",
             organization=who.organization,
-            routing=route.to_dict(),
+            routing=judged.routing,
         )
         card = cards.instructions_card(policy, det, final_denial=denied, product=_product(m))
         action = {

@@ -10,8 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from priorauth.demo.samples import Lab, hemgenix_request
-from priorauth.intake.pas_bundle import read_bundle
-from priorauth.report import determination_to_dict
+from priorauth.policies.judging import judge
 
 if TYPE_CHECKING:
     from priorauth.policies import PolicyLibrary
@@ -46,11 +45,10 @@ def load_demo(service: PriorAuthService) -> int:
 def run_demo(library: PolicyLibrary, fmt: str) -> None:
     results: dict[str, dict[str, Any]] = {}
     for name, bundle in demo_requests().items():
-        facts = read_bundle(bundle)
-        route = library.route(facts)
-        assert route is not None, "the demo requests are for a shipped policy"
-        policy = route.policy
-        results[name] = determination_to_dict(policy.evaluate(facts), policy, route.to_dict())
+        judged = judge(bundle, library)
+        result = judged.to_dict()
+        assert result is not None, "the demo requests are for a shipped policy"
+        results[name] = result
     if fmt == "json":
         typer.echo(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
         return

@@ -7,13 +7,16 @@ from datetime import date
 from typing import Any
 
 import orjson
+from sqlalchemy.orm import Session
 
 from priorauth.auth.actors import SYSTEM, Actor
 from priorauth.core.evaluator import CompiledPolicy
+from priorauth.core.facts import Facts
+from priorauth.core.result import Determination
 from priorauth.coverage import assertions
-from priorauth.coverage.bundle import facts_of, order_bundle, with_response
+from priorauth.coverage.bundle import order_bundle, with_response
 from priorauth.coverage.information import coverage_information
-from priorauth.coverage.judging import judge, policies_in_force
+from priorauth.coverage.judging import policies_in_force
 from priorauth.coverage.orders import Service, match_orders
 from priorauth.coverage.questions import canonical
 from priorauth.coverage.references import reference_id
@@ -21,7 +24,7 @@ from priorauth.dtr import adaptive
 from priorauth.dtr.questionnaire import build
 from priorauth.errors import InvalidRequest
 from priorauth.intake.shapes import check_resource
-from priorauth.policies import policy_of_record
+from priorauth.policies.judging import Judged, judge
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import BadRequest, NotFound, Unprocessable
 from priorauth.store.audit import Entry
@@ -70,10 +73,10 @@ class DtrService:
 
     def _policy(self, found: assertions.Assertion) -> CompiledPolicy:
         """The policy version (as a plan document amends it) the assertion was judged under."""
-        evaluation = found.evaluation or {
-            "policy": {"version": found.policy_version}
-        }  # an assertion without its evaluation: the base version
-        policy = policy_of_record(self.svc.library, found.policy_id, evaluation)
+        # An assertion without its evaluation: the base version it names.
+        ev = found.evaluation
+        version, plan = ev.judged_under if ev else (found.policy_version, None)
+        policy = self.svc.library.version(found.policy_id, version, plan)
         if policy is None:
             raise NotFound(
                 f"the policy {found.policy_id} {found.policy_version} of this assertion is no "
@@ -110,11 +113,13 @@ class DtrService:
                     raise NotFound(f"no coverage assertion {context}")
                 policy = self._policy(found)
                 assertion_id, bundle = found.id, found.bundle
+                facts, det = self._judge(s, bundle, today, policy)
             elif orders:
-                policy, assertion_id, bundle = self._from_order(s, params, orders, today, who)
+                policy, assertion_id, bundle, facts, det = self._from_order(
+                    s, params, orders, today, who
+                )
             else:
                 return self._forms_only(params)
-            facts, det = judge(s, policy, bundle, today)
             # The pre-filled answers come from the patient's data: no record, no answer.
             entry = Entry(who, "dtr-package", "success", f"coverage-assertion/{assertion_id}")
             self.svc.audit.append_in(s, [entry], self.svc.clock())
@@ -145,8 +150,8 @@ class DtrService:
 
     def _from_order(
         self, s: Any, params: dict[str, list[Json]], orders: list[Json], today: date, who: Actor
-    ) -> tuple[CompiledPolicy, str, Json]:
-        services = [Service.of(p) for p in policies_in_force(self.svc, today)]
+    ) -> tuple[CompiledPolicy, str, Json, Facts, Determination]:
+        services = [Service.of(p) for p in policies_in_force(self.svc.library, today)]
         found = match_orders(orders, services)
         if not found:
             raise NotFound("no questionnaire applies to these orders")
@@ -167,15 +172,11 @@ class DtrService:
             resources=[],
             as_of=today,
         )
-        # The same routing as $submit and CRD: the Coverage's payer and plan, the date.
-        try:
-            route = self.svc.library.route(facts_of(bundle, None, today))
-        except InvalidRequest as e:
-            raise Unprocessable(f"the order's data cannot be read: {e.message}", e.where) from e
-        if route is None:
+        # The one pipeline of $submit and CRD: the Coverage's payer and plan, the date.
+        judged = self._judged(s, bundle, today)
+        policy, det, facts = judged.policy, judged.determination, judged.facts
+        if policy is None or det is None:
             raise NotFound("no questionnaire applies to these orders for this payer and plan")
-        policy = route.policy
-        facts, det = judge(s, policy, bundle, today)
         assertion_id = self._assert(
             s,
             policy,
@@ -185,9 +186,33 @@ class DtrService:
             m.reference,
             "dtr package",
             who.organization,
-            route.to_dict(),
+            judged.routing,
         )
-        return policy, assertion_id, bundle
+        return policy, assertion_id, bundle, facts, det
+
+    def _judged(
+        self, s: Session, bundle: Json, today: date, policy: CompiledPolicy | None = None
+    ) -> Judged:
+        """The one pipeline (policies.judging) with the member's stored claims; 422 when the
+        order's data cannot be read."""
+        try:
+            return judge(
+                bundle,
+                self.svc.library,
+                claims=self.svc.claims_lookup(s),
+                as_of=today,
+                policy=policy,
+            )
+        except InvalidRequest as e:
+            raise Unprocessable(f"the order's data cannot be read: {e.message}", e.where) from e
+
+    def _judge(
+        self, s: Session, bundle: Json, today: date, policy: CompiledPolicy
+    ) -> tuple[Facts, Determination]:
+        """Judged under the assertion's own policy version, as it was first judged."""
+        judged = self._judged(s, bundle, today, policy)
+        assert judged.determination is not None  # a named policy is always evaluated
+        return judged.facts, judged.determination
 
     def _assert(
         self,
@@ -265,7 +290,7 @@ class DtrService:
                 raise NotFound(f"no coverage assertion {context}")
             policy = self._policy(found)
             bundle = with_response(found.bundle, qr)
-            facts, det = judge(s, policy, bundle, today)
+            facts, det = self._judge(s, bundle, today, policy)
             asks = adaptive.open_questions(policy, facts, det, limit=1)
             entity = f"coverage-assertion/{found.id}"
             step = Entry(who, "dtr-next-question", "success", entity, {"done": not asks})
@@ -291,7 +316,7 @@ class DtrService:
                 "dtr next-question",
                 found.organization,
                 # The new assertion keeps why its policy version (and plan) was chosen.
-                ((found.evaluation or {}).get("policy") or {}).get("selected"),
+                _selected(found),
             )
             s.commit()
             loaded = assertions.load(s, new_id, found.organization)
@@ -307,6 +332,12 @@ class DtrService:
             loaded.coverage,
         ]
         return qr
+
+
+def _selected(found: assertions.Assertion) -> Json | None:
+    """Why the assertion's policy version (and plan) was chosen, as stored."""
+    named = found.evaluation.policy if found.evaluation else None
+    return named.selected.data if named and named.selected else None
 
 
 def _contained_form(qr: Json, policy: CompiledPolicy, base_url: str) -> Json:

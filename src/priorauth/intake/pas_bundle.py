@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import orjson
-
 from priorauth.core.facts import (
     NDC,
     NUCC,
@@ -19,6 +17,7 @@ from priorauth.core.facts import (
 from priorauth.errors import InvalidRequest
 from priorauth.intake.clinical import Evidence
 from priorauth.intake.references import BundleIndex, Resource, contained
+from priorauth.intake.request import PasRequest
 from priorauth.intake.shapes import check_resource
 from priorauth.intake.values import (
     MAX_MEMBER_ID,
@@ -44,7 +43,7 @@ __all__ = ["read_bundle", "validate_bundle"]
 
 
 def read_bundle(
-    data: bytes | str | dict[str, Any],
+    data: PasRequest | bytes | str | dict[str, Any],
     *,
     as_of: date | None = None,
     validate: bool = False,
@@ -56,14 +55,19 @@ def read_bundle(
     checks the whole Bundle against the FHIR R4B models (slow: for intake
     endpoints, not the hot path). `claims` is stored as Facts.claims; callers
     usually look it up by `facts.patient.member_id` and `dataclasses.replace`.
-    Raises InvalidRequest when the request cannot be read or breaks the contract.
+    A PasRequest is read through its own index; bytes, text or a dict are parsed
+    into one first. Raises InvalidRequest when the request cannot be read or breaks
+    the contract.
     """
-    bundle = _load(data)
-    entries = _check_bundle(bundle)
+    request = PasRequest.parse(data)
+    bundle = request.bundle
+    _check_bundle(bundle)
     if validate:
         validate_bundle(bundle)
     try:
-        facts = _read(entries, as_of, claims)
+        index = request.index
+        index.check()
+        facts = _read(index, as_of, claims)
     except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
         # A field of an unexpected JSON type deep inside a resource; the explicit
         # checks name the common ones, the shape check most others, and this keeps
@@ -97,17 +101,6 @@ def validate_bundle(bundle: dict[str, Any]) -> None:
         raise InvalidRequest(f"FHIR validation failed ({type(exc).__name__})", "Bundle") from exc
 
 
-def _load(data: bytes | str | dict[str, Any]) -> Any:
-    if isinstance(data, dict):
-        return data
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest("the request is not valid JSON") from exc
-    except TypeError as exc:
-        raise InvalidRequest("the request must be JSON text") from exc
-
-
 def _check_bundle(bundle: Any) -> list[Any]:
     if type(bundle) is not dict:
         raise InvalidRequest("the request must be a JSON object (a FHIR Bundle)")
@@ -123,8 +116,7 @@ def _check_bundle(bundle: Any) -> list[Any]:
     return entries
 
 
-def _read(entries: list[Any], as_of: date | None, claims: ClaimsHistory | None) -> Facts:
-    index = BundleIndex(entries)
+def _read(index: BundleIndex, as_of: date | None, claims: ClaimsHistory | None) -> Facts:
     claim, cref = index.entries[0]
     if claim["resourceType"] != "Claim":
         raise InvalidRequest("the first entry of a PAS request must be a Claim", "Bundle.entry[0]")

@@ -11,14 +11,22 @@ Resource = dict[str, Any]
 
 
 class BundleIndex:
-    """Every entry's resource, reachable by fullUrl and by "Type/id", in bundle order."""
+    """Every entry's resource, reachable by fullUrl and by "Type/id", in bundle order.
 
-    __slots__ = ("_by_key", "_urls", "entries")
+    The one index of a request (intake.request.PasRequest builds it once). It never
+    raises: an entry without a resource is skipped, a repeated fullUrl answers with the
+    first entry, and the first such flaw is kept in `problem`. Readers that need every
+    entry sound (the facts reader) call `check()`; readers that pick a few fields (the
+    keys, the response) do not.
+    """
+
+    __slots__ = ("_by_key", "_urls", "entries", "problem")
 
     def __init__(self, entries: list[Any]) -> None:
         by_key: dict[str, Resource] = {}
         urls: dict[int, str] = {}  # id(resource) -> its entry's fullUrl
         found: list[tuple[Resource, str]] = []  # (resource, "Type/id" citation)
+        problem: InvalidRequest | None = None
         add = found.append
         for i, entry in enumerate(entries):
             try:
@@ -27,13 +35,22 @@ class BundleIndex:
             except (TypeError, KeyError, IndexError):
                 resource = kind = None
             if type(resource) is not dict or type(kind) is not str or type(entry) is not dict:
-                raise InvalidRequest("has no resource with a resourceType", f"Bundle.entry[{i}]")
+                if problem is None:
+                    problem = InvalidRequest(
+                        "has no resource with a resourceType", f"Bundle.entry[{i}]"
+                    )
+                continue
             full_url = entry.get("fullUrl")
             if full_url is not None:
                 if type(full_url) is not str or full_url in by_key:
-                    raise InvalidRequest("fullUrl must be a unique string", f"Bundle.entry[{i}]")
-                by_key[full_url] = resource
-                urls[id(resource)] = full_url
+                    if problem is None:
+                        problem = InvalidRequest(
+                            "fullUrl must be a unique string", f"Bundle.entry[{i}]"
+                        )
+                    full_url = None
+                else:
+                    by_key[full_url] = resource
+                    urls[id(resource)] = full_url
             rid = resource.get("id")
             if type(rid) is str and rid:
                 ref = f"{kind}/{rid}"
@@ -44,8 +61,28 @@ class BundleIndex:
                 ref = full_url or kind
             add((resource, ref))
         self.entries = found
+        self.problem = problem
         self._by_key = by_key
         self._urls = urls
+
+    def check(self) -> None:
+        """InvalidRequest for the first entry that is not sound, if any."""
+        if self.problem is not None:
+            raise InvalidRequest(self.problem.message, self.problem.where)
+
+    def full_url(self, resource: Resource) -> str | None:
+        """The fullUrl of the entry holding `resource`, when it has one."""
+        return self._urls.get(id(resource))
+
+    def find(self, reference: object, container: Resource | None = None) -> Resource | None:
+        """The resource a Reference element points at (in the bundle, or contained "#id"
+        inside `container`); None when it carries no usable reference or it is not found."""
+        target = reference.get("reference") if type(reference) is dict else None
+        if type(target) is not str or not target.strip():
+            return None
+        if target[:1] == "#":
+            return contained(container, target) if container is not None else None
+        return self.lookup(target)
 
     def keys_of(self, resource: Resource) -> frozenset[str]:
         """Reference strings that resolve to `resource`: its "Type/id" and its entry's fullUrl."""
@@ -95,7 +132,8 @@ class BundleIndex:
 def contained(resource: Resource, reference: str) -> Resource | None:
     """A contained resource addressed as "#id" from inside `resource`."""
     wanted = reference[1:]
-    for inner in resource.get("contained") or ():
+    inner_list = resource.get("contained")
+    for inner in inner_list if type(inner_list) is list else ():
         if type(inner) is dict and inner.get("id") == wanted:
             return inner
     return None

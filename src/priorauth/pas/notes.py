@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
 
 from priorauth.pas.records import CaseRecord
 
@@ -18,13 +17,10 @@ def instant(moment: datetime) -> str:
 
 
 def missing_documents(case: CaseRecord) -> list[str]:
-    """What the engine found missing (evaluation["missing"]), for a pended case only."""
-    if case.status != "pended":
+    """What the engine found missing (the evaluation's missing items), for a pended case only."""
+    if case.status != "pended" or case.evaluation is None:
         return []
-    missing = _evaluation(case).get("missing")
-    if not isinstance(missing, list):
-        return []
-    return [m.strip() for m in missing if isinstance(m, str) and m.strip()]
+    return list(case.evaluation.missing)
 
 
 def authorization_period(case: CaseRecord) -> tuple[date, date] | None:
@@ -34,13 +30,7 @@ def authorization_period(case: CaseRecord) -> tuple[date, date] | None:
     decision = case.decision
     if decision is not None and decision.auth_start is not None and decision.auth_end is not None:
         return decision.auth_start, decision.auth_end
-    window = _evaluation(case).get("authorization")
-    if isinstance(window, dict):
-        try:
-            return date.fromisoformat(window["start"]), date.fromisoformat(window["end"])
-        except (KeyError, TypeError, ValueError):
-            return None
-    return None
+    return case.evaluation.authorization if case.evaluation is not None else None
 
 
 def process_notes(case: CaseRecord) -> list[str]:
@@ -52,16 +42,14 @@ def process_notes(case: CaseRecord) -> list[str]:
 
 def _policy_note(case: CaseRecord) -> str | None:
     """Which policy version judged the request, and why that one (the routing's words)."""
-    named = _evaluation(case).get("policy")
-    if case.policy_id is None or not isinstance(named, dict):
+    named = case.evaluation.policy if case.evaluation is not None else None
+    if case.policy_id is None or named is None:
         return None
-    number, version = named.get("number"), named.get("version")
-    if not isinstance(number, str) or not isinstance(version, str):
+    if named.number is None or named.version is None:
         return None
-    note = f"Judged under coverage policy {number} version {version}"
-    selected = named.get("selected")
-    why = selected.get("why") if isinstance(selected, dict) else None
-    return f"{note}: {why}." if isinstance(why, str) and why else f"{note}."
+    note = f"Judged under coverage policy {named.number} version {named.version}"
+    why = named.selected.why if named.selected is not None else None
+    return f"{note}: {why}." if why else f"{note}."
 
 
 def _status_notes(case: CaseRecord) -> list[str]:
@@ -116,31 +104,19 @@ def _unmet_criteria(case: CaseRecord) -> list[str]:
     """One note per criterion a denial cites, with the policy's wording and the finding.
 
     The Medical Director's citations (Decision.criteria) come first; without
-    them, the engine's unmet criteria (evaluation["reasons"]) are cited.
+    them, the engine's unmet criteria (the evaluation's reasons) are cited.
     """
-    evaluation = _evaluation(case)
-    criteria = evaluation.get("criteria")
-    criteria = criteria if isinstance(criteria, dict) else {}
+    evaluation = case.evaluation
     cited = list(case.decision.criteria) if case.decision is not None else []
-    if not cited:
-        reasons = evaluation.get("reasons")
-        for r in reasons if isinstance(reasons, list) else ():
-            if isinstance(r, dict) and isinstance(r.get("id"), str):
-                cited.append(r["id"])
+    if not cited and evaluation is not None:
+        cited = [r.id for r in evaluation.reasons]
     notes = []
     for cid in dict.fromkeys(cited):
-        entry = criteria.get(cid)
-        entry = entry if isinstance(entry, dict) else {}
-        text = entry.get("text")
+        found = evaluation.finding(cid) if evaluation is not None else None
         note = f"Criterion {cid} not met"
-        if isinstance(text, str) and text.strip():
-            note += f": {text.strip()}"
-        finding = entry.get("reason")
-        if isinstance(finding, str) and finding.strip():
-            note += f" Finding: {finding.strip()}"
+        if found is not None and found.text.strip():
+            note += f": {found.text.strip()}"
+        if found is not None and found.reason.strip():
+            note += f" Finding: {found.reason.strip()}"
         notes.append(note)
     return notes
-
-
-def _evaluation(case: CaseRecord) -> dict[str, Any]:
-    return case.evaluation if isinstance(case.evaluation, dict) else {}

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+from priorauth.intake.request import PasRequest
+from priorauth.intake.summary import RequestSummary
+from priorauth.report.evaluation import Evaluation
+
 CaseStatus = Literal["pended", "approved", "modified", "denied", "cancelled"]
 DecisionKind = Literal["approve", "approve-modified", "deny"]
 
@@ -66,14 +70,16 @@ class CaseRecord:
     due_at: datetime
     policy_id: str | None  # None: no loaded policy covers the service (manual review)
     recommendation: str | None
-    evaluation: dict[str, Any] | None  # priorauth.determination/1 (report.determination_to_dict)
-    request: dict[str, Any]  # the request Bundle as received
+    evaluation: Evaluation | None  # the stored priorauth.determination/1, typed
+    request: PasRequest  # the request Bundle as received (decoded when first read)
     decision: Decision | None = None
     updated_at: datetime | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     # The provider asked to withdraw (cancel) after the decision: the decision stands.
     withdrawal_requested_at: datetime | None = None
     voided: Voided | None = None  # a Medical Director voided the approval
+    # Who and what the request is about, in words, as stored at submission.
+    summary: RequestSummary = field(default_factory=RequestSummary)
 
 
 @dataclass(frozen=True, slots=True)

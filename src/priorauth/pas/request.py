@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from priorauth.errors import InvalidRequest
+from priorauth.intake.references import BundleIndex
+from priorauth.intake.request import PasRequest
 from priorauth.intake.values import MAX_MEMBER_ID
 from priorauth.pas.records import Identifier, RequestKeys
 
@@ -23,7 +25,7 @@ _CLAIM = "Bundle.entry[0].resource"
 
 Resource = dict[str, Any]
 
-__all__ = ["BundleIndex", "InquiryKeys", "read_inquiry", "read_keys"]
+__all__ = ["InquiryKeys", "read_inquiry", "read_keys"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,57 +39,9 @@ class InquiryKeys:
     member_system: str | None = None  # the system of the member's identifier, when named
 
 
-class BundleIndex:
-    """The resources of one Bundle, reachable by fullUrl and by "Type/id"; never raises.
-
-    Malformed entries are skipped: this index serves readers that pick a few
-    fields, not validation. When two entries share a key the first one answers.
-    """
-
-    __slots__ = ("_by_key", "entries")
-
-    def __init__(self, bundle: object) -> None:
-        self.entries: list[tuple[str | None, Resource]] = []  # (fullUrl, resource)
-        self._by_key: dict[str, int] = {}
-        raw = bundle.get("entry") if isinstance(bundle, dict) else None
-        for entry in raw if isinstance(raw, list) else ():
-            resource = entry.get("resource") if isinstance(entry, dict) else None
-            if not isinstance(resource, dict) or not _text(resource.get("resourceType")):
-                continue
-            full_url = _text(entry.get("fullUrl"))
-            position = len(self.entries)
-            self.entries.append((full_url, resource))
-            if full_url is not None:
-                self._by_key.setdefault(full_url, position)
-            rid = _text(resource.get("id"))
-            if rid is not None:
-                self._by_key.setdefault(f"{resource['resourceType']}/{rid}", position)
-
-    def lookup(self, reference: str) -> tuple[str | None, Resource] | None:
-        """The (fullUrl, resource) entry a reference string points at, or None."""
-        position = self._by_key.get(reference)
-        if position is None and "/_history/" in reference:
-            position = self._by_key.get(reference.split("/_history/", 1)[0])
-        return None if position is None else self.entries[position]
-
-    def resolve(self, reference: object, container: Resource | None = None) -> Resource | None:
-        """The resource a Reference element points at: in the bundle, or contained ("#id")."""
-        target = _text(reference.get("reference")) if isinstance(reference, dict) else None
-        if target is None:
-            return None
-        if target.startswith("#"):
-            inner = container.get("contained") if container is not None else None
-            for candidate in inner if isinstance(inner, list) else ():
-                if isinstance(candidate, dict) and candidate.get("id") == target[1:]:
-                    return candidate
-            return None
-        found = self.lookup(target)
-        return None if found is None else found[1]
-
-
-def read_keys(bundle: dict[str, Any]) -> RequestKeys:
+def read_keys(request: PasRequest | dict[str, Any]) -> RequestKeys:
     """The keys of a PAS $submit request Bundle; InvalidRequest when it is not one."""
-    claim, index = _claim_of(bundle)
+    claim, index = _claim_of(request)
     identifier = _claim_identifier(claim)
     if identifier is None:
         raise InvalidRequest("the Claim has no identifier (Claim.identifier[0])", _CLAIM)
@@ -106,13 +60,13 @@ def read_keys(bundle: dict[str, Any]) -> RequestKeys:
     return keys
 
 
-def read_inquiry(bundle: dict[str, Any]) -> InquiryKeys:
+def read_inquiry(request: PasRequest | dict[str, Any]) -> InquiryKeys:
     """The keys of a PAS $inquire Bundle; InvalidRequest when it is not one.
 
     An inquiry must name the asking organization and at least one of the Claim
     identifier and the member, or there is nothing to look up.
     """
-    claim, index = _claim_of(bundle)
+    claim, index = _claim_of(request)
     identifier = _claim_identifier(claim)
     member = _member(claim, index)
     member_id = member.value if member else None
@@ -168,7 +122,10 @@ def _fits(
         )
 
 
-def _claim_of(bundle: object) -> tuple[Resource, BundleIndex]:
+def _claim_of(data: PasRequest | dict[str, Any]) -> tuple[Resource, BundleIndex]:
+    """The Claim and the request's one index (a dict is wrapped, for tests and tools)."""
+    request = data if isinstance(data, PasRequest) else PasRequest(None, data)
+    bundle = request.bundle
     if not isinstance(bundle, dict):
         raise InvalidRequest("the request body is not a JSON object (a FHIR Bundle)")
     if bundle.get("resourceType") != "Bundle":
@@ -183,7 +140,7 @@ def _claim_of(bundle: object) -> tuple[Resource, BundleIndex]:
     use = claim.get("use")
     if use is not None and use != "preauthorization":
         raise InvalidRequest("Claim.use must be preauthorization", f"{_CLAIM}.use")
-    return claim, BundleIndex(bundle)
+    return claim, request.index
 
 
 def _text(value: object) -> str | None:
@@ -237,18 +194,18 @@ def _submitter(claim: Resource, index: BundleIndex) -> Identifier:
 def _provider_identifier(
     reference: object, index: BundleIndex, claim: Resource
 ) -> Identifier | None:
-    target = index.resolve(reference, claim)
+    target = index.find(reference, claim)
     found: Identifier | None = None
     if target is not None:
         kind = target.get("resourceType")
         if kind == "PractitionerRole":
             organization = target.get("organization")
-            org = index.resolve(organization, claim)
+            org = index.find(organization, claim)
             found = _best_identifier(org) if org is not None else None
             if found is None and isinstance(organization, dict):
                 found = _identifier(organization.get("identifier"))
             if found is None:
-                practitioner = index.resolve(target.get("practitioner"), claim)
+                practitioner = index.find(target.get("practitioner"), claim)
                 found = _best_identifier(practitioner) if practitioner is not None else None
             if found is None:
                 found = _best_identifier(target)
@@ -265,13 +222,13 @@ def _member(claim: Resource, index: BundleIndex) -> Identifier | None:
     A subscriberId has no system of its own: it takes the system of the Patient's
     identifier with the same value, when the Patient carries one.
     """
-    patient = index.resolve(claim.get("patient"), claim)
+    patient = index.find(claim.get("patient"), claim)
     identifiers: list[dict[str, Any]] = []
     if patient is not None and patient.get("resourceType") == "Patient":
         identifiers = [i for i in _items(patient.get("identifier")) if isinstance(i, dict)]
     insurance = _items(claim.get("insurance"))
     if insurance and isinstance(insurance[0], dict):
-        coverage = index.resolve(insurance[0].get("coverage"), claim)
+        coverage = index.find(insurance[0].get("coverage"), claim)
         if coverage is not None and coverage.get("resourceType") == "Coverage":
             subscriber_id = _text(coverage.get("subscriberId"))
             if subscriber_id is not None:
@@ -331,7 +288,7 @@ def _related(claim: Resource, index: BundleIndex) -> Identifier | None:
         return None
     found = _identifier(reference.get("identifier"))
     if found is None:
-        target = index.resolve(reference, claim)
+        target = index.find(reference, claim)
         if target is not None and target.get("resourceType") == "Claim":
             identifiers = _items(target.get("identifier"))
             found = _identifier(identifiers[0]) if identifiers else None

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
+from priorauth.intake.references import BundleIndex
 from priorauth.pas.notes import authorization_period, instant, missing_documents, process_notes
 from priorauth.pas.records import CaseRecord, Identifier
-from priorauth.pas.request import BundleIndex
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
 REVIEW_ACTION = PAS + "extension-reviewAction"
@@ -67,7 +67,7 @@ def claim_response_bundle(
     `inquiry` renders the $inquire flavour (PAS inquiry response profiles).
     Pure: the only inputs are the case (with its request Bundle) and `now`.
     """
-    index = BundleIndex(case.request)
+    index = case.request.index  # the request's one index (decoded once, if stored)
     claim = _claim(index)
     parties = _Parties(index, claim)
     patient = parties.add(claim.get("patient"), lambda: _minimal_patient(case))
@@ -113,8 +113,8 @@ def operation_outcome(
 
 def _claim(index: BundleIndex) -> dict[str, Any]:
     """The request's Claim (the first entry); an empty dict when the stored request has none."""
-    if index.entries and index.entries[0][1].get("resourceType") == "Claim":
-        return index.entries[0][1]
+    if index.entries and index.entries[0][0].get("resourceType") == "Claim":
+        return index.entries[0][0]
     return {}
 
 
@@ -148,8 +148,7 @@ class _Parties:
         if found is None:
             resource = fallback()
             return self._keep(_urn(resource["id"], resource["resourceType"]), resource)
-        full_url, resource = found
-        return self._keep(full_url or _fallback_url(resource), resource)
+        return self._keep(self.index.full_url(found) or _fallback_url(found), found)
 
     def close(self) -> None:
         """Add whatever the copied resources reference inside the request, transitively."""
@@ -159,10 +158,10 @@ class _Parties:
                 found = self.index.lookup(target)
                 if found is None:
                     continue
-                full_url = found[0] or _fallback_url(found[1])
+                full_url = self.index.full_url(found) or _fallback_url(found)
                 if not self._has(full_url):
-                    self._keep(full_url, found[1])
-                    pending.append(found[1])
+                    self._keep(full_url, found)
+                    pending.append(found)
 
     def _has(self, full_url: str) -> bool:
         return any(url == full_url for url, _ in self.entries)

@@ -320,11 +320,25 @@ class PolicyLibrary:
         )
         return policy.model_copy(update={"approval": approval})
 
-    def version(self, policy_id: str, version: str) -> CompiledPolicy | None:
-        for v in self.versions.get(policy_id, ()):
-            if v.policy.version == version:
-                return v
-        return None
+    def version(
+        self, policy_id: str | None, version: str | None, plan_document: str | None = None
+    ) -> CompiledPolicy | None:
+        """A loaded policy version, as the plan document (by id) amends it when one is named;
+        None when it is not loaded (or cannot be amended any more)."""
+        if policy_id is None or version is None:
+            return None
+        base = next(
+            (v for v in self.versions.get(policy_id, ()) if v.policy.version == version), None
+        )
+        if base is None or plan_document is None:
+            return base
+        doc = self.plans.get(plan_document)
+        if doc is None:
+            return None
+        try:
+            return self.amended(base, doc)
+        except PolicyInvalid:
+            return None
 
     def in_force(self, policy_id: str, on: date) -> CompiledPolicy:
         vs = self.versions.get(policy_id)
@@ -429,39 +443,10 @@ class PolicyLibrary:
             plan_document_plan=plan_id,
         )
 
-    def for_record(
-        self, policy_id: str, version: str, plan_document: str | None = None
-    ) -> CompiledPolicy | None:
-        """The (amended) policy a stored case was judged under, if still loaded."""
-        base = self.version(policy_id, version)
-        if base is None or plan_document is None:
-            return base
-        doc = self.plans.get(plan_document)
-        return self.amended(base, doc) if doc is not None else None
-
     def for_request(self, facts: Facts) -> CompiledPolicy | None:
         """The policy version that governs the request, or None (see `route`)."""
         found = self.route(facts)
         return found.policy if found else None
-
-
-def policy_of_record(
-    library: PolicyLibrary, policy_id: str | None, evaluation: dict[str, Any] | None
-) -> CompiledPolicy | None:
-    """The policy (as amended by a plan document) a stored evaluation names, if loaded."""
-    named = (evaluation or {}).get("policy")
-    if policy_id is None or not isinstance(named, dict):
-        return None
-    version = named.get("version")
-    selected = named.get("selected")
-    doc = selected.get("plan_document") if isinstance(selected, dict) else None
-    doc_id = doc.get("id") if isinstance(doc, dict) else None
-    if not isinstance(version, str):
-        return None
-    try:
-        return library.for_record(policy_id, version, doc_id if isinstance(doc_id, str) else None)
-    except PolicyInvalid:
-        return None
 
 
 def _plans_text(a: set[str], b: set[str]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -42,7 +41,7 @@ def case_folders(root: Path) -> list[Path]:
 
 def run_case(folder: Path, library: PolicyLibrary) -> CaseResult:
     from priorauth.intake.claims import read_claims
-    from priorauth.intake.pas_bundle import read_bundle
+    from priorauth.policies.judging import ClaimsLookup, judge
 
     name = folder.name
     policy_dir = folder.parent.name
@@ -54,26 +53,28 @@ def run_case(folder: Path, library: PolicyLibrary) -> CaseResult:
     result = CaseResult(policy_dir, name, want, "?")
     try:
         as_of = expected.get("as_of")
-        facts = read_bundle(
-            (folder / "request.json").read_bytes(),
-            as_of=as_of if isinstance(as_of, date) else None,
-        )
         claims = folder / "claims.ndjson"
+        lookup: ClaimsLookup | None = None
         if claims.is_file():
             history = read_claims(claims.read_bytes().splitlines())
-            facts = dataclasses.replace(facts, claims=history.history_for(facts.patient.member_id))
-        route = library.route(facts)
+            lookup = lambda facts: history.history_for(facts.patient.member_id)  # noqa: E731
+        judged = judge(
+            (folder / "request.json").read_bytes(),
+            library,
+            claims=lookup,
+            as_of=as_of if isinstance(as_of, date) else None,
+        )
     except (InvalidRequest, InvalidClaims, PolicyInvalid, OSError) as e:
         result.failures.append(f"cannot be judged: {e}")
         return result
-    if route is None:
+    d, policy = judged.determination, judged.policy
+    if d is None or policy is None:
         result.got = "no policy"
         result.failures.append("no loaded policy covers the request")
         return result
-    d = route.policy.evaluate(facts)
-    result.got, result.version = d.recommendation, route.policy.policy.version
-    if route.policy.policy.id != policy_dir:
-        result.failures.append(f"routed to {route.policy.policy.id}, not {policy_dir}")
+    result.got, result.version = d.recommendation, policy.policy.version
+    if policy.policy.id != policy_dir:
+        result.failures.append(f"routed to {policy.policy.id}, not {policy_dir}")
     if d.recommendation != want:
         result.failures.append(f"recommendation {d.recommendation}, expected {want}")
     version = expected.get("version")

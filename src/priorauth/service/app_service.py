@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import secrets
 import threading
@@ -12,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-import orjson
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,15 +18,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from priorauth.auth import scopes as sc
 from priorauth.auth.actors import SYSTEM, Actor
 from priorauth.core.evaluator import CompiledPolicy
+from priorauth.core.result import Determination
 from priorauth.errors import InvalidRequest
-from priorauth.intake.pas_bundle import read_bundle, validate_bundle
+from priorauth.intake.pas_bundle import validate_bundle
+from priorauth.intake.request import PasRequest
 from priorauth.intake.shapes import check_resource
 from priorauth.keys import KeyRing, audit_key, check_secrets
 from priorauth.pas.members import member_key
 from priorauth.pas.records import CLIENT_DECIDER, CaseRecord, Decision, RequestKeys, Voided
 from priorauth.pas.request import InquiryKeys, read_inquiry, read_keys
-from priorauth.policies import PolicyLibrary, policy_of_record
-from priorauth.report import determination_to_dict
+from priorauth.policies import PolicyLibrary
+from priorauth.policies.judging import ClaimsLookup, Judged, judge
 from priorauth.service.errors import (
     BadRequest,
     Conflict,
@@ -214,7 +214,9 @@ class PriorAuthService(SubscriptionsMixin):
     # --- submission -----------------------------------------------------------
 
     def _submit(self, raw: bytes, who: Actor) -> Submitted:
-        bundle, keys = _read(raw, read_keys, "request", who)
+        # The body is decoded and indexed once here; keys, facts, store and response share it.
+        request, keys = _read(raw, read_keys, "request", who)
+        bundle = request.bundle
         try:
             if self.settings.fhir_validation:
                 validate_bundle(bundle)
@@ -229,20 +231,21 @@ class PriorAuthService(SubscriptionsMixin):
         now = self.clock()
         with self.write_lock, self.sessions() as s:
             # Judge before looking for a duplicate: a broken bundle is refused even if resent.
-            policy, evaluation = self._evaluate(s, bundle, keys)
+            judged = self._judge(s, request, keys)
+            policy, evaluation = judged.policy, judged.to_dict()
             existing = case_store.find_submission(s, keys)
             if existing is not None:
                 return Submitted(case_store.to_record(existing), False)
             if keys.related is not None or keys.certification == REVISE:
                 return _as(
-                    "revise", lambda: self._revise(s, keys, raw, policy, evaluation, now, who)
+                    "revise", lambda: self._revise(s, keys, request, policy, evaluation, now, who)
                 )
             hours = (
                 self.settings.expedited_hours if keys.expedited else self.settings.standard_hours
             )
             row = case_store.new_case(
                 keys=keys,
-                raw=raw,
+                request=request,
                 received_at=now,
                 due_at=now + timedelta(hours=hours),
                 policy_id=policy.policy.id if policy else None,
@@ -251,7 +254,7 @@ class PriorAuthService(SubscriptionsMixin):
                 evaluation=evaluation,
                 member_key=self.member_key(keys.member_system, keys.member_id),
             )
-            entries = _submission_entries(who, row.id, True, evaluation)
+            entries = _submission_entries(who, row.id, True, judged.determination)
             row, created = case_store.insert_case(
                 s,
                 row,
@@ -259,7 +262,10 @@ class PriorAuthService(SubscriptionsMixin):
                 also=lambda s: self.audit.append_in(s, entries, now),
             )
             log.info("case %s %s", row.id, "stored" if created else "already stored")
-            return Submitted(case_store.to_record(row), created)
+            # A new case answers from the request already parsed; a clash, from its own.
+            return Submitted(
+                case_store.to_record(row, request=request if created else None), created
+            )
 
     def member_key(self, system: str | None, value: str | None) -> str | None:
         """The member's normalised identifier under this payer's settings."""
@@ -270,23 +276,22 @@ class PriorAuthService(SubscriptionsMixin):
             default_system=self.settings.member_id_system,
         )
 
-    def _evaluate(
-        self, s: Session, bundle: dict[str, Any], keys: RequestKeys
-    ) -> tuple[CompiledPolicy | None, dict[str, Any] | None]:
+    def claims_lookup(self, s: Session, member_system: str | None = None) -> ClaimsLookup:
+        """The stored claims history of a request's member, for the judging pipeline.
+
+        Member ids compare without regard to case unless the member's identifier system
+        (default: the payer's) is one of the case-sensitive ones.
+        """
+        system = (member_system or "").strip() or self.settings.member_id_system
+        exact = system in self.settings.case_sensitive_id_systems
+        return lambda facts: claims_store.history_for(s, facts.patient.member_id, exact)
+
+    def _judge(self, s: Session, request: PasRequest, keys: RequestKeys) -> Judged:
+        """The one pipeline (policies.judging) over the parsed request; 422 when unreadable."""
         try:
-            facts = read_bundle(bundle)
+            return judge(request, self.library, claims=self.claims_lookup(s, keys.member_system))
         except InvalidRequest as e:
             raise Unprocessable(str(e), e.where) from e
-        route = self.library.route(facts)
-        if route is None:
-            return None, None  # no loaded policy covers it: pended for manual review
-        policy = route.policy
-        system = (keys.member_system or "").strip() or self.settings.member_id_system
-        history = claims_store.history_for(
-            s, facts.patient.member_id, system in self.settings.case_sensitive_id_systems
-        )
-        facts = dataclasses.replace(facts, claims=history)
-        return policy, determination_to_dict(policy.evaluate(facts), policy, route.to_dict())
 
     def _same_member(self, keys: RequestKeys, row: CaseRow, what: str) -> None:
         """A revision or cancellation speaks of the member of the case it refers to."""
@@ -329,7 +334,7 @@ class PriorAuthService(SubscriptionsMixin):
         self,
         s: Session,
         keys: RequestKeys,
-        raw: bytes,
+        request: PasRequest,
         policy: CompiledPolicy | None,
         evaluation: dict[str, Any] | None,
         now: datetime,
@@ -369,7 +374,9 @@ class PriorAuthService(SubscriptionsMixin):
         row.keys = case_store.keys_to_json(keys)
         row.member_id = keys.member_id
         row.service_codes = " ".join(keys.service_codes)
-        row.request_bundle = raw
+        row.request_bundle = request.raw or b""
+        for column, words in case_store.summary_columns(request).items():
+            setattr(row, column, words)
         row.evaluation = evaluation
         row.recommendation = evaluation["recommendation"] if evaluation else None
         row.policy_id = policy_id
@@ -410,7 +417,7 @@ class PriorAuthService(SubscriptionsMixin):
             raise Conflict("the revision's Claim.identifier is already in use") from e
         self.audit.append_in(s, entries, now)
         s.commit()
-        return Submitted(case_store.to_record(row), False, "revise")
+        return Submitted(case_store.to_record(row, request=request), False, "revise")
 
     # --- reading ----------------------------------------------------------------
 
@@ -470,7 +477,8 @@ class PriorAuthService(SubscriptionsMixin):
         if kind not in ("approve", "approve-modified", "deny"):
             raise Unprocessable(f"decision must be approve, approve-modified or deny, not {kind!r}")
         current = self.case(case_id)
-        policy = self._policy_of(current)
+        ev = current.evaluation
+        policy = self.library.version(current.policy_id, *ev.judged_under) if ev else None
         reason = (reason or "").strip() or None
         if kind == "deny":
             if reason is None:
@@ -613,7 +621,7 @@ class PriorAuthService(SubscriptionsMixin):
         # A revision or cancellation is audited in its own transaction, under its own action.
         if not result.created and result.action == "submit":
             record = result.record
-            self.audit.record_many(_submission_entries(who, record.id, False, record.evaluation))
+            self.audit.record_many(_submission_entries(who, record.id, False))
         return result
 
     def inquire(self, raw: bytes, who: Actor = SYSTEM) -> CaseRecord:
@@ -675,24 +683,21 @@ class PriorAuthService(SubscriptionsMixin):
         entity = f"subscription/{sub_id}"
         self.audited("unsubscribe", who, lambda: self._unsubscribe(sub_id, who), entity)
 
-    def _policy_of(self, record: CaseRecord) -> CompiledPolicy | None:
-        return policy_of_record(self.library, record.policy_id, record.evaluation)
-
     def _kit_for(
         self, record: CaseRecord, policy: CompiledPolicy | None, kind: str, kit_ndc: str | None
     ) -> tuple[str | None, int | None]:
-        ev = record.evaluation or {}
-        engine_kit = ev.get("kit")
-        requested = (ev.get("requested") or {}).get("ndc")
+        ev = record.evaluation
+        engine_kit = ev.kit if ev else None
+        requested = ev.requested.ndc if ev else None
         if kit_ndc is None:
             if kind == "approve-modified":
                 if engine_kit is None:
                     raise Unprocessable(
                         "approve-modified needs the kit NDC to authorize", "kit_ndc"
                     )
-                kit_ndc = engine_kit["ndc"]
+                kit_ndc = engine_kit.ndc
             else:
-                kit_ndc = requested or (engine_kit or {}).get("ndc")
+                kit_ndc = requested or (engine_kit.ndc if engine_kit else None)
         if policy is not None and kit_ndc is not None:
             kits = {k.ndc: k.vials for k in policy.kits.values()}
             if kit_ndc not in kits:
@@ -702,18 +707,19 @@ class PriorAuthService(SubscriptionsMixin):
 
 
 def _submission_entries(
-    who: Actor, case_id: str, created: bool, evaluation: dict[str, Any] | None
+    who: Actor, case_id: str, created: bool, judged: Determination | None = None
 ) -> list[Entry]:
+    """The audit records of a submission; a new case's also say what the engine found."""
     case = f"case/{case_id}"
     entries = [Entry(who, "submit", "success", case, {"created": created})]
     if created:
-        ev = evaluation or {}
+        recommendation = judged.recommendation if judged else None
         entries.append(
-            Entry(SYSTEM, "evaluate", "success", case, {"recommendation": ev.get("recommendation")})
+            Entry(SYSTEM, "evaluate", "success", case, {"recommendation": recommendation})
         )
-        if ev.get("missing"):
+        if judged is not None and judged.missing:
             entries.append(
-                Entry(SYSTEM, "doc-request", "success", case, {"items": len(ev["missing"])})
+                Entry(SYSTEM, "doc-request", "success", case, {"items": len(judged.missing)})
             )
     return entries
 
@@ -731,24 +737,26 @@ K = TypeVar("K", RequestKeys, InquiryKeys)
 
 
 def _read(
-    raw: bytes, reader: Callable[[dict[str, Any]], K], what: str, who: Actor
-) -> tuple[dict[str, Any], K]:
-    """Parse a PAS bundle and its keys; a client may speak only for its own organization."""
-    bundle = _parse(raw)
+    raw: bytes, reader: Callable[[PasRequest], K], what: str, who: Actor
+) -> tuple[PasRequest, K]:
+    """Parse a PAS bundle once and read its keys; a client may speak only for its own
+    organization."""
+    request = _parse(raw)
     try:
-        keys = reader(bundle)
+        keys = reader(request)
     except InvalidRequest as e:
         raise BadRequest(f"not a PAS {what} bundle: {e}") from e
     if who.organization and keys.submitter.value != who.organization:
         raise Forbidden(f"the {what}'s provider is not the organization of this client")
-    return bundle, keys
+    return request, keys
 
 
-def _parse(raw: bytes) -> dict[str, Any]:
+def _parse(raw: bytes) -> PasRequest:
     try:
-        bundle = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise BadRequest(f"the body is not JSON: {e}") from e
+        request = PasRequest.parse(raw)
+    except InvalidRequest as e:
+        raise BadRequest(f"the body is not JSON: {e.__cause__ or e}") from e
+    bundle = request.bundle
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise BadRequest("the body is not a FHIR Bundle")
-    return bundle
+    return request

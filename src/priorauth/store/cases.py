@@ -8,13 +8,15 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from priorauth.errors import PriorauthError
+from priorauth.intake.request import PasRequest
+from priorauth.intake.summary import RequestSummary, summarize
 from priorauth.pas.records import CaseRecord, Decision, Identifier, RequestKeys, Voided
+from priorauth.report.evaluation import Evaluation
 from priorauth.store.models import CaseEventRow, CaseRow
 
 OPEN = "pended"
@@ -52,7 +54,7 @@ def _utc(dt: datetime | None) -> datetime | None:
 def new_case(
     *,
     keys: RequestKeys,
-    raw: bytes,
+    request: PasRequest,
     received_at: datetime,
     due_at: datetime,
     policy_id: str | None,
@@ -79,8 +81,24 @@ def new_case(
         updated_at=received_at,
         recommendation=recommendation,
         evaluation=evaluation,
-        request_bundle=raw,
+        request_bundle=request.raw or b"",
         keys=keys_to_json(keys),
+        **summary_columns(request),
+    )
+
+
+def summary_columns(request: PasRequest) -> dict[str, str | None]:
+    """The case table's summary columns for a request (what the case lists show)."""
+    return asdict(summarize(request))
+
+
+def _summary(row: CaseRow) -> RequestSummary:
+    return RequestSummary(
+        member_name=row.member_name,
+        member_birth_date=row.member_birth_date,
+        provider_name=row.provider_name,
+        prescriber_name=row.prescriber_name,
+        service_name=row.service_name,
     )
 
 
@@ -313,7 +331,11 @@ def events(session: Session, case_id: str) -> list[CaseEventRow]:
     )
 
 
-def to_record(row: CaseRow, history: list[CaseEventRow] | None = None) -> CaseRecord:
+def to_record(
+    row: CaseRow, history: list[CaseEventRow] | None = None, request: PasRequest | None = None
+) -> CaseRecord:
+    """The case as a record. `request`: the same request already parsed (a new submission);
+    otherwise the stored bytes are decoded only if something reads the bundle."""
     decision = None
     if row.decision:
         decision = Decision(
@@ -336,8 +358,8 @@ def to_record(row: CaseRow, history: list[CaseEventRow] | None = None) -> CaseRe
         due_at=_utc(row.due_at),  # type: ignore[arg-type]
         policy_id=row.policy_id,
         recommendation=row.recommendation,
-        evaluation=row.evaluation,
-        request=orjson.loads(row.request_bundle),
+        evaluation=Evaluation.parse(row.evaluation),
+        request=request if request is not None else PasRequest(row.request_bundle),
         decision=decision,
         updated_at=_utc(row.updated_at),
         history=[
@@ -348,4 +370,5 @@ def to_record(row: CaseRow, history: list[CaseEventRow] | None = None) -> CaseRe
         voided=Voided(_utc(row.voided_at), row.voided_by or "", row.void_reason or "")  # type: ignore[arg-type]
         if row.voided_at is not None
         else None,
+        summary=_summary(row),
     )

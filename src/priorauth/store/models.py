@@ -71,6 +71,13 @@ class CaseRow(Base):
     voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     voided_by: Mapped[str | None] = mapped_column(String(200))
     void_reason: Mapped[str | None] = mapped_column(Text)
+    # Who and what the request is about, in words (intake.summary), read once at
+    # submission so that the case lists never decode the stored bundles.
+    member_name: Mapped[str | None] = mapped_column(String(200))
+    member_birth_date: Mapped[str | None] = mapped_column(String(200))
+    provider_name: Mapped[str | None] = mapped_column(String(200))
+    prescriber_name: Mapped[str | None] = mapped_column(String(200))
+    service_name: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (
         UniqueConstraint("submitter", "claim_identifier", name="uq_cases_submission"),

@@ -8,6 +8,7 @@ from typing import Any
 from fpdf import FPDF
 
 from priorauth.pas.records import CLIENT_DECIDER, CaseRecord
+from priorauth.report.evaluation import NamedPolicy
 from priorauth.ui.views import DECISION, Member, decider_of, member_of, plain, policy_of
 
 
@@ -41,21 +42,21 @@ def letter_for(service: Any, record: CaseRecord, names: dict[str, str]) -> Lette
     d = record.decision
     if d is None:
         return None
-    ev = record.evaluation or {}
-    found = ev.get("criteria") or {}
+    ev = record.evaluation
     policy = policy_of(service, record)
     reasons = []
     for cid in d.criteria:
+        found = ev.finding(cid) if ev else None
         text = policy.criteria[cid].text if policy and cid in policy.criteria else ""
-        text = text or (found.get(cid) or {}).get("text", "")
-        source = (found.get(cid) or {}).get("source")
-        if source:
-            text += f" (benefit plan document: {source}, which supersedes the coverage policy)"
-        rebuilt = (found.get(cid) or {}).get("reconstructed")
-        if rebuilt:
-            text += f" (wording reconstructed from the policy revision of {rebuilt})"
-        reasons.append(Reason(cid, plain(text), (found.get(cid) or {}).get("reason", "")))
-    p = ev.get("policy") or {}
+        text = text or (found.text if found else "")
+        if found is not None and found.source:
+            text += (
+                f" (benefit plan document: {found.source}, which supersedes the coverage policy)"
+            )
+        if found is not None and found.reconstructed:
+            text += f" (wording reconstructed from the policy revision of {found.reconstructed})"
+        reasons.append(Reason(cid, plain(text), found.reason if found else ""))
+    p = ev.policy if ev else None
     member = member_of(record)
     return Letter(
         insurer=service.settings.insurer_name,
@@ -70,15 +71,7 @@ def letter_for(service: Any, record: CaseRecord, names: dict[str, str]) -> Lette
         denied=d.kind == "deny",
         member=member,
         drug=member.drug,
-        policy=f"{p.get('number', record.policy_id or '')} {p.get('title', '')} "
-        f"(version {p.get('version', '?')}"
-        + (
-            f", in force on the date of service {p['selected']['date_of_service']})"
-            if isinstance(p.get("selected"), dict) and p["selected"].get("date_of_service")
-            else ")"
-        )
-        if p
-        else "no coverage policy (manual review)",
+        policy=_policy_line(p, record.policy_id),
         kit=f"NDC {d.kit_ndc}" + (f", {d.kit_vials} vials" if d.kit_vials else "")
         if d.kit_ndc
         else None,
@@ -92,6 +85,15 @@ def letter_for(service: Any, record: CaseRecord, names: dict[str, str]) -> Lette
         else "The Medical Director's",
         reasons=reasons,
     )
+
+
+def _policy_line(p: NamedPolicy | None, policy_id: str | None) -> str:
+    """The policy a letter names: number, title, version and the date of service."""
+    if p is None:
+        return "no coverage policy (manual review)"
+    line = f"{p.number or policy_id or ''} {p.title or ''} (version {p.version or '?'}"
+    served = p.selected.date_of_service if p.selected else None
+    return line + (f", in force on the date of service {served})" if served else ")")
 
 
 # fpdf2's core fonts are Latin-1 only; these keep the meaning without bundling a TTF font.

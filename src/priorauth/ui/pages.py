@@ -100,7 +100,7 @@ def _case_page(request: Request, record: CaseRecord, code: int = 200, **extra: A
     policy = policy_of(service, record)
     items = checklist(record, policy)
     names = users.names(service)
-    ev = record.evaluation or {}
+    ev = record.evaluation
     return render(
         request,
         "case.html",
@@ -110,8 +110,8 @@ def _case_page(request: Request, record: CaseRecord, code: int = 200, **extra: A
         clock=clock_of(record, now, service.settings),
         items=items,
         unmet=[i for i in items if i.decisive],
-        missing=ev.get("missing") or [],
-        reasons=ev.get("reasons") or [],
+        missing=list(ev.missing) if ev else [],
+        reasons=list(ev.reasons) if ev else [],
         kit=kit_of(record, policy),
         recommendation=RECOMMENDATION.get(record.recommendation, record.recommendation),
         status_label=_status_label(record),
@@ -119,7 +119,7 @@ def _case_page(request: Request, record: CaseRecord, code: int = 200, **extra: A
         decided_by=decider_of(record.decision.decided_by, names) if record.decision else "",
         voided_by=decider_of(record.voided.by, names) if record.voided else "",
         history=history_of(record, names),
-        policy=ev.get("policy"),
+        policy=ev.policy if ev else None,
         form=extra.pop("form", {}),
         **extra,
     )

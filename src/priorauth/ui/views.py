@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from typing import Any
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.model import Criterion, walk
 from priorauth.pas.records import CLIENT_DECIDER, CaseRecord
-from priorauth.policies import policy_of_record
+from priorauth.report.evaluation import Requested, StoredFinding
 
 log = logging.getLogger("priorauth.ui")
 
@@ -59,49 +60,11 @@ def decider_of(decided_by: str, names: dict[str, str]) -> str:
 
 def policy_of(service: Any, record: CaseRecord) -> CompiledPolicy | None:
     """The policy version (as a plan document amends it) the case was judged under."""
-    return policy_of_record(service.library, record.policy_id, record.evaluation)
+    ev = record.evaluation
+    return service.library.version(record.policy_id, *ev.judged_under) if ev else None
 
 
-# --- the request bundle -------------------------------------------------------
-
-
-# Read defensively: the stored bundle is what a provider sent. The door checks its
-# shapes, but rows stored before that check (or by another version) must not break a
-# page: an element of the wrong JSON type reads as absent, and a case whose request
-# cannot be read at all shows as unreadable instead of failing the whole queue.
-UNREADABLE = "(unreadable request)"
-
-
-def _resources(bundle: object, kind: str) -> list[dict[str, Any]]:
-    entries = bundle.get("entry") if isinstance(bundle, dict) else None
-    out = []
-    for e in entries if isinstance(entries, list) else ():
-        r = e.get("resource") if isinstance(e, dict) else None
-        if isinstance(r, dict) and r.get("resourceType") == kind:
-            out.append(r)
-    return out
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _name(resource: dict[str, Any]) -> str | None:
-    names = resource.get("name")
-    for n in names if isinstance(names, list) else ():
-        if isinstance(n, str):
-            return n
-        if not isinstance(n, dict):
-            continue
-        if _text(n.get("text")):
-            return str(n["text"])
-        given = n.get("given")
-        parts = [g for g in (given if isinstance(given, list) else ()) if _text(g)]
-        if _text(n.get("family")):
-            parts.append(n["family"])
-        if parts:
-            return " ".join(parts)
-    return None
+# --- who and what ---------------------------------------------------------------
 
 
 @dataclass
@@ -116,48 +79,18 @@ class Member:
 
 
 def member_of(record: CaseRecord) -> Member:
-    """Who and what the case is about, from its request; never raises on a stored bundle."""
-    try:
-        return _member_of(record)
-    except Exception:
-        log.warning("case %s: its stored request cannot be read for display", record.id)
-        return Member(
-            name=UNREADABLE,
-            member_id=record.keys.member_id or "(no member id)",
-            birth_date=None,
-            provider=record.keys.submitter.value,
-            prescriber=None,
-            drug="(unreadable)",
-            readable=False,
-        )
-
-
-def _member_of(record: CaseRecord) -> Member:
-    b = record.request
-    patient = next(iter(_resources(b, "Patient")), {})
-    orgs = [o for o in _resources(b, "Organization") if o.get("identifier")]
-    practitioner = next(iter(_resources(b, "Practitioner")), {})
-    med = next(iter(_resources(b, "MedicationRequest")), {})
-    concept = med.get("medicationCodeableConcept")
-    concept = concept if isinstance(concept, dict) else {}
-    codings = concept.get("coding")
-    drug = _text(concept.get("text")) or next(
-        (
-            c["display"]
-            for c in (codings if isinstance(codings, list) else ())
-            if isinstance(c, dict) and _text(c.get("display"))
-        ),
-        None,
-    )
-    policy = (record.evaluation or {}).get("policy")
-    title = policy.get("title") if isinstance(policy, dict) else None
+    """Who and what the case is about: the words read once at submission (intake.summary),
+    so no page, and no list of 500 cases, decodes a stored bundle."""
+    words = record.summary
+    named = record.evaluation.policy if record.evaluation else None
+    title = named.title if named else None
     return Member(
-        name=_name(patient) or "(name not given)",
+        name=words.member_name or "(name not given)",
         member_id=record.keys.member_id or "(no member id)",
-        birth_date=_text(patient.get("birthDate")),
-        provider=(_text(orgs[0].get("name")) if orgs else None) or record.keys.submitter.value,
-        prescriber=_name(practitioner),
-        drug=drug or _text(title) or "the service",
+        birth_date=words.member_birth_date,
+        provider=words.provider_name or record.keys.submitter.value,
+        prescriber=words.prescriber_name,
+        drug=words.service_name or title or "the service",
     )
 
 
@@ -263,33 +196,30 @@ def _short(ref: str) -> str:
     return f"{kind}/{rest[:8]}" if rest and len(rest) > 12 else ref
 
 
-def _item(c_id: str, depth: int, finding: dict[str, Any], group: bool, excl: bool) -> Item:
-    status = finding.get("status", "unknown")
-    icon, label = STATUS.get(status, ("?", status))
+def _item(c_id: str, depth: int, finding: StoredFinding, group: bool, excl: bool) -> Item:
+    icon, label = STATUS.get(finding.status, ("?", finding.status))
     return Item(
         id=c_id,
-        text=finding.get("text", ""),
+        text=finding.text,
         depth=depth,
-        status=status,
+        status=finding.status,
         icon=icon,
         status_label=label,
-        kind=EVIDENCE_KIND.get(finding.get("evidence_kind") or ""),
-        reason=finding.get("reason", ""),
+        kind=EVIDENCE_KIND.get(finding.evidence_kind or ""),
+        reason=finding.reason,
         evidence=[
             (evidence_line(e), _short(str(e.get("resource", ""))), str(e.get("resource", "")))
-            for e in finding["evidence"]
-        ]
-        if finding.get("evidence")
-        else [],
+            for e in finding.evidence
+        ],
         group=group,
         exclusion=excl,
-        reconstructed=finding.get("reconstructed"),
+        reconstructed=finding.reconstructed,
     )
 
 
 def checklist(record: CaseRecord, policy: CompiledPolicy | None) -> list[Item]:
     """Every criterion in the policy's own order and wording, with its finding."""
-    found = (record.evaluation or {}).get("criteria") or {}
+    found = record.evaluation.criteria if record.evaluation else {}
     if policy is None:  # judged by a version no longer loaded: keep the stored order
         return _mark_decisive(
             [_item(i, i.count("."), f, False, i.startswith("NC")) for i, f in found.items()]
@@ -298,17 +228,11 @@ def checklist(record: CaseRecord, policy: CompiledPolicy | None) -> list[Item]:
 
     def add(cs: list[Criterion], depth: int, excl: bool) -> None:
         for c in cs:
-            f = found.get(c.id) or {"status": "unknown", "text": c.text, "reason": "not judged"}
+            f = found.get(c.id) or StoredFinding("unknown", reason="not judged")
+            # The policy's own wording, and whether it is rebuilt, over what was stored.
             rebuilt = c.reconstructed.isoformat() if c.reconstructed else None
-            items.append(
-                _item(
-                    c.id,
-                    depth,
-                    {**f, "text": c.text, "reconstructed": rebuilt},
-                    bool(c.children),
-                    excl,
-                )
-            )
+            f = dataclasses.replace(f, text=c.text, reconstructed=rebuilt)
+            items.append(_item(c.id, depth, f, bool(c.children), excl))
             add(c.children, depth + 1, excl)
 
     add(policy.policy.criteria, 0, False)
@@ -342,16 +266,18 @@ class KitView:
 
 
 def kit_of(record: CaseRecord, policy: CompiledPolicy | None) -> KitView:
-    ev = record.evaluation or {}
-    kit, requested = ev.get("kit") or {}, ev.get("requested") or {}
+    ev = record.evaluation
+    kit = ev.kit if ev else None
+    requested = ev.requested if ev else Requested()
     computation = formula = None
-    if policy is not None:
+    if policy is not None and ev is not None:
         for c in walk(policy.policy.criteria):
             if c.check is not None and c.check.kind == "kit_by_weight":
-                f = (ev.get("criteria") or {}).get(c.id) or {}
-                computation = f.get("reason")
+                f = ev.finding(c.id)
+                computation = f.reason if f else None
                 formula = next(
-                    (e.get("formula") for e in f.get("evidence", []) if e.get("formula")), None
+                    (e.get("formula") for e in (f.evidence if f else ()) if e.get("formula")),
+                    None,
                 )
     options = []
     if policy is not None and policy.policy.dosing is not None:
@@ -361,11 +287,11 @@ def kit_of(record: CaseRecord, policy: CompiledPolicy | None) -> KitView:
     return KitView(
         computation=computation,
         formula=formula,
-        engine_ndc=kit.get("ndc"),
-        engine_vials=kit.get("vials"),
-        requested_ndc=requested.get("ndc"),
-        requested_quantity=requested.get("quantity"),
-        matches=bool(kit) and kit.get("ndc") == requested.get("ndc"),
+        engine_ndc=kit.ndc if kit else None,
+        engine_vials=kit.vials if kit else None,
+        requested_ndc=requested.ndc,
+        requested_quantity=requested.quantity,
+        matches=kit is not None and kit.ndc == requested.ndc,
         options=options,
     )
 
