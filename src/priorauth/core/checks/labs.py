@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from priorauth.core.checks import CheckFn, CompileContext, State, compiler
+from priorauth.core.checks import INLINE, CheckFn, CompileContext, State, compiler
 from priorauth.core.checks.common import (
     TESTS,
     Classifier,
@@ -28,7 +28,7 @@ from priorauth.core.model import (
     LabPresentCheck,
     LabThresholdCheck,
 )
-from priorauth.core.result import MET, NOT_MET, UNKNOWN, Raw
+from priorauth.core.result import MET, NOT_MET, UNKNOWN, Explanation, Raw
 
 _SYMBOL = {"le": "≤", "lt": "<", "ge": "≥", "gt": ">"}
 
@@ -175,6 +175,28 @@ def lab_threshold(cid: str, c: LabThresholdCheck, ctx: CompileContext) -> CheckF
         return nothing(allr)
 
     if latest and delta is not None:
+        if single is not None:
+            # The policy's generated code reads the usual case inline (see INLINE).
+            def explained(o: Observation, v: float, ok: bool) -> Explanation:
+                return (f"{label} {show(o)} {'meets' if ok else 'does not meet'} {rule}.", (o,))
+
+            def explained_uln(o: Observation, ratio: float, uln: float, ok: bool) -> Explanation:
+                return (
+                    f"{label} {show(o)} is {ratio:.2f} × ULN {uln:g} "
+                    f"({'within' if ok else 'outside'} {rule}).",
+                    (o,),
+                )
+
+            INLINE[latest_in_window] = (
+                "lab",
+                single,
+                delta,
+                op,
+                multiple,
+                factors,
+                limit_value,
+                explained if multiple is None else explained_uln,
+            )
         return latest_in_window
 
     def check(facts: Facts, st: State) -> Raw:

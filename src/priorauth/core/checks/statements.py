@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from priorauth.core.checks import CheckFn, CompileContext, State, compiler
+from priorauth.core.checks import INLINE, CheckFn, CompileContext, State, compiler
 from priorauth.core.checks.common import attested
 from priorauth.core.codes import IcdPatterns
 from priorauth.core.facts import ICD10CM, Condition, Facts
@@ -29,6 +29,7 @@ def attestation(cid: str, c: AttestationCheck, ctx: CompileContext) -> CheckFn:
                     return (NOT_MET, None, (answered_no, (a,)))
                 return attested(facts, link, "")
 
+            INLINE[yes] = ("attest_yes", link, answered_yes, answered_no)
             return yes
 
         def no(facts: Facts, st: State) -> Raw:
