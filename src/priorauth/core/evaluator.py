@@ -329,14 +329,16 @@ def _generate(
         spec = INLINE.get(fn)
         if spec is None:
             body.append(f"    {r} = {call}")
-        elif spec[0] == "attest_yes":
-            _, link, yes, no = spec
+        elif spec[0] in ("attest_yes", "attest_no"):
+            # A yes/no answer; "attest_no" is met by "no" (the sentence stays the answer's).
+            kind, link, yes, no = spec
             ns[f"l{n}"], ns[f"y{n}"], ns[f"n{n}"] = link, yes, no
+            on_yes, on_no = ("MET", "NOT_MET") if kind == "attest_yes" else ("NOT_MET", "MET")
             body += [
                 f"    a = A.get(l{n})",
                 "    v = None if a is None else a.value",
-                f"    if v is True: {r} = (MET, None, (y{n}, (a,)))",
-                f"    elif v is False: {r} = (NOT_MET, None, (n{n}, (a,)))",
+                f"    if v is True: {r} = ({on_yes}, None, (y{n}, (a,)))",
+                f"    elif v is False: {r} = ({on_no}, None, (n{n}, (a,)))",
                 f"    else: {r} = {call}",
             ]
         else:  # "lab": the latest result of one code, dated inside the window
