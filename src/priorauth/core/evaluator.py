@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
+from typing import TypeVar
 
 from priorauth.core.checks import (
     COMPILERS,
@@ -39,6 +40,8 @@ from priorauth.core.result import (
     Unmet,
 )
 from priorauth.errors import PolicyInvalid
+
+T = TypeVar("T")
 
 
 class CompiledPolicy:
@@ -184,12 +187,11 @@ class CompiledPolicy:
         excl: tuple[Status, ...],
     ) -> Determination:
         item = self.requested_item(facts)
-        requested = (
-            Requested(item.ndc, item.quantity, item.sequence) if item else _NOTHING_REQUESTED
-        )
+        requested = item or _NOTHING_REQUESTED
         kit = None
-        if self._kit_slot is not None:
-            k = raws[self._kit_slot]
+        kit_slot = self._kit_slot
+        if kit_slot is not None:
+            k = raws[kit_slot]
             if k[0] == MET:
                 kit = self.kits.get(int(k[1] or 0))
         rec: Recommendation
@@ -221,11 +223,20 @@ class CompiledPolicy:
             authorization,
             # An approval has nothing missing and nothing unmet; otherwise both
             # lists are worked out from the findings when first read.
-            None if authorization else lambda: self._missing(self._everything(raws, built)),
-            None if rec != "deny" else lambda: self._reasons(self._everything(raws, built)),
+            None if authorization else self._later(self._missing, raws, built),
+            None if rec != "deny" else self._later(self._reasons, raws, built),
             self._md_all or (self._md_denials and rec == "deny"),
             facts.expedited,
         )
+
+    def _later(
+        self,
+        work: Callable[[Findings], T],
+        raws: tuple[Raw, ...],
+        built: dict[str, Finding],
+    ) -> Callable[[], T]:
+        # A function of its own, so that an approval builds no closure cells.
+        return lambda: work(self._everything(raws, built))
 
     def _everything(self, raws: tuple[Raw, ...], built: dict[str, Finding]) -> Findings:
         return Findings(raws, self._slot, self._all_order, self._all_known, built)
@@ -279,7 +290,7 @@ class CompiledPolicy:
 _NOTHING_REQUESTED = Requested(None, None, None)
 
 
-def _modified(requested: Requested, kit: KitChoice | None) -> bool:
+def _modified(requested: Requested | RequestedItem, kit: KitChoice | None) -> bool:
     if requested.quantity is not None and requested.quantity != 1:
         return True
     if requested.ndc is None or kit is None:
@@ -341,13 +352,14 @@ def _generate(
                 f"    elif v is False: {r} = ({on_no}, None, (n{n}, (a,)))",
                 f"    else: {r} = {call}",
             ]
-        else:  # "lab": the latest result of one code, dated inside the window
+        else:  # "lab": the latest result (of one code, or a reader's), dated inside the window
             _, code, delta, op, multiple, factors, limit, explained = spec
             window = since.get(delta)
             if window is None:
                 window = since[delta] = f"since{len(since)}"
                 ns[f"D{window}"] = delta
             ns[f"c{n}"], ns[f"x{n}"] = code, explained
+            results = f"O.get(c{n})" if type(code) is str else f"c{n}(facts)"
             cmp, eps = _INLINE_OPS[op]
             first = (
                 f"    if rs and (w := (o := rs[0]).when) is not None and {window} <= w <= as_of"
@@ -356,7 +368,7 @@ def _generate(
             if multiple is None:
                 ns[f"u{n}"], ns[f"L{n}"] = factors, limit + eps
                 body += [
-                    f"    rs = O.get(c{n})",
+                    f"    rs = {results}",
                     first + f' and (u := u{n}.get(o.unit or "")) is not None:',
                     "        v = v * u",
                     f"        {r} = (MET, v, (x{n}, o, v, True)) if v {cmp} L{n}"
@@ -367,7 +379,7 @@ def _generate(
                 ns[f"M{n}"] = multiple
                 sign = "+" if eps > 0 else "-"
                 body += [
-                    f"    rs = O.get(c{n})",
+                    f"    rs = {results}",
                     first + " and (uln := o.uln) is not None and uln > 0"
                     " and not (o.uln_unit and o.unit and o.uln_unit != o.unit):",
                     "        ratio = v / uln",

@@ -13,6 +13,7 @@ from priorauth.core.facts import (
     Condition,
     Medication,
     Observation,
+    RequestedItem,
 )
 
 Status = Literal["met", "not_met", "unknown"]
@@ -235,6 +236,7 @@ class Determination:
     __slots__ = (
         "_missing",
         "_reasons",
+        "_requested",
         "as_of",
         "authorization",
         "exclusions",
@@ -245,7 +247,6 @@ class Determination:
         "policy_id",
         "policy_version",
         "recommendation",
-        "requested",
     )
 
     def __init__(
@@ -257,7 +258,7 @@ class Determination:
         findings: Mapping[str, Finding],
         exclusions: Mapping[str, Finding],
         kit: KitChoice | None,
-        requested: Requested,
+        requested: Requested | RequestedItem,
         authorization: tuple[date, date] | None,
         missing: list[str] | Callable[[], list[str]] | None = None,
         reasons: list[Unmet] | Callable[[], list[Unmet]] | None = None,
@@ -271,12 +272,20 @@ class Determination:
         self.findings = findings
         self.exclusions = exclusions
         self.kit = kit
-        self.requested = requested
+        self._requested = requested
         self.authorization = authorization
         self._missing = [] if missing is None else missing
         self._reasons = [] if reasons is None else reasons
         self.medical_director_review = medical_director_review
         self.expedited = expedited
+
+    @property
+    def requested(self) -> Requested:
+        """What the request asked for (given as the claim item: made when first read)."""
+        r = self._requested
+        if type(r) is not Requested:
+            r = self._requested = Requested(r.ndc, r.quantity, r.sequence)
+        return r
 
     @property
     def missing(self) -> list[str]:

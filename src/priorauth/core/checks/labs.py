@@ -175,28 +175,27 @@ def lab_threshold(cid: str, c: LabThresholdCheck, ctx: CompileContext) -> CheckF
         return nothing(allr)
 
     if latest and delta is not None:
-        if single is not None:
-            # The policy's generated code reads the usual case inline (see INLINE).
-            def explained(o: Observation, v: float, ok: bool) -> Explanation:
-                return (f"{label} {show(o)} {'meets' if ok else 'does not meet'} {rule}.", (o,))
+        # The policy's generated code reads the usual case inline (see INLINE).
+        def explained(o: Observation, v: float, ok: bool) -> Explanation:
+            return (f"{label} {show(o)} {'meets' if ok else 'does not meet'} {rule}.", (o,))
 
-            def explained_uln(o: Observation, ratio: float, uln: float, ok: bool) -> Explanation:
-                return (
-                    f"{label} {show(o)} is {ratio:.2f} × ULN {uln:g} "
-                    f"({'within' if ok else 'outside'} {rule}).",
-                    (o,),
-                )
-
-            INLINE[latest_in_window] = (
-                "lab",
-                single,
-                delta,
-                op,
-                multiple,
-                factors,
-                limit_value,
-                explained if multiple is None else explained_uln,
+        def explained_uln(o: Observation, ratio: float, uln: float, ok: bool) -> Explanation:
+            return (
+                f"{label} {show(o)} is {ratio:.2f} × ULN {uln:g} "
+                f"({'within' if ok else 'outside'} {rule}).",
+                (o,),
             )
+
+        INLINE[latest_in_window] = (
+            "lab",
+            single if single is not None else read,
+            delta,
+            op,
+            multiple,
+            factors,
+            limit_value,
+            explained if multiple is None else explained_uln,
+        )
         return latest_in_window
 
     def check(facts: Facts, st: State) -> Raw:
