@@ -283,7 +283,7 @@ class Determination:
     def requested(self) -> Requested:
         """What the request asked for (given as the claim item: made when first read)."""
         r = self._requested
-        if type(r) is not Requested:
+        if isinstance(r, RequestedItem):
             r = self._requested = Requested(r.ndc, r.quantity, r.sequence)
         return r
 
