@@ -20,7 +20,7 @@ from priorauth.core.checks import (
     CompileContext,
     State,
 )
-from priorauth.core.checks.common import EPS
+from priorauth.core.checks.common import EPS, unanswered
 from priorauth.core.codes import ndc11
 from priorauth.core.facts import CPT, HCPCS, NDC, Facts, RequestedItem
 from priorauth.core.model import Criterion, Policy, walk
@@ -322,7 +322,13 @@ def _generate(
     identifiers the compiler made (never policy text) go into the source;
     criterion ids, codes and limits are passed as constants.
     """
-    ns: dict[str, object] = {"MET": MET, "NOT_MET": NOT_MET, "UNKNOWN": UNKNOWN, "EPS": EPS}
+    ns: dict[str, object] = {
+        "MET": MET,
+        "NOT_MET": NOT_MET,
+        "UNKNOWN": UNKNOWN,
+        "EPS": EPS,
+        "UNANSWERED": unanswered,  # what `attested` says of a question with no answer
+    }
     var: dict[str, str] = {}
     head = [
         "def run(facts, st):",
@@ -347,8 +353,8 @@ def _generate(
             on_yes, on_no = ("MET", "NOT_MET") if kind == "attest_yes" else ("NOT_MET", "MET")
             body += [
                 f"    a = A.get(l{n})",
-                "    v = None if a is None else a.value",
-                f"    if v is True: {r} = ({on_yes}, None, (y{n}, (a,)))",
+                f"    if a is None: {r} = (UNKNOWN, None, (UNANSWERED, '', l{n}, ()))",
+                f"    elif (v := a.value) is True: {r} = ({on_yes}, None, (y{n}, (a,)))",
                 f"    elif v is False: {r} = ({on_no}, None, (n{n}, (a,)))",
                 f"    else: {r} = {call}",
             ]

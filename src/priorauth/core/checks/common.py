@@ -175,7 +175,7 @@ def attested(facts: Facts, link_id: str, context: str, evidence: tuple[Evidence,
     """Judge a yes/no attestation where `true` meets the criterion."""
     a = facts.attestations.get(link_id)
     if a is None:
-        return (UNKNOWN, None, (_unanswered, context, link_id, evidence))
+        return (UNKNOWN, None, (unanswered, context, link_id, evidence))
     value = a.value
     if type(value) is not bool:
         return (UNKNOWN, None, (_not_yes_no, context, link_id, evidence, a))
@@ -183,7 +183,7 @@ def attested(facts: Facts, link_id: str, context: str, evidence: tuple[Evidence,
 
 
 # The explanations of `attested`, written when read.
-def _unanswered(context: str, link_id: str, evidence: tuple[Evidence, ...]) -> Explanation:
+def unanswered(context: str, link_id: str, evidence: tuple[Evidence, ...]) -> Explanation:
     return f"{_lead(context)}he prescriber has not answered '{link_id}'.", evidence
 
 

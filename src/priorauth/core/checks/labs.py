@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from priorauth.core.checks import INLINE, CheckFn, CompileContext, State, compiler
 from priorauth.core.checks.common import (
+    EPS,
     TESTS,
     Classifier,
     attested,
@@ -403,19 +404,25 @@ def history_of_positive(cid: str, c: HistoryOfPositiveCheck, ctx: CompileContext
     cutoff = c.cutoff
     attestation = c.attestation
     none_positive: Raw = (NOT_MET, None, ("No positive result on record.", ()))
+    factors = c.units.factors
+    at_cutoff = cutoff - EPS  # a plain measurement is positive at or above the cutoff
 
     def check(facts: Facts, st: State) -> Raw:
         as_of = st.as_of
         for o in read(facts):
-            if o.when is not None and o.when > as_of:
+            w = o.when
+            if w is not None and w > as_of:
                 continue
-            q = classify(o)
-            if q == "positive" or (
-                q is None
-                and (v := convert(o, c.units)) is not None
-                and passes("ge", v, cutoff, o.comparator)
-            ):
+            q = classify(o) if o.coded or o.interpretation else None
+            if q == "positive":
                 return (MET, None, (positive, o))
+            if q is None and o.value is not None and (f := factors.get(o.unit or "")) is not None:
+                v = o.value * f
+                if o.comparator is None:
+                    if v >= at_cutoff:
+                        return (MET, None, (positive, o))
+                elif passes("ge", v, cutoff, o.comparator):
+                    return (MET, None, (positive, o))
         if attestation is None:
             return none_positive
         return attested(facts, attestation, "No positive result on record")
