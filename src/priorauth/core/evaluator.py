@@ -10,8 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
+from typing import TypeVar
 
-from priorauth.core.checks import COMPILERS, DEPENDENCIES, CheckFn, CompileContext, State
+from priorauth.core.checks import (
+    COMPILERS,
+    DEPENDENCIES,
+    INLINE,
+    CheckFn,
+    CompileContext,
+    State,
+)
+from priorauth.core.checks.common import EPS, unanswered
 from priorauth.core.codes import ndc11
 from priorauth.core.facts import CPT, HCPCS, NDC, Facts, RequestedItem
 from priorauth.core.model import Criterion, Policy, walk
@@ -31,6 +40,8 @@ from priorauth.core.result import (
     Unmet,
 )
 from priorauth.errors import PolicyInvalid
+
+T = TypeVar("T")
 
 
 class CompiledPolicy:
@@ -62,14 +73,24 @@ class CompiledPolicy:
         self._exclusions_known = frozenset(self._exclusions)
         self._all_order = tuple(self.order)
         self._all_known = frozenset(self.order)
-        self._run = _generate(self._leaves, self._groups, self._top, self._exclusions)
+        # The generated code returns every raw result in one tuple: leaves, then groups.
+        slots = [cid for cid, _ in self._leaves] + [g.id for g in self._groups]
+        self._slot = {cid: n for n, cid in enumerate(slots)}
+        needed = {
+            d
+            for c in self.criteria.values()
+            if c.check is not None and c.check.kind in DEPENDENCIES
+            for d in DEPENDENCIES[c.check.kind](c.check)
+        }
+        self._run = _generate(self._leaves, self._groups, self._top, self._exclusions, needed)
         md = policy.approval.medical_director_review
         self._md_all = md == "all"
         self._md_denials = md == "denials"
-        self._kit_id = next(
+        kit_id = next(
             (c.id for c in self.criteria.values() if c.check and c.check.kind == "kit_by_weight"),
             None,
         )
+        self._kit_slot = None if kit_id is None else self._slot[kit_id]
         self._service_hcpcs = frozenset(policy.service.hcpcs)
         self._service_cpt = frozenset(policy.service.cpt)
         self._service_ndcs = frozenset(n for n in (ndc11(x) for x in policy.service.ndc) if n) | (
@@ -154,24 +175,23 @@ class CompiledPolicy:
         are built when the determination's findings are read.
         """
         st = State(as_of or facts.as_of)
-        top, excl = self._run(facts, st)
-        return self._determine(facts, st.as_of, st.findings, top, excl)
+        raws, top, excl = self._run(facts, st)
+        return self._determine(facts, st.as_of, raws, top, excl)
 
     def _determine(
         self,
         facts: Facts,
         as_of: date,
-        raw: dict[str, Raw],
+        raws: tuple[Raw, ...],
         top: tuple[Status, ...],
         excl: tuple[Status, ...],
     ) -> Determination:
         item = self.requested_item(facts)
-        requested = (
-            Requested(item.ndc, item.quantity, item.sequence) if item else _NOTHING_REQUESTED
-        )
+        requested = item or _NOTHING_REQUESTED
         kit = None
-        if self._kit_id is not None:
-            k = raw[self._kit_id]
+        kit_slot = self._kit_slot
+        if kit_slot is not None:
+            k = raws[kit_slot]
             if k[0] == MET:
                 kit = self.kits.get(int(k[1] or 0))
         rec: Recommendation
@@ -188,8 +208,9 @@ class CompiledPolicy:
             # A window of `days` days that starts on, and counts, the decision date.
             authorization = (as_of, as_of + self._approval_window)
         built: dict[str, Finding] = {}
-        findings = Findings(raw, self._criteria_order, self._criteria_known, built)
-        exclusions = Findings(raw, self._exclusions, self._exclusions_known, built)
+        slot = self._slot
+        findings = Findings(raws, slot, self._criteria_order, self._criteria_known, built)
+        exclusions = Findings(raws, slot, self._exclusions, self._exclusions_known, built)
         return Determination(
             self.policy.id,
             self.policy.version,
@@ -202,14 +223,23 @@ class CompiledPolicy:
             authorization,
             # An approval has nothing missing and nothing unmet; otherwise both
             # lists are worked out from the findings when first read.
-            None if authorization else lambda: self._missing(self._everything(raw, built)),
-            None if rec != "deny" else lambda: self._reasons(self._everything(raw, built)),
+            None if authorization else self._later(self._missing, raws, built),
+            None if rec != "deny" else self._later(self._reasons, raws, built),
             self._md_all or (self._md_denials and rec == "deny"),
             facts.expedited,
         )
 
-    def _everything(self, raw: dict[str, Raw], built: dict[str, Finding]) -> Findings:
-        return Findings(raw, self._all_order, self._all_known, built)
+    def _later(
+        self,
+        work: Callable[[Findings], T],
+        raws: tuple[Raw, ...],
+        built: dict[str, Finding],
+    ) -> Callable[[], T]:
+        # A function of its own, so that an approval builds no closure cells.
+        return lambda: work(self._everything(raws, built))
+
+    def _everything(self, raws: tuple[Raw, ...], built: dict[str, Finding]) -> Findings:
+        return Findings(raws, self._slot, self._all_order, self._all_known, built)
 
     def _missing(self, findings: Findings) -> list[str]:
         out: list[str] = []
@@ -260,7 +290,7 @@ class CompiledPolicy:
 _NOTHING_REQUESTED = Requested(None, None, None)
 
 
-def _modified(requested: Requested, kit: KitChoice | None) -> bool:
+def _modified(requested: Requested | RequestedItem, kit: KitChoice | None) -> bool:
     if requested.quantity is not None and requested.quantity != 1:
         return True
     if requested.ndc is None or kit is None:
@@ -268,7 +298,10 @@ def _modified(requested: Requested, kit: KitChoice | None) -> bool:
     return ndc11(requested.ndc) != ndc11(kit.ndc)
 
 
-_Run = Callable[[Facts, State], tuple[tuple[Status, ...], tuple[Status, ...]]]
+_Run = Callable[[Facts, State], tuple[tuple[Raw, ...], tuple[Status, ...], tuple[Status, ...]]]
+
+# (op) -> (comparison, the sign of EPS): the same tests as checks.common.TESTS.
+_INLINE_OPS = {"le": ("<=", EPS), "lt": ("<", -EPS), "ge": (">=", -EPS), "gt": (">", EPS)}
 
 
 def _generate(
@@ -276,37 +309,112 @@ def _generate(
     groups: list[Combined],
     top: tuple[str, ...],
     exclusions: tuple[str, ...],
+    needed: set[str],
 ) -> _Run:
     """One function that runs every check and combines every group of a policy.
 
-    Straight-line code: no loop over the checks, each group's status is one
-    expression over its children's, and the statuses of the top criteria and
-    exclusions come back as tuples for the recommendation. Only identifiers
-    the compiler made (never policy text) go into the source; criterion ids
-    are passed as constants.
+    Straight-line code: the common cases of the common checks (a yes/no
+    attestation, the latest lab in a window) are written inline, every other
+    case calls the compiled check; each group's status is one expression over
+    its children's. It returns every raw result in one tuple (leaves, then
+    groups), and the statuses of the top criteria and exclusions; only the
+    results another check reads are also kept by id in `st.findings`. Only
+    identifiers the compiler made (never policy text) go into the source;
+    criterion ids, codes and limits are passed as constants.
     """
-    ns: dict[str, object] = {"MET": MET, "NOT_MET": NOT_MET, "UNKNOWN": UNKNOWN}
+    ns: dict[str, object] = {
+        "MET": MET,
+        "NOT_MET": NOT_MET,
+        "UNKNOWN": UNKNOWN,
+        "EPS": EPS,
+        "UNANSWERED": unanswered,  # what `attested` says of a question with no answer
+    }
     var: dict[str, str] = {}
-    lines = ["def run(facts, st):", "    R = st.findings"]
+    head = [
+        "def run(facts, st):",
+        "    R = st.findings",
+        "    as_of = st.as_of",
+        "    O = facts.observations",
+        "    A = facts.attestations",
+    ]
+    since: dict[timedelta, str] = {}
+    body: list[str] = []
     for n, (cid, fn) in enumerate(leaves):
         ns[f"f{n}"], ns[f"k{n}"] = fn, cid
-        var[cid] = f"r{n}"
-        lines.append(f"    r{n} = R[k{n}] = f{n}(facts, st)")
+        r = var[cid] = f"r{n}"
+        call = f"f{n}(facts, st)"
+        spec = INLINE.get(fn)
+        if spec is None:
+            body.append(f"    {r} = {call}")
+        elif spec[0] in ("attest_yes", "attest_no"):
+            # A yes/no answer; "attest_no" is met by "no" (the sentence stays the answer's).
+            kind, link, yes, no = spec
+            ns[f"l{n}"], ns[f"y{n}"], ns[f"n{n}"] = link, yes, no
+            on_yes, on_no = ("MET", "NOT_MET") if kind == "attest_yes" else ("NOT_MET", "MET")
+            body += [
+                f"    a = A.get(l{n})",
+                f"    if a is None: {r} = (UNKNOWN, None, (UNANSWERED, '', l{n}, ()))",
+                f"    elif (v := a.value) is True: {r} = ({on_yes}, None, (y{n}, (a,)))",
+                f"    elif v is False: {r} = ({on_no}, None, (n{n}, (a,)))",
+                f"    else: {r} = {call}",
+            ]
+        else:  # "lab": the latest result (of one code, or a reader's), dated inside the window
+            _, code, delta, op, multiple, factors, limit, explained = spec
+            window = since.get(delta)
+            if window is None:
+                window = since[delta] = f"since{len(since)}"
+                ns[f"D{window}"] = delta
+            ns[f"c{n}"], ns[f"x{n}"] = code, explained
+            results = f"O.get(c{n})" if type(code) is str else f"c{n}(facts)"
+            cmp, eps = _INLINE_OPS[op]
+            first = (
+                f"    if rs and (w := (o := rs[0]).when) is not None and {window} <= w <= as_of"
+                " and (v := o.value) is not None and o.comparator is None"
+            )
+            if multiple is None:
+                ns[f"u{n}"], ns[f"L{n}"] = factors, limit + eps
+                body += [
+                    f"    rs = {results}",
+                    first + f' and (u := u{n}.get(o.unit or "")) is not None:',
+                    "        v = v * u",
+                    f"        {r} = (MET, v, (x{n}, o, v, True)) if v {cmp} L{n}"
+                    f" else (NOT_MET, v, (x{n}, o, v, False))",
+                    f"    else: {r} = {call}",
+                ]
+            else:
+                ns[f"M{n}"] = multiple
+                sign = "+" if eps > 0 else "-"
+                body += [
+                    f"    rs = {results}",
+                    first + " and (uln := o.uln) is not None and uln > 0"
+                    " and not (o.uln_unit and o.unit and o.uln_unit != o.unit):",
+                    "        ratio = v / uln",
+                    f"        {r} = (MET, ratio, (x{n}, o, ratio, uln, True))"
+                    f" if v {cmp} M{n} * uln {sign} EPS"
+                    f" else (NOT_MET, ratio, (x{n}, o, ratio, uln, False))",
+                    f"    else: {r} = {call}",
+                ]
+        if cid in needed:
+            body.append(f"    R[k{n}] = {r}")
+    head += [f"    {name} = as_of - D{name}" for name in since.values()]
     for n, g in enumerate(groups):
-        ns[f"g{n}"], ns[f"h{n}"] = g, g.id
+        ns[f"g{n}"] = g
         var[g.id] = f"q{n}"
         statuses = ", ".join(f"{var[ch]}[0]" for ch in g.children)
         if g.combine == "all":
             rule = "NOT_MET if NOT_MET in s else UNKNOWN if UNKNOWN in s else MET"
         else:
             rule = "MET if MET in s else UNKNOWN if UNKNOWN in s else NOT_MET"
-        lines.append(f"    s = ({statuses},)")
-        lines.append(f"    q{n} = R[h{n}] = ({rule}, None, g{n})")
+        body.append(f"    s = ({statuses},)")
+        body.append(f"    q{n} = ({rule}, None, g{n})")
     for name, ids in (("top", top), ("excl", exclusions)):
         statuses = "".join(f"{var[i]}[0], " for i in ids)
-        lines.append(f"    {name} = ({statuses})")
-    lines.append("    return top, excl")
-    exec(compile("\n".join(lines), "<priorauth policy>", "exec"), ns)
+        body.append(f"    {name} = ({statuses})")
+    raws = "".join(f"r{n}, " for n in range(len(leaves))) + "".join(
+        f"q{n}, " for n in range(len(groups))
+    )
+    body.append(f"    return ({raws}), top, excl")
+    exec(compile("\n".join(head + body), "<priorauth policy>", "exec"), ns)
     run: _Run = ns["run"]  # type: ignore[assignment]
     return run
 

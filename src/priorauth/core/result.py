@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from priorauth.core.facts import (
     Attestation,
@@ -13,6 +13,7 @@ from priorauth.core.facts import (
     Condition,
     Medication,
     Observation,
+    RequestedItem,
 )
 
 Status = Literal["met", "not_met", "unknown"]
@@ -67,8 +68,8 @@ class Combined:
         self.combine = combine
         self.children = children
 
-    def reason(self, status: Status, raw: Mapping[str, Raw]) -> str:
-        statuses = [raw[i][0] for i in self.children]
+    def reason(self, status: Status, status_of: Callable[[str], Status]) -> str:
+        statuses = [status_of(i) for i in self.children]
         which = ", ".join(i for i, s in zip(self.children, statuses, strict=True) if s == status)
         names = ", ".join(self.children)
         if self.combine == "all":
@@ -84,14 +85,21 @@ class Combined:
         )
 
 
-Detail = Explanation | Callable[[], Explanation] | Combined
+# A deferred explanation without a closure: (function, *arguments), called on read.
+# The generated evaluation code builds these (a closure there would share cells).
+Deferred = tuple[Any, ...]
+Detail = Explanation | Callable[[], Explanation] | Combined | Deferred
 Raw = tuple[Status, float | None, Detail]
 
 
 def explain(detail: Detail) -> Explanation:
     """The (reason, evidence) of a leaf's raw result."""
     if type(detail) is tuple:
-        return detail
+        head = detail[0]
+        if type(head) is str:
+            return detail
+        made: Explanation = head(*detail[1:])
+        return made
     assert callable(detail), "a group's explanation needs its children: see Findings"
     return detail()
 
@@ -119,11 +127,11 @@ class Finding:
         self.value = value
 
     @classmethod
-    def of(cls, id: str, raw: Raw, results: Mapping[str, Raw]) -> Finding:
-        """The finding of one raw result of an evaluation whose raw results are `results`."""
+    def of(cls, id: str, raw: Raw, status_of: Callable[[str], Status]) -> Finding:
+        """The finding of one raw result; `status_of` gives the other criteria's statuses."""
         detail = raw[2]
         if type(detail) is Combined:
-            return cls(id, raw[0], detail.reason(raw[0], results), (), raw[1])
+            return cls(id, raw[0], detail.reason(raw[0], status_of), (), raw[1])
         reason, evidence = explain(detail)
         return cls(id, raw[0], reason, evidence, raw[1])
 
@@ -145,20 +153,22 @@ class Finding:
 class Findings(Mapping[str, Finding]):
     """Criterion id -> Finding, in the policy's order, each built on first read.
 
-    A read-only view over the raw results of one evaluation; the views of one
-    determination share the built findings.
+    A read-only view over the raw results of one evaluation (a tuple, in the
+    order `slot` numbers); the views of one determination share the built findings.
     """
 
-    __slots__ = ("_built", "_ids", "_known", "_raw")
+    __slots__ = ("_built", "_ids", "_known", "_raws", "_slot")
 
     def __init__(
         self,
-        raw: dict[str, Raw],
+        raws: tuple[Raw, ...],
+        slot: Mapping[str, int],
         ids: tuple[str, ...],
         known: frozenset[str],
         built: dict[str, Finding],
     ) -> None:
-        self._raw = raw
+        self._raws = raws
+        self._slot = slot
         self._ids = ids
         self._known = known
         self._built = built
@@ -168,8 +178,11 @@ class Findings(Mapping[str, Finding]):
         if f is None:
             if cid not in self._known:
                 raise KeyError(cid)
-            f = self._built[cid] = Finding.of(cid, self._raw[cid], self._raw)
+            f = self._built[cid] = Finding.of(cid, self._raws[self._slot[cid]], self._status_of)
         return f
+
+    def _status_of(self, cid: str) -> Status:
+        return self._raws[self._slot[cid]][0]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._ids)
@@ -184,7 +197,7 @@ class Findings(Mapping[str, Finding]):
         """A criterion's status without building its finding."""
         if cid not in self._known:
             raise KeyError(cid)
-        return self._raw[cid][0]
+        return self._raws[self._slot[cid]][0]
 
     def __repr__(self) -> str:
         return f"Findings({dict(self)!r})"
@@ -223,6 +236,7 @@ class Determination:
     __slots__ = (
         "_missing",
         "_reasons",
+        "_requested",
         "as_of",
         "authorization",
         "exclusions",
@@ -233,7 +247,6 @@ class Determination:
         "policy_id",
         "policy_version",
         "recommendation",
-        "requested",
     )
 
     def __init__(
@@ -245,7 +258,7 @@ class Determination:
         findings: Mapping[str, Finding],
         exclusions: Mapping[str, Finding],
         kit: KitChoice | None,
-        requested: Requested,
+        requested: Requested | RequestedItem,
         authorization: tuple[date, date] | None,
         missing: list[str] | Callable[[], list[str]] | None = None,
         reasons: list[Unmet] | Callable[[], list[Unmet]] | None = None,
@@ -259,12 +272,20 @@ class Determination:
         self.findings = findings
         self.exclusions = exclusions
         self.kit = kit
-        self.requested = requested
+        self._requested = requested
         self.authorization = authorization
         self._missing = [] if missing is None else missing
         self._reasons = [] if reasons is None else reasons
         self.medical_director_review = medical_director_review
         self.expedited = expedited
+
+    @property
+    def requested(self) -> Requested:
+        """What the request asked for (given as the claim item: made when first read)."""
+        r = self._requested
+        if isinstance(r, RequestedItem):
+            r = self._requested = Requested(r.ndc, r.quantity, r.sequence)
+        return r
 
     @property
     def missing(self) -> list[str]:

@@ -119,13 +119,15 @@ class Evidence:
         return "no patient identified"
 
     def _observation(self, obs: Resource, ref: str) -> None:
-        # The hot path of intake (a dozen per request): type checks are inlined
-        # and error paths are built only on failure.
-        status = obs.get("status")
+        # The hot path of intake (a dozen per request): type checks are inlined,
+        # the usual shapes (one coding, a float value, a full effectiveDateTime)
+        # are read without helper calls, and error paths are built only on failure.
+        get = obs.get
+        status = get("status")
         if type(status) is not str or status not in _COUNTING_STATUS:
             self.notes.append(f"{ref} set aside: status {_shown(status)}")
             return
-        effective = obs.get("effectiveDateTime")
+        effective = get("effectiveDateTime")
         stamp = None
         if (
             type(effective) is str
@@ -133,31 +135,44 @@ class Evidence:
             and effective[4] == "-"
             and effective[7] == "-"
             and "issued" not in obs
+            and "effectivePeriod" not in obs
         ):
             try:
                 stamp = (date.fromisoformat(effective), effective)
             except ValueError:
                 stamp = None  # _when names the error
-        if stamp is None or "effectivePeriod" in obs:
+        if stamp is None:
             stamp = self._when(obs, ref)
-        concept = obs.get("code")
+        concept = get("code")
         if type(concept) is not dict or type(coding_list := concept.get("coding")) is not list:
             raise InvalidRequest("must be a CodeableConcept with codings", at(ref, "code"))
-        loincs = [
-            code
-            for coding in coding_list
-            if type(coding) is dict
-            and coding.get("system") == LOINC
-            and type(code := coding.get("code")) is str
-        ]
+        if len(coding_list) == 1:
+            coding = coding_list[0]
+            loincs = (
+                [code]
+                if type(coding) is dict
+                and coding.get("system") == LOINC
+                and type(code := coding.get("code")) is str
+                else []
+            )
+        else:
+            loincs = []
+            for coding in coding_list:
+                if (
+                    type(coding) is dict
+                    and coding.get("system") == LOINC
+                    and type(code := coding.get("code")) is str
+                ):
+                    loincs.append(code)
         value = unit = comparator = None
-        quantity = obs.get("valueQuantity")
+        quantity = get("valueQuantity")
         if quantity is not None:
             if type(quantity) is not dict:
                 raise InvalidRequest("must be a JSON object", at(ref, "valueQuantity"))
-            unit = quantity.get("code") or quantity.get("unit")
-            comparator = quantity.get("comparator")
-            value = quantity.get("value")
+            qget = quantity.get
+            unit = qget("code") or qget("unit")
+            comparator = qget("comparator")
+            value = qget("value")
             if value is not None:
                 if type(value) is not float:
                     value = number(value, ref, "valueQuantity.value")
@@ -170,39 +185,48 @@ class Evidence:
                             "body weight must be above 0 and at most 700 kg",
                             at(ref, "valueQuantity.value"),
                         )
+            if type(unit) is not str:
+                unit = None
+            if type(comparator) is not str:
+                comparator = None
         uln = uln_unit = None
-        ranges = obs.get("referenceRange")
+        ranges = get("referenceRange")
         if ranges:
-            first = as_object(as_list(ranges, ref, "referenceRange")[0], ref, "referenceRange[0]")
+            if type(ranges) is not list:
+                raise InvalidRequest("must be a JSON array", at(ref, "referenceRange"))
+            first = ranges[0]
+            if type(first) is not dict:
+                as_object(first, ref, "referenceRange[0]")
             high = first.get("high")
             if type(high) is dict and "value" in high:
-                uln = number(high["value"], ref, "referenceRange[0].high.value")
+                uln = high["value"]
+                if type(uln) is not float:
+                    uln = number(uln, ref, "referenceRange[0].high.value")
+                elif not -math.inf < uln < math.inf:
+                    number(uln, ref, "referenceRange[0].high.value")
                 uln_unit = high.get("code") or high.get("unit")
-        concept = obs.get("valueCodeableConcept")
+                if type(uln_unit) is not str:
+                    uln_unit = None
+        concept = get("valueCodeableConcept")
         coded = frozenset(codings(concept)) if concept is not None else _NONE
         interpretation = _NONE
-        if obs.get("interpretation"):
+        if get("interpretation"):
             interpretation = frozenset(
                 code
                 for concept in as_list(obs["interpretation"], ref, "interpretation")
                 for _, code in codings(concept)
             )
-        if type(unit) is not str:
-            unit = None
-        if type(uln_unit) is not str:
-            uln_unit = None
-        if type(comparator) is not str:
-            comparator = None
         when = stamp[0] if stamp[0] is not date.min else None
+        found_by_code = self._observations
         for code in loincs:
             # Positional: the fields' order (ref, code, when, value, unit, coded,
             # interpretation, uln, uln_unit, comparator); keywords cost twice as much.
             result = _new_observation(
                 ref, code, when, value, unit, coded, interpretation, uln, uln_unit, comparator
             )
-            found = self._observations.get(code)
+            found = found_by_code.get(code)
             if found is None:
-                self._observations[code] = [(stamp, result)]
+                found_by_code[code] = [(stamp, result)]
             else:
                 found.append((stamp, result))
 
@@ -297,8 +321,12 @@ def _stamp(pair: tuple[tuple[date, str], Observation]) -> tuple[date, str]:
 
 def _collect(items: Any, ref: str, out: dict[str, Answer]) -> None:
     """First answer of every linkId, depth first through item.item and answer.item."""
-    for item in as_list(items, ref, "item"):
-        link_id = as_object(item, ref, "item").get("linkId")
+    if type(items) is not list:
+        items = as_list(items, ref, "item")
+    for item in items:
+        if type(item) is not dict:
+            as_object(item, ref, "item")
+        link_id = item.get("linkId")
         answers = item.get("answer")
         if answers:
             if type(answers) is not list:
@@ -308,7 +336,10 @@ def _collect(items: Any, ref: str, out: dict[str, Answer]) -> None:
                     raise InvalidRequest(
                         "must be a JSON object", at(ref, f"item[{link_id}].answer")
                     )
-                value = _answer_value(answer, ref, link_id)
+                # The usual answer, a yes/no, is read inline.
+                value = answer.get("valueBoolean")
+                if type(value) is not bool:
+                    value = _answer_value(answer, ref, link_id)
                 if value is not None and type(link_id) is str and link_id not in out:
                     out[link_id] = value
                 if "item" in answer:

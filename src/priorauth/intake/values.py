@@ -90,6 +90,14 @@ def codings(concept: Any) -> tuple[Coding, ...]:
     found = concept.get("coding")
     if type(found) is not list:
         return ()
+    if len(found) == 1:  # the usual concept: one coding, read without a list
+        coding = found[0]
+        if type(coding) is dict:
+            code = coding.get("code")
+            if type(code) is str and code:
+                system = coding.get("system")
+                return ((system if type(system) is str else "", code),)
+        return ()
     out = []
     for coding in found:
         if type(coding) is dict:
@@ -131,9 +139,10 @@ def as_list(value: Any, ref: str, path: str = "") -> list[Any]:
 
 def as_objects(value: Any, ref: str, path: str) -> list[dict[str, Any]]:
     """A repeating complex element: a JSON array of objects (absent means empty)."""
-    found = as_list(value, ref, path)
-    for i, element in enumerate(found):
+    found = value if type(value) is list else as_list(value, ref, path)
+    for element in found:
         if type(element) is not dict:
+            i = next(i for i, e in enumerate(found) if type(e) is not dict)
             raise InvalidRequest("must be a JSON object", at(ref, f"{path}[{i}]"))
     return found
 

@@ -10,6 +10,7 @@ evaluation does only lookups and comparisons.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -47,6 +48,12 @@ Compiler = Callable[[str, Any, CompileContext], CheckFn]
 COMPILERS: dict[str, Compiler] = {}
 # Criterion ids a check reads the findings of, so they are evaluated first.
 DEPENDENCIES: dict[str, Callable[[Any], list[str]]] = {}
+
+
+# Fast paths the policy's generated code writes inline instead of calling a check:
+# check function -> (template name, constants). The check stays the fallback for
+# every case the template does not settle, so the two cannot disagree.
+INLINE: weakref.WeakKeyDictionary[Callable[..., Raw], tuple[Any, ...]] = weakref.WeakKeyDictionary()
 
 
 def compiler(

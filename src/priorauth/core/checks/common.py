@@ -175,26 +175,29 @@ def attested(facts: Facts, link_id: str, context: str, evidence: tuple[Evidence,
     """Judge a yes/no attestation where `true` meets the criterion."""
     a = facts.attestations.get(link_id)
     if a is None:
-        return (
-            UNKNOWN,
-            None,
-            lambda: (f"{_lead(context)}he prescriber has not answered '{link_id}'.", evidence),
-        )
+        return (UNKNOWN, None, (unanswered, context, link_id, evidence))
     value = a.value
     if type(value) is not bool:
-        return (
-            UNKNOWN,
-            None,
-            lambda: (f"{_lead(context)}he answer to '{link_id}' is not yes/no.", (*evidence, a)),
-        )
-    return (
-        MET if value else NOT_MET,
-        None,
-        lambda: (
-            f"{_lead(context)}he prescriber answered {'yes' if value else 'no'} to '{link_id}'.",
-            (*evidence, a),
-        ),
-    )
+        return (UNKNOWN, None, (_not_yes_no, context, link_id, evidence, a))
+    return (MET if value else NOT_MET, None, (_answered, context, link_id, evidence, a))
+
+
+# The explanations of `attested`, written when read.
+def unanswered(context: str, link_id: str, evidence: tuple[Evidence, ...]) -> Explanation:
+    return f"{_lead(context)}he prescriber has not answered '{link_id}'.", evidence
+
+
+def _not_yes_no(
+    context: str, link_id: str, evidence: tuple[Evidence, ...], a: Attestation
+) -> Explanation:
+    return f"{_lead(context)}he answer to '{link_id}' is not yes/no.", (*evidence, a)
+
+
+def _answered(
+    context: str, link_id: str, evidence: tuple[Evidence, ...], a: Attestation
+) -> Explanation:
+    said = "yes" if a.value else "no"
+    return f"{_lead(context)}he prescriber answered {said} to '{link_id}'.", (*evidence, a)
 
 
 def _lead(context: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import date, timedelta
 
 from priorauth.core.checks import CheckFn, CompileContext, State, compiler
 from priorauth.core.checks.common import EPS, convert, latest_within, passes, show, within
@@ -15,6 +15,8 @@ from priorauth.core.result import (
     UNKNOWN,
     Derived,
     Evidence,
+    Explanation,
+    KitChoice,
     Raw,
     Status,
     explain,
@@ -23,6 +25,10 @@ from priorauth.core.result import (
 
 def _refs(evidence: tuple[Evidence, ...]) -> tuple[str, ...]:
     return tuple(e.ref for e in evidence if hasattr(e, "ref"))
+
+
+def _when(o: Observation) -> date:
+    return o.when  # type: ignore[return-value]  # only dated results are in a window
 
 
 def _clearance_deps(c: CreatinineClearanceCheck) -> list[str]:
@@ -83,12 +89,14 @@ def creatinine_clearance(cid: str, c: CreatinineClearanceCheck, ctx: CompileCont
             return (
                 UNKNOWN,
                 None,
-                lambda: (f"No creatinine clearance or serum creatinine within {window} days.", ()),
+                (f"No creatinine clearance or serum creatinine within {window} days.", ()),
             )
-        cr = max(crs, key=lambda o: o.when)  # type: ignore[arg-type, return-value]
+        cr = crs[0]
+        if len(crs) > 1:
+            cr = max(crs, key=_when)
         scr = convert(cr, c.creatinine_units)
         if scr is None or scr <= 0 or cr.comparator is not None:
-            return (UNKNOWN, None, lambda: (f"Serum creatinine {show(cr)} is not usable.", (cr,)))
+            return (UNKNOWN, None, (unusable, cr))
         weight = st.findings[c.weight_from]
         kg = weight[1]
         if weight[0] != MET or kg is None:
@@ -100,31 +108,49 @@ def creatinine_clearance(cid: str, c: CreatinineClearanceCheck, ctx: CompileCont
         male = (140 - age) * kg / (72 * scr)
         sex = st.findings[c.sex_from][0]
         female = male * ff
-        low, high = {MET: (male, male), NOT_MET: (female, female)}.get(sex, (female, male))
+        if sex == MET:
+            low = high = male
+        elif sex == NOT_MET:
+            low = high = female
+        else:
+            low, high = female, male
         status: Status = MET if low >= t - EPS else NOT_MET if high < t - EPS else UNKNOWN
-        est = low  # the conservative estimate is the one reported
+        # The conservative estimate (low) is the one reported.
+        return (status, low, (explained, status, cr, weight, age, kg, scr, sex, low, female, male))
 
-        def explained() -> tuple[str, tuple[Evidence, ...]]:
-            inputs = (cr.ref, *_refs(explain(weight[2])[1]))
-            formula = f"(140 − {age}) × {kg:.1f} kg / (72 × {scr:.2f} mg/dL)" + (
-                f" × {ff:g}" if sex == NOT_MET else ""
-            )
-            ev = Derived(
-                "Cockcroft-Gault creatinine clearance", round(est, 1), "mL/min", inputs, formula
-            )
-            if status == UNKNOWN:
-                reason = (
-                    f"Estimated creatinine clearance is {female:.1f} to {male:.1f} mL/min "
-                    f"depending on sex, which is not known; threshold {t:g}."
-                )
-            else:
-                reason = (
-                    f"Estimated (Cockcroft-Gault) creatinine clearance {est:.1f} mL/min "
-                    f"({'≥' if status == MET else '<'} {t:g}) from {formula}."
-                )
-            return reason, (cr, ev)
+    def unusable(cr: Observation) -> Explanation:
+        return f"Serum creatinine {show(cr)} is not usable.", (cr,)
 
-        return (status, est, explained)
+    def explained(
+        status: Status,
+        cr: Observation,
+        weight: Raw,
+        age: int,
+        kg: float,
+        scr: float,
+        sex: Status,
+        est: float,
+        female: float,
+        male: float,
+    ) -> Explanation:
+        inputs = (cr.ref, *_refs(explain(weight[2])[1]))
+        formula = f"(140 − {age}) × {kg:.1f} kg / (72 × {scr:.2f} mg/dL)" + (
+            f" × {ff:g}" if sex == NOT_MET else ""
+        )
+        ev = Derived(
+            "Cockcroft-Gault creatinine clearance", round(est, 1), "mL/min", inputs, formula
+        )
+        if status == UNKNOWN:
+            reason = (
+                f"Estimated creatinine clearance is {female:.1f} to {male:.1f} mL/min "
+                f"depending on sex, which is not known; threshold {t:g}."
+            )
+        else:
+            reason = (
+                f"Estimated (Cockcroft-Gault) creatinine clearance {est:.1f} mL/min "
+                f"({'≥' if status == MET else '<'} {t:g}) from {formula}."
+            )
+        return reason, (cr, ev)
 
     return check
 
@@ -151,34 +177,31 @@ def kit_by_weight(cid: str, c: KitByWeightCheck, ctx: CompileContext) -> CheckFn
             return no_weight
         # The weight is not rounded; the vial count is rounded up (50.0 kg -> 10, 50.1 -> 11).
         vials = math.ceil(per_kg * kg / vial - EPS)
-
-        def calc() -> Derived:
-            return Derived(
-                "vials",
-                vials,
-                None,
-                _refs(explain(w[2])[1]),
-                f"ceil({per_kg:g} mL/kg × {kg:g} kg / {vial:g} mL)",
-            )
-
         kit = kits.get(vials)
         if kit is None:
-            return (
-                UNKNOWN,
-                float(vials),
-                lambda: (
-                    f"{kg:g} kg needs {vials} vials; kits hold {lo} to {hi}: "
-                    "the Medical Director must decide the dose.",
-                    (calc(),),
-                ),
-            )
+            return (UNKNOWN, float(vials), (no_kit, w, kg, vials))
+        return (MET, float(vials), (chosen, w, kg, vials, kit))
+
+    def calc(w: Raw, kg: float, vials: int) -> Derived:
+        return Derived(
+            "vials",
+            vials,
+            None,
+            _refs(explain(w[2])[1]),
+            f"ceil({per_kg:g} mL/kg × {kg:g} kg / {vial:g} mL)",
+        )
+
+    def no_kit(w: Raw, kg: float, vials: int) -> Explanation:
         return (
-            MET,
-            float(vials),
-            lambda: (
-                f"{kg:g} kg → {vials} vials → kit NDC {kit.ndc}.",
-                (calc(), Derived("kit NDC", kit.ndc)),
-            ),
+            f"{kg:g} kg needs {vials} vials; kits hold {lo} to {hi}: "
+            "the Medical Director must decide the dose.",
+            (calc(w, kg, vials),),
+        )
+
+    def chosen(w: Raw, kg: float, vials: int, kit: KitChoice) -> Explanation:
+        return (
+            f"{kg:g} kg → {vials} vials → kit NDC {kit.ndc}.",
+            (calc(w, kg, vials), Derived("kit NDC", kit.ndc)),
         )
 
     return check

@@ -65,11 +65,10 @@ def excluded_when_not_met(cid: str, c: ExclusionByCriterionCheck, ctx: CompileCo
         f = st.findings[target]
         s = f[0]
         status: Status = MET if s == NOT_MET else NOT_MET if s == MET else UNKNOWN
+        return (status, None, (mirrored, f))
 
-        def mirrored() -> Explanation:
-            reason, evidence = explain(f[2])
-            return f"Mirrors {target}: {reason}", evidence
-
-        return (status, None, mirrored)
+    def mirrored(f: Raw) -> Explanation:
+        reason, evidence = explain(f[2])
+        return f"Mirrors {target}: {reason}", evidence
 
     return check

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from priorauth.core.checks import CheckFn, CompileContext, State, compiler
+from priorauth.core.checks import INLINE, CheckFn, CompileContext, State, compiler
 from priorauth.core.checks.common import (
+    EPS,
     TESTS,
     Classifier,
     attested,
@@ -28,7 +29,7 @@ from priorauth.core.model import (
     LabPresentCheck,
     LabThresholdCheck,
 )
-from priorauth.core.result import MET, NOT_MET, UNKNOWN, Raw
+from priorauth.core.result import MET, NOT_MET, UNKNOWN, Explanation, Raw
 
 _SYMBOL = {"le": "≤", "lt": "<", "ge": "≥", "gt": ">"}
 
@@ -175,6 +176,27 @@ def lab_threshold(cid: str, c: LabThresholdCheck, ctx: CompileContext) -> CheckF
         return nothing(allr)
 
     if latest and delta is not None:
+        # The policy's generated code reads the usual case inline (see INLINE).
+        def explained(o: Observation, v: float, ok: bool) -> Explanation:
+            return (f"{label} {show(o)} {'meets' if ok else 'does not meet'} {rule}.", (o,))
+
+        def explained_uln(o: Observation, ratio: float, uln: float, ok: bool) -> Explanation:
+            return (
+                f"{label} {show(o)} is {ratio:.2f} × ULN {uln:g} "
+                f"({'within' if ok else 'outside'} {rule}).",
+                (o,),
+            )
+
+        INLINE[latest_in_window] = (
+            "lab",
+            single if single is not None else read,
+            delta,
+            op,
+            multiple,
+            factors,
+            limit_value,
+            explained if multiple is None else explained_uln,
+        )
         return latest_in_window
 
     def check(facts: Facts, st: State) -> Raw:
@@ -230,39 +252,34 @@ def lab_present(cid: str, c: LabPresentCheck, ctx: CompileContext) -> CheckFn:
         o = latest_within(allr, as_of - delta, as_of)
         if o is None:
             if allr:
-                return (
-                    UNKNOWN,
-                    None,
-                    lambda: (
-                        f"No {label} (LOINC {codes}) within {window} days; "
-                        f"the latest is {show(allr[0])}.",
-                        (allr[0],),
-                    ),
-                )
-            return (
-                UNKNOWN,
-                None,
-                lambda: (f"No {label} (LOINC {codes}) within {window} days.", ()),
-            )
+                return (UNKNOWN, None, (none_in_window, allr[0]))
+            return (UNKNOWN, None, (f"No {label} (LOINC {codes}) within {window} days.", ()))
         if units is None:
-            return (MET, None, lambda: (f"{label} {show(o)}, within {window} days.", (o,)))
+            return (MET, None, (present, o))
         f = factors.get(o.unit or "") if o.value is not None else None
         v = None if f is None else o.value * f  # type: ignore[operator]
         if v is None or v <= 0 or o.comparator is not None:
-            return (
-                UNKNOWN,
-                None,
-                lambda: (f"{label} {show(o)} is not a usable value in an accepted unit.", (o,)),
-            )
+            return (UNKNOWN, None, (unusable, o))
+        return (MET, v, (usable, o, v))
+
+    def none_in_window(latest: Observation) -> Explanation:
         return (
-            MET,
-            v,
-            lambda: (
-                f"{label} {show(o)}"
-                + ("" if o.unit == canonical else f" = {v:.1f} {canonical}")
-                + f", within {window} days.",
-                (o,),
-            ),
+            f"No {label} (LOINC {codes}) within {window} days; the latest is {show(latest)}.",
+            (latest,),
+        )
+
+    def present(o: Observation) -> Explanation:
+        return f"{label} {show(o)}, within {window} days.", (o,)
+
+    def unusable(o: Observation) -> Explanation:
+        return f"{label} {show(o)} is not a usable value in an accepted unit.", (o,)
+
+    def usable(o: Observation, v: float) -> Explanation:
+        return (
+            f"{label} {show(o)}"
+            + ("" if o.unit == canonical else f" = {v:.1f} {canonical}")
+            + f", within {window} days.",
+            (o,),
         )
 
     return check
@@ -282,39 +299,35 @@ def lab_negative(cid: str, c: LabNegativeCheck, ctx: CompileContext) -> CheckFn:
         as_of = st.as_of
         o = latest_within(read(facts), as_of - delta, as_of)
         if o is None:
-            return (UNKNOWN, None, lambda: (f"No {label} result within {window} days.", ()))
+            return (UNKNOWN, None, (f"No {label} result within {window} days.", ()))
         q = classify(o)
         if q is None and o.value is not None:
             v = convert(o, c.units)
             if v is None:
-                return (
-                    UNKNOWN,
-                    None,
-                    lambda: (f"{label} {show(o)} is not in an accepted unit.", (o,)),
-                )
+                return (UNKNOWN, None, (not_accepted, o))
             below = passes("lt", v, cutoff, o.comparator)
             if below is None:
                 return _bound_unsettled(label, o, f"the cutoff {cutoff:g} {unit}")
-            return (
-                MET if below else NOT_MET,
-                v,
-                lambda: (
-                    f"{label} {show(o)} is {'negative' if below else 'positive'} "
-                    f"(cutoff {cutoff:g} {unit}).",
-                    (o,),
-                ),
-            )
+            return (MET if below else NOT_MET, v, (by_cutoff, o, below))
         if q is None:
-            return (
-                UNKNOWN,
-                None,
-                lambda: (f"{label} {show(o)} is neither negative nor positive.", (o,)),
-            )
+            return (UNKNOWN, None, (neither, o))
+        return (MET if q == "negative" else NOT_MET, None, (classified, o, q))
+
+    def not_accepted(o: Observation) -> Explanation:
+        return f"{label} {show(o)} is not in an accepted unit.", (o,)
+
+    def by_cutoff(o: Observation, below: bool) -> Explanation:
         return (
-            MET if q == "negative" else NOT_MET,
-            None,
-            lambda: (f"{label} {show(o)} is {q}.", (o,)),
+            f"{label} {show(o)} is {'negative' if below else 'positive'} "
+            f"(cutoff {cutoff:g} {unit}).",
+            (o,),
         )
+
+    def neither(o: Observation) -> Explanation:
+        return f"{label} {show(o)} is neither negative nor positive.", (o,)
+
+    def classified(o: Observation, q: str) -> Explanation:
+        return f"{label} {show(o)} is {q}.", (o,)
 
     return check
 
@@ -326,17 +339,23 @@ def infection_screen(cid: str, c: InfectionScreenCheck, ctx: CompileContext) -> 
     conditions = IcdPatterns.of(c.conditions)
     all_negative = "Hepatitis B negative and hepatitis C not detected."
 
-    def reading(o: Observation, viral: frozenset[str]) -> str | None:
-        q = classify(o)
-        if q is None and o.code in viral and o.value is not None:
-            q = "positive" if o.value > 0 else "negative"
-        return q
-
     def active(cond: Condition) -> Raw | None:
         for s, k in cond.codes:
             if s == ICD10CM and conditions.match(k):
-                return (NOT_MET, None, lambda: (f"Active hepatitis Condition {cond.ref}.", (cond,)))
+                return (NOT_MET, None, (active_explained, cond))
         return None
+
+    def active_explained(cond: Condition) -> Explanation:
+        return f"Active hepatitis Condition {cond.ref}.", (cond,)
+
+    def positive_explained(
+        positive: list[tuple[str, Observation]], evidence: list[Observation]
+    ) -> Explanation:
+        shown = "; ".join(f"{n} {show(o)}" for n, o in positive)
+        return f"Positive or detected: {shown}.", tuple(evidence)
+
+    def missing_explained(missing: list[str], evidence: list[Observation]) -> Explanation:
+        return f"No negative {' or '.join(missing)} result.", tuple(evidence)
 
     def check(facts: Facts, st: State) -> Raw:
         for cond in facts.conditions:
@@ -353,11 +372,15 @@ def infection_screen(cid: str, c: InfectionScreenCheck, ctx: CompileContext) -> 
                 rs = observations.get(code)
                 if not rs:
                     continue
-                o = rs[0] if rs[0].when is None or rs[0].when <= as_of else latest_up_to(rs, as_of)
+                first = rs[0]
+                w = first.when
+                o = first if w is None or w <= as_of else latest_up_to(rs, as_of)
                 if o is None:
                     continue
                 evidence.append(o)  # the most recent of each test is judged
-                q = reading(o, viral)
+                q = classify(o)
+                if q is None and o.code in viral and o.value is not None:
+                    q = "positive" if o.value > 0 else "negative"
                 if q == "positive":
                     positive.append((name, o))
                 elif q == "negative":
@@ -365,20 +388,9 @@ def infection_screen(cid: str, c: InfectionScreenCheck, ctx: CompileContext) -> 
             if not negative:
                 missing.append(name)
         if positive:
-            return (
-                NOT_MET,
-                None,
-                lambda: (
-                    f"Positive or detected: {'; '.join(f'{n} {show(o)}' for n, o in positive)}.",
-                    tuple(evidence),
-                ),
-            )
+            return (NOT_MET, None, (positive_explained, positive, evidence))
         if missing:
-            return (
-                UNKNOWN,
-                None,
-                lambda: (f"No negative {' or '.join(missing)} result.", tuple(evidence)),
-            )
+            return (UNKNOWN, None, (missing_explained, missing, evidence))
         return (MET, None, (all_negative, tuple(evidence)))
 
     return check
@@ -392,25 +404,30 @@ def history_of_positive(cid: str, c: HistoryOfPositiveCheck, ctx: CompileContext
     cutoff = c.cutoff
     attestation = c.attestation
     none_positive: Raw = (NOT_MET, None, ("No positive result on record.", ()))
+    factors = c.units.factors
+    at_cutoff = cutoff - EPS  # a plain measurement is positive at or above the cutoff
 
     def check(facts: Facts, st: State) -> Raw:
         as_of = st.as_of
         for o in read(facts):
-            if o.when is not None and o.when > as_of:
+            w = o.when
+            if w is not None and w > as_of:
                 continue
-            q = classify(o)
-            if q == "positive" or (
-                q is None
-                and (v := convert(o, c.units)) is not None
-                and passes("ge", v, cutoff, o.comparator)
-            ):
-                return (
-                    MET,
-                    None,
-                    lambda: (f"Positive result {show(o)} (cutoff {cutoff:g} {unit}).", (o,)),
-                )
+            q = classify(o) if o.coded or o.interpretation else None
+            if q == "positive":
+                return (MET, None, (positive, o))
+            if q is None and o.value is not None and (f := factors.get(o.unit or "")) is not None:
+                v = o.value * f
+                if o.comparator is None:
+                    if v >= at_cutoff:
+                        return (MET, None, (positive, o))
+                elif passes("ge", v, cutoff, o.comparator):
+                    return (MET, None, (positive, o))
         if attestation is None:
             return none_positive
         return attested(facts, attestation, "No positive result on record")
+
+    def positive(o: Observation) -> Explanation:
+        return f"Positive result {show(o)} (cutoff {cutoff:g} {unit}).", (o,)
 
     return check

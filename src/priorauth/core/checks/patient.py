@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from priorauth.core.checks import CheckFn, CompileContext, State, compiler
 from priorauth.core.checks.common import attested
 from priorauth.core.codes import IcdPatterns
-from priorauth.core.facts import ICD10CM, Facts
+from priorauth.core.facts import ICD10CM, Condition, Facts, Patient, Prescriber
 from priorauth.core.model import DiagnosisCheck, MinAgeCheck, PrescriberSpecialtyCheck, SexCheck
-from priorauth.core.result import MET, NOT_MET, UNKNOWN, Derived, Raw, Recorded
+from priorauth.core.result import MET, NOT_MET, UNKNOWN, Derived, Explanation, Raw, Recorded
 
 
 @compiler("diagnosis")
@@ -19,35 +21,34 @@ def diagnosis(cid: str, c: DiagnosisCheck, ctx: CompileContext) -> CheckFn:
         claim_icd = [code for system, code in facts.claim_diagnoses if system == ICD10CM]
         for code in claim_icd:
             if pats.match(code):
-                return (
-                    MET,
-                    None,
-                    lambda: (
-                        f"{code} is a diagnosis on the claim.",
-                        (Recorded(facts.claim_ref, "diagnosis", code),),
-                    ),
-                )
+                return (MET, None, (on_claim, code, facts.claim_ref))
         for cond in facts.conditions:
-            if cond.active and any(s == ICD10CM and pats.match(k) for s, k in cond.codes):
-                return (
-                    MET,
-                    None,
-                    lambda: (f"Active Condition {cond.ref} codes {wanted}.", (cond,)),
-                )
+            if cond.active:
+                for s, k in cond.codes:
+                    if s == ICD10CM and pats.match(k):
+                        return (MET, None, (active, cond))
         if claim_icd:
-            return (
-                NOT_MET,
-                None,
-                lambda: (
-                    f"The claim's diagnoses ({', '.join(claim_icd)}) do not include "
-                    f"{wanted}, and no active Condition does.",
-                    tuple(Recorded(facts.claim_ref, "diagnosis", k) for k in claim_icd),
-                ),
-            )
+            return (NOT_MET, None, (not_on_claim, claim_icd, facts.claim_ref))
         return (
             UNKNOWN,
             None,
-            lambda: (f"No ICD-10-CM diagnosis on the claim and no {wanted} Condition.", ()),
+            (f"No ICD-10-CM diagnosis on the claim and no {wanted} Condition.", ()),
+        )
+
+    def on_claim(code: str, claim_ref: str) -> Explanation:
+        return (
+            f"{code} is a diagnosis on the claim.",
+            (Recorded(claim_ref, "diagnosis", code),),
+        )
+
+    def active(cond: Condition) -> Explanation:
+        return f"Active Condition {cond.ref} codes {wanted}.", (cond,)
+
+    def not_on_claim(claim_icd: list[str], claim_ref: str) -> Explanation:
+        return (
+            f"The claim's diagnoses ({', '.join(claim_icd)}) do not include "
+            f"{wanted}, and no active Condition does.",
+            tuple(Recorded(claim_ref, "diagnosis", k) for k in claim_icd),
         )
 
     return check
@@ -77,19 +78,17 @@ def sex(cid: str, c: SexCheck, ctx: CompileContext) -> CheckFn:
             return (
                 MET if mapped == expected else NOT_MET,
                 None,
-                lambda: (
-                    f"{label.capitalize()} is {raw}{note}.",
-                    tuple(Recorded(p.ref, lb, v) for lb, v in seen),
-                ),
+                (recorded_as, label, raw, note, p, seen),
             )
-        return (
-            UNKNOWN,
-            None,
-            lambda: (
-                "No sex for clinical use, birth sex or gender is recorded.",
-                tuple(Recorded(p.ref, lb, v) for lb, v in seen),
-            ),
-        )
+        return (UNKNOWN, None, (nothing_recorded, p, seen))
+
+    def recorded_as(
+        label: str, raw: str, note: str, p: Patient, seen: list[tuple[str, str]]
+    ) -> Explanation:
+        return f"{label.capitalize()} is {raw}{note}.", _recorded(p, seen)
+
+    def nothing_recorded(p: Patient, seen: list[tuple[str, str]]) -> Explanation:
+        return "No sex for clinical use, birth sex or gender is recorded.", _recorded(p, seen)
 
     return check
 
@@ -106,13 +105,12 @@ def min_age(cid: str, c: MinAgeCheck, ctx: CompileContext) -> CheckFn:
             return no_birth_date
         a = st.as_of
         age = a.year - b.year - ((a.month, a.day) < (b.month, b.day))
+        return (MET if age >= years else NOT_MET, float(age), (aged, p, b, a, age))
+
+    def aged(p: Patient, b: date, a: date, age: int) -> Explanation:
         return (
-            MET if age >= years else NOT_MET,
-            float(age),
-            lambda: (
-                f"Born {b.isoformat()}: {age} years old on {a.isoformat()}.",
-                (Recorded(p.ref, "birth date", b.isoformat()), Derived("age", age, "years")),
-            ),
+            f"Born {b.isoformat()}: {age} years old on {a.isoformat()}.",
+            (Recorded(p.ref, "birth date", b.isoformat()), Derived("age", age, "years")),
         )
 
     return check
@@ -126,37 +124,39 @@ def prescriber_specialty(cid: str, c: PrescriberSpecialtyCheck, ctx: CompileCont
     def check(facts: Facts, st: State) -> Raw:
         pr = facts.prescriber
         taxa = pr.taxonomies if pr else ()
-
-        def evidence() -> tuple[Recorded, ...]:
-            return tuple(Recorded(pr.ref, "specialty (NUCC)", t) for t in taxa) if pr else ()
-
-        hit = next((t for t in taxa if t in allowed), None)
-        if hit is not None:
-            return (
-                MET,
-                None,
-                lambda: (
-                    f"The prescriber's specialty {hit} is one the policy accepts.",
-                    evidence(),
-                ),
-            )
+        for t in taxa:
+            if t in allowed:
+                return (MET, None, (accepted, t, pr))
         if attestation and attestation in facts.attestations:
             known = (
                 f"Specialty {', '.join(taxa)} is not on the list"
                 if taxa
                 else "No specialty recorded"
             )
-            return attested(facts, attestation, known, evidence())
+            return attested(facts, attestation, known, _specialties(pr))
         if taxa:
-            return (
-                NOT_MET,
-                None,
-                lambda: (
-                    f"The prescriber's specialty ({', '.join(taxa)}) is not one the "
-                    "policy accepts, and no attestation says otherwise.",
-                    evidence(),
-                ),
-            )
-        return (UNKNOWN, None, lambda: ("The prescriber's specialty is not known.", evidence()))
+            return (NOT_MET, None, (not_accepted, pr))
+        return (UNKNOWN, None, (not_known, pr))
+
+    def accepted(t: str, pr: Prescriber) -> Explanation:
+        return f"The prescriber's specialty {t} is one the policy accepts.", _specialties(pr)
+
+    def not_accepted(pr: Prescriber) -> Explanation:
+        return (
+            f"The prescriber's specialty ({', '.join(pr.taxonomies)}) is not one the "
+            "policy accepts, and no attestation says otherwise.",
+            _specialties(pr),
+        )
+
+    def not_known(pr: Prescriber | None) -> Explanation:
+        return "The prescriber's specialty is not known.", _specialties(pr)
 
     return check
+
+
+def _specialties(pr: Prescriber | None) -> tuple[Recorded, ...]:
+    return tuple(Recorded(pr.ref, "specialty (NUCC)", t) for t in pr.taxonomies) if pr else ()
+
+
+def _recorded(p: Patient, seen: list[tuple[str, str]]) -> tuple[Recorded, ...]:
+    return tuple(Recorded(p.ref, lb, v) for lb, v in seen)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-from priorauth.core.checks import CheckFn, CompileContext, State, compiler
+from priorauth.core.checks import INLINE, CheckFn, CompileContext, State, compiler
 from priorauth.core.checks.common import attested
 from priorauth.core.codes import IcdPatterns
-from priorauth.core.facts import ICD10CM, Condition, Facts
+from priorauth.core.facts import ICD10CM, Attestation, Condition, Facts, Medication
 from priorauth.core.model import AttestationCheck, NoConditionCheck, NoMedicationCheck
-from priorauth.core.result import MET, NOT_MET, UNKNOWN, Raw
+from priorauth.core.result import MET, NOT_MET, UNKNOWN, Explanation, Raw
 
 
 @compiler("attestation")
@@ -29,6 +29,7 @@ def attestation(cid: str, c: AttestationCheck, ctx: CompileContext) -> CheckFn:
                     return (NOT_MET, None, (answered_no, (a,)))
                 return attested(facts, link, "")
 
+            INLINE[yes] = ("attest_yes", link, answered_yes, answered_no)
             return yes
 
         def no(facts: Facts, st: State) -> Raw:
@@ -38,6 +39,12 @@ def attestation(cid: str, c: AttestationCheck, ctx: CompileContext) -> CheckFn:
                 return (status, value, detail)
             return (NOT_MET if status == MET else MET, value, detail)
 
+        INLINE[no] = (
+            "attest_no",
+            link,
+            f"The prescriber answered yes to '{link}'.",
+            f"The prescriber answered no to '{link}'.",
+        )
         return no
 
     least = c.at_least
@@ -46,18 +53,17 @@ def attestation(cid: str, c: AttestationCheck, ctx: CompileContext) -> CheckFn:
     def at_least(facts: Facts, st: State) -> Raw:
         a = facts.attestations.get(link)
         if a is None:
-            return (UNKNOWN, None, lambda: (f"No prescriber attestation '{link}'.", ()))
+            return (UNKNOWN, None, (f"No prescriber attestation '{link}'.", ()))
         v = a.value
         if isinstance(v, bool) or not isinstance(v, int | float):
-            return (UNKNOWN, None, lambda: (f"Attestation '{link}' is not a number.", (a,)))
+            return (UNKNOWN, None, (f"Attestation '{link}' is not a number.", (a,)))
         ok = v >= least
+        return (MET if ok else NOT_MET, float(v), (reported, a, v, ok))
+
+    def reported(a: Attestation, v: float, ok: bool) -> Explanation:
         return (
-            MET if ok else NOT_MET,
-            float(v),
-            lambda: (
-                f"The prescriber reports {v:g} for '{link}' ({'≥' if ok else '<'} {least:g}).",
-                (a,),
-            ),
+            f"The prescriber reports {v:g} for '{link}' ({'≥' if ok else '<'} {least:g}).",
+            (a,),
         )
 
     return at_least
@@ -76,11 +82,7 @@ def no_medication(cid: str, c: NoMedicationCheck, ctx: CompileContext) -> CheckF
     def check(facts: Facts, st: State) -> Raw:
         for m in facts.medications:
             if m.active and (hit := names.search(m.names)):
-                return (
-                    NOT_MET,
-                    None,
-                    lambda: (f"Active medication {m.ref} names {hit.group(1)}.", (m,)),
-                )
+                return (NOT_MET, None, (_names, m, hit.group(1)))
         if attestation is None:
             return none
         return attested(facts, attestation, "No such active medication in the request")
@@ -105,3 +107,7 @@ def no_condition(cid: str, c: NoConditionCheck, ctx: CompileContext) -> CheckFn:
         return attested(facts, attestation, "No such active Condition in the request")
 
     return check
+
+
+def _names(m: Medication, name: str) -> Explanation:
+    return f"Active medication {m.ref} names {name}.", (m,)
