@@ -47,7 +47,9 @@ T = TypeVar("T")
 class CompiledPolicy:
     """A policy ready to evaluate. Build with `compile_policy`."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, *, inline: bool = True) -> None:
+        # inline=False calls every compiled check (no fast path written into the
+        # generated code): the reference the inline paths are tested against.
         self.policy = policy
         kits: dict[int, KitChoice] = {}
         if policy.dosing is not None:
@@ -82,7 +84,9 @@ class CompiledPolicy:
             if c.check is not None and c.check.kind in DEPENDENCIES
             for d in DEPENDENCIES[c.check.kind](c.check)
         }
-        self._run = _generate(self._leaves, self._groups, self._top, self._exclusions, needed)
+        self._run = _generate(
+            self._leaves, self._groups, self._top, self._exclusions, needed, inline
+        )
         md = policy.approval.medical_director_review
         self._md_all = md == "all"
         self._md_denials = md == "denials"
@@ -310,6 +314,7 @@ def _generate(
     top: tuple[str, ...],
     exclusions: tuple[str, ...],
     needed: set[str],
+    inline: bool = True,
 ) -> _Run:
     """One function that runs every check and combines every group of a policy.
 
@@ -343,7 +348,7 @@ def _generate(
         ns[f"f{n}"], ns[f"k{n}"] = fn, cid
         r = var[cid] = f"r{n}"
         call = f"f{n}(facts, st)"
-        spec = INLINE.get(fn)
+        spec = INLINE.get(fn) if inline else None
         if spec is None:
             body.append(f"    {r} = {call}")
         elif spec[0] in ("attest_yes", "attest_no"):

@@ -63,6 +63,17 @@ def lab_threshold(cid: str, c: LabThresholdCheck, ctx: CompileContext) -> CheckF
     limit_value = c.value if c.value is not None else 0.0
     latest = c.pick == "latest"
 
+    # The sentences of a judged result, written when read.
+    def explained(o: Observation, v: float, ok: bool) -> Explanation:
+        return (f"{label} {show(o)} {'meets' if ok else 'does not meet'} {rule}.", (o,))
+
+    def explained_uln(o: Observation, ratio: float, uln: float, ok: bool) -> Explanation:
+        return (
+            f"{label} {show(o)} is {ratio:.2f} × ULN {uln:g} "
+            f"({'within' if ok else 'outside'} {rule}).",
+            (o,),
+        )
+
     def by_uln(o: Observation, m: float) -> Raw:
         value, uln = o.value, o.uln
         if value is None:
@@ -85,15 +96,7 @@ def lab_threshold(cid: str, c: LabThresholdCheck, ctx: CompileContext) -> CheckF
         if ok is None:
             return _bound_unsettled(label, o, rule)
         ratio = value / uln
-        return (
-            MET if ok else NOT_MET,
-            ratio,
-            lambda: (
-                f"{label} {show(o)} is {ratio:.2f} × ULN {uln:g} "
-                f"({'within' if ok else 'outside'} {rule}).",
-                (o,),
-            ),
-        )
+        return (MET if ok else NOT_MET, ratio, (explained_uln, o, ratio, uln, ok))
 
     def judge(o: Observation) -> Raw:
         if multiple is not None:
@@ -110,11 +113,7 @@ def lab_threshold(cid: str, c: LabThresholdCheck, ctx: CompileContext) -> CheckF
         ok = test(v, limit_value) if comparator is None else passes(op, v, limit_value, comparator)
         if ok is None:
             return _bound_unsettled(label, o, rule)
-        return (
-            MET if ok else NOT_MET,
-            v,
-            lambda: (f"{label} {show(o)} {'meets' if ok else 'does not meet'} {rule}.", (o,)),
-        )
+        return (MET if ok else NOT_MET, v, (explained, o, v, ok))
 
     def nothing(allr: tuple[Observation, ...]) -> Raw:
         if allr:
@@ -151,42 +150,17 @@ def lab_threshold(cid: str, c: LabThresholdCheck, ctx: CompileContext) -> CheckF
                         return judge(o)
                     ok = test(value, multiple * uln)
                     ratio = value / uln
-                    return (
-                        MET if ok else NOT_MET,
-                        ratio,
-                        lambda: (
-                            f"{label} {show(o)} is {ratio:.2f} × ULN {uln:g} "
-                            f"({'within' if ok else 'outside'} {rule}).",
-                            (o,),
-                        ),
-                    )
+                    return (MET if ok else NOT_MET, ratio, (explained_uln, o, ratio, uln, ok))
                 f = factors.get(o.unit or "")
                 if f is None:
                     return judge(o)
                 v = value * f
                 ok = test(v, limit_value)
-                return (
-                    MET if ok else NOT_MET,
-                    v,
-                    lambda: (
-                        f"{label} {show(o)} {'meets' if ok else 'does not meet'} {rule}.",
-                        (o,),
-                    ),
-                )
+                return (MET if ok else NOT_MET, v, (explained, o, v, ok))
         return nothing(allr)
 
     if latest and delta is not None:
         # The policy's generated code reads the usual case inline (see INLINE).
-        def explained(o: Observation, v: float, ok: bool) -> Explanation:
-            return (f"{label} {show(o)} {'meets' if ok else 'does not meet'} {rule}.", (o,))
-
-        def explained_uln(o: Observation, ratio: float, uln: float, ok: bool) -> Explanation:
-            return (
-                f"{label} {show(o)} is {ratio:.2f} × ULN {uln:g} "
-                f"({'within' if ok else 'outside'} {rule}).",
-                (o,),
-            )
-
         INLINE[latest_in_window] = (
             "lab",
             single if single is not None else read,
