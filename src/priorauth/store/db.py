@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from priorauth.errors import PriorauthError
@@ -50,7 +52,39 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True, **json_args)
+    engine = create_engine(url, pool_size=20, max_overflow=20, **json_args)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection used this recently is taken as alive (pgbouncer's server_check_delay
+# rule): pinging on every checkout cost each request a round trip to the database.
+IDLE_BEFORE_PING = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before reuse only if it sat idle a while.
+
+    A dead one (the database restarted) is replaced before the request uses it, as
+    `pool_pre_ping` would do. One that died within the last seconds fails its request;
+    the pool then replaces every connection older than the failure.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_conn, record):  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn, record, proxy):  # type: ignore[no-untyped-def]
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < IDLE_BEFORE_PING:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as e:
+            raise DisconnectionError(str(e)) from e
+        if not alive:
+            raise DisconnectionError("the pooled connection did not answer a ping")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
