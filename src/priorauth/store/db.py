@@ -49,7 +49,9 @@ def make_engine(url: str) -> Engine:
             # A transaction that reads and then writes must hold the write lock from the
             # start: otherwise another process's commit in between makes SQLite refuse
             # the write at once (SQLITE_BUSY_SNAPSHOT) instead of waiting its turn.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read-only one (read_sessions) need not: in WAL it waits for no one.
+            read_only = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     engine = create_engine(url, pool_size=20, max_overflow=20, **json_args)
@@ -89,6 +91,16 @@ def _ping_when_idle(engine: Engine) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+READ_ONLY = "priorauth_read_only"
+
+
+def read_sessions(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for reading only. On SQLite they do not take the database's one write
+    lock (every other transaction does, from its start), so judging an order or a form
+    from stored data does not queue behind, or hold up, every writer in every worker."""
+    return sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 def _alembic_config(url: str) -> Config:
