@@ -73,6 +73,7 @@ def start_server(
     log = tempfile.TemporaryFile()  # noqa: SIM115 - read back only when start-up fails
     proc = subprocess.Popen(
         [
+            *PIN["server"],
             sys.executable,
             "-m",
             "priorauth",
@@ -93,7 +94,7 @@ def start_server(
         log.seek(0)
         # Every worker, not just the first: connections opened while one worker is still
         # importing all land on the other and stay there (keep-alive) for the whole run.
-        ready = log.read().count(b"Application startup complete") >= workers
+        ready = workers == 1 or log.read().count(b"Application startup complete") >= workers
         try:
             if ready and httpx.get(f"{base}/fhir/metadata", timeout=2).status_code == 200:
                 return proc, base
@@ -136,12 +137,24 @@ def cpu_used(before: dict[int, float], after: dict[int, float]) -> tuple[float, 
     return total, (max(used) / total if total else 0.0)
 
 
+# `--pin`: wrk on the last core, the server on the others (taskset), so that the load
+# generator does not take the server's CPU.
+PIN: dict[str, list[str]] = {"wrk": [], "server": []}
+
+
+def pin_cores() -> None:
+    last = (os.cpu_count() or 2) - 1
+    PIN["wrk"] = ["taskset", "-c", str(last)]
+    PIN["server"] = ["taskset", "-c", ",".join(str(c) for c in range(last)) or "0"]
+
+
 def wrk(
     base: str, script: str, path: str, conns: int, seconds: int, env: dict[str, str]
 ) -> dict[str, float]:
     threads = min(conns, 2)
     out = subprocess.run(
         [
+            *PIN["wrk"],
             "wrk",
             "-t",
             str(threads),
@@ -222,7 +235,12 @@ def main() -> None:
         "--databases", default="sqlite,postgresql", help="which of sqlite,postgresql to run"
     )
     ap.add_argument("--validation", default="on,off", help="which of on,off to run")
+    ap.add_argument(
+        "--pin", action="store_true", help="wrk on the last core, the server on the others"
+    )
     args = ap.parse_args()
+    if args.pin:
+        pin_cores()
     clients = tuple(int(c) for c in args.clients.split(","))
     databases = set(args.databases.lower().split(","))
     validations = [v == "on" for v in args.validation.split(",")]
