@@ -25,7 +25,7 @@ import orjson
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the request builders live with the tests
 
-from bench.load import start_server, wrk  # noqa: E402
+from bench.load import fresh_postgres, start_server, wrk  # noqa: E402
 from tests.crd.ehr import order_sign  # noqa: E402
 
 CONCURRENCY = (1, 10)
@@ -90,6 +90,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2, help="server worker processes")
+    ap.add_argument(
+        "--postgres",
+        default=None,
+        help="run on PostgreSQL (a database priorauth_bench is created beside this URL), "
+        "not on a fresh SQLite file",
+    )
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
@@ -97,7 +103,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "post.lua"
         script.write_text(POST_LUA)
-        proc, base = start_server(f"sqlite:///{tmp}/bench.db", args.workers)
+        db = fresh_postgres(args.postgres) if args.postgres else f"sqlite:///{tmp}/bench.db"
+        proc, base = start_server(db, args.workers)
         try:
             bodies = {
                 "order-sign": Path(tmp) / "sign.json",
@@ -109,7 +116,8 @@ def main() -> None:
                 "order-sign": "/cds-services/priorauth-order-sign",
                 "$next-question": "/fhir/Questionnaire/$next-question",
             }
-            print(f"server: uvicorn --workers {args.workers}, SQLite; {args.seconds} s per row")
+            database = "PostgreSQL" if args.postgres else "SQLite"
+            print(f"server: uvicorn --workers {args.workers}, {database}; {args.seconds} s per row")
             print(
                 "| endpoint | clients | req/s | p50 ms | p99 ms | non-200 "
                 "| metadata p50 ms | metadata p99 ms |"

@@ -333,8 +333,12 @@ def test_phi_responses_are_not_stored_by_caches(build: Any) -> None:
 def _fake_uvicorn(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     import uvicorn
 
+    from priorauth.cli import server
+
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: calls.append(kw))
+    # Several workers start through priorauth's own supervisor call, not uvicorn.run.
+    monkeypatch.setattr(server, "run_uvicorn", lambda *a, **kw: calls.append(kw))
     return calls
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -104,8 +105,6 @@ def serve(
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
 ) -> None:
     """Run the PAS service (FastAPI + uvicorn) on the configured database."""
-    import uvicorn
-
     from priorauth.service.preflight import REFUSE, preflight
     from priorauth.store.db import SchemaOutOfDate, check_schema
 
@@ -137,7 +136,7 @@ def serve(
             # Development mode only (preflight refuses this with authentication on): the
             # workers still need one key between them for the web sessions.
             os.environ["PRIORAUTH_SECRET_KEY"] = secrets.token_urlsafe(48)
-    uvicorn.run(
+    run_uvicorn(
         "priorauth.api.factory:app_from_env",
         factory=True,
         host=host,
@@ -148,6 +147,56 @@ def serve(
         log_config=None,  # priorauth.observability configures JSON logs in each worker
         **connection_limits(settings),
     )
+
+
+def run_uvicorn(app: str, *, host: str, port: int, workers: int, **options: Any) -> None:
+    """uvicorn.run, except that several workers each listen on a socket of their own.
+
+    With one shared listening socket, the worker that wakes first accepts every
+    connection waiting (uvloop accepts in a loop): ten keep-alive clients that connect
+    together land nine on one worker, which then does the work of two cores alone
+    while the other idles. With SO_REUSEPORT (Linux) the kernel spreads new
+    connections over the workers' sockets instead.
+    """
+    import uvicorn
+
+    if workers <= 1 or not hasattr(socket, "SO_REUSEPORT"):
+        uvicorn.run(app, host=host, port=port, workers=workers, **options)
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(app, host=host, port=port, workers=workers, **options)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        # Bound here, never listened on: it holds the address (a clash fails now, in one
+        # line) and names it for the workers, each of which binds its own (below).
+        held = _reuse_port_socket(family, (host, port), _WorkerSocket)
+    except OSError as e:
+        fatal(f"cannot listen on {host}:{port}: {e.strerror or e}")
+    try:
+        Multiprocess(config, sockets=[held]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        held.close()
+
+
+def _reuse_port_socket(
+    family: int, address: tuple[str, int], kind: type[socket.socket] = socket.socket
+) -> socket.socket:
+    sock = kind(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    return sock
+
+
+class _WorkerSocket(socket.socket):
+    """The parent's socket; sent to a worker process, it arrives as a new socket bound
+    to the same address (SO_REUSEPORT), which that worker alone listens on."""
+
+    def __reduce_ex__(self, protocol: object) -> tuple[Any, ...]:
+        return (_reuse_port_socket, (self.family, self.getsockname()[:2]))
 
 
 def connection_limits(settings: Settings) -> dict[str, Any]:

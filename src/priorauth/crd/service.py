@@ -30,6 +30,7 @@ from priorauth.policies.judging import judge
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import BadRequest, NotFound, Unprocessable
 from priorauth.store.audit import Entry
+from priorauth.store.db import read_sessions
 
 Json = dict[str, Any]
 SERVICE_IDS = {f"priorauth-{hook}": hook for hook in ORDER_HOOKS}
@@ -41,6 +42,7 @@ class CrdService:
     def __init__(self, svc: PriorAuthService, http: httpx.Client | None = None) -> None:
         self.svc = svc
         self.http = http  # None: one short-lived client per fetch
+        self.reads = read_sessions(svc.engine)
 
     def discovery(self) -> Json:
         wanted = templates(self.svc.library.latest())
@@ -98,13 +100,19 @@ class CrdService:
             r for key, rs in data.items() if key not in ("patient", "coverage") for r in rs
         ]
         out: Json = {"cards": [], "systemActions": []}
+        # Judged from a read-only session, outside the write lock; only the assertions
+        # and their audit records are written under it, in one short transaction.
+        with self.reads() as r:
+            signed = [
+                self._sign(r, req, m, patient, coverage, resources, today, who) for m in found
+            ]
         with self.svc.write_lock, self.svc.sessions() as s:
             entries = []
-            for m in found:
-                signed = self._sign(s, req, m, patient, coverage, resources, today, who)
-                if signed is None:
+            for one in signed:
+                if one is None:
                     continue  # the member's payer and plan have no policy for this order
-                card, action, assertion_id = signed
+                card, action, assertion_id, save = one
+                assertions.save(s, now=self.svc.clock(), **save)
                 out["cards"].append(card)
                 out["systemActions"].append(action)
                 entries.append(
@@ -125,7 +133,8 @@ class CrdService:
         resources: list[Json],
         today: date,
         who: Actor,
-    ) -> tuple[Json, Json, str] | None:
+    ) -> tuple[Json, Json, str, Json] | None:
+        """The card, the system action, the new assertion's id and what to store for it."""
         bundle = order_bundle(
             order=m.order,
             policy=m.service.policy,
@@ -153,27 +162,25 @@ class CrdService:
             assertion_id=assertion_id,
             on=today,
         )
-        assertions.save(
-            s,
-            assertion_id=assertion_id,
-            now=self.svc.clock(),
-            policy=policy,
-            det=det,
-            bundle=bundle,
-            order_ref=m.reference,
-            member_id=facts.patient.member_id,
-            coverage=extension,
-            source=f"{req.hook} {req.instance}",
-            organization=who.organization,
-            routing=judged.routing,
-        )
+        save: Json = {
+            "assertion_id": assertion_id,
+            "policy": policy,
+            "det": det,
+            "bundle": bundle,
+            "order_ref": m.reference,
+            "member_id": facts.patient.member_id,
+            "coverage": extension,
+            "source": f"{req.hook} {req.instance}",
+            "organization": who.organization,
+            "routing": judged.routing,
+        }
         card = cards.instructions_card(policy, det, final_denial=denied, product=_product(m))
         action = {
             "type": "update",
             "description": f"Added coverage information to {m.reference}",
             "resource": with_coverage_information(m.order, extension),
         }
-        return card, action, assertion_id
+        return card, action, assertion_id, save
 
 
 def _product(m: OrderMatch) -> str:

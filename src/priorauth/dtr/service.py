@@ -28,6 +28,7 @@ from priorauth.policies.judging import Judged, judge
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import BadRequest, NotFound, Unprocessable
 from priorauth.store.audit import Entry
+from priorauth.store.db import read_sessions
 
 Json = dict[str, Any]
 QR_PROFILE = "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/dtr-questionnaireresponse"
@@ -70,6 +71,7 @@ class DtrService:
     def __init__(self, svc: PriorAuthService) -> None:
         self.svc = svc
         self.assertion_url = f"{svc.settings.base_url.rstrip('/')}/fhir{ASSERTION_SUFFIX}"
+        self.reads = read_sessions(svc.engine)
 
     def _policy(self, found: assertions.Assertion) -> CompiledPolicy:
         """The policy version (as a plan document amends it) the assertion was judged under."""
@@ -284,26 +286,31 @@ class DtrService:
                 "QuestionnaireResponse.extension",
             )
         today = self.svc.clock().date()
-        with self.svc.write_lock, self.svc.sessions() as s:
-            found = assertions.load(s, context, who.organization)
+        # Read and judge without the write lock (the costly part: every open question is
+        # tried against the engine); then record the step, and any new assertion, briefly.
+        with self.reads() as r:
+            found = assertions.load(r, context, who.organization)
             if found is None:
                 raise NotFound(f"no coverage assertion {context}")
             policy = self._policy(found)
             bundle = with_response(found.bundle, qr)
-            facts, det = self._judge(s, bundle, today, policy)
-            asks = adaptive.open_questions(policy, facts, det, limit=1)
-            entity = f"coverage-assertion/{found.id}"
-            step = Entry(who, "dtr-next-question", "success", entity, {"done": not asks})
+            facts, det = self._judge(r, bundle, today, policy)
+        asks = adaptive.open_questions(policy, facts, det, limit=1)
+        entity = f"coverage-assertion/{found.id}"
+        step = Entry(who, "dtr-next-question", "success", entity, {"done": not asks})
+        form = _contained_form(qr, policy, self.svc.settings.base_url)
+        qr.setdefault("meta", {})["profile"] = [ADAPT_QR_PROFILE]
+        if asks:
+            have = set(adaptive.form_links(form.get("item", [])))
+            if asks[0].link_id not in have:
+                form.setdefault("item", []).append(asks[0].item())
+            qr["status"] = "in-progress"
+            with self.svc.write_lock, self.svc.sessions() as s:
+                self.svc.audit.append_in(s, [step], self.svc.clock())
+                s.commit()  # the audit record: no record, no answer
+            return qr
+        with self.svc.write_lock, self.svc.sessions() as s:
             self.svc.audit.append_in(s, [step], self.svc.clock())
-            form = _contained_form(qr, policy, self.svc.settings.base_url)
-            qr.setdefault("meta", {})["profile"] = [ADAPT_QR_PROFILE]
-            if asks:
-                have = set(adaptive.form_links(form.get("item", [])))
-                if asks[0].link_id not in have:
-                    form.setdefault("item", []).append(asks[0].item())
-                qr["status"] = "in-progress"
-                s.commit()  # the audit record
-                return qr
             # Decided, or nothing a prescriber can answer is left: close the form.
             # The answer stays with the organization the assertion it continues belongs to.
             new_id = self._assert(

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from priorauth.store.models import AuditHeadRow, AuditRow
+from priorauth.store.models import AuditHeadRow, AuditRow, Base
 
 log = logging.getLogger("priorauth.audit")
 
@@ -79,6 +79,17 @@ def _fields(row: AuditRow) -> dict[str, Any]:
         "source": row.source,
         "detail": row.detail,
     }
+
+
+_HEAD = Base.metadata.tables[AuditHeadRow.__tablename__]
+# Built once: a statement built per call costs more CPU than its round trip.
+_LOCK_HEAD = select(_HEAD.c.last_id, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
+_INSERT_RECORDS = insert(Base.metadata.tables[AuditRow.__tablename__])
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(last_id=bindparam("new_id"), last_hash=bindparam("new_hash"))
+)
 
 
 @dataclass(frozen=True)
@@ -155,30 +166,42 @@ class AuditLog:
         return ids
 
     def append_in(self, s: Session, entries: list[Entry], now: datetime | None = None) -> list[int]:
-        """Append within the caller's transaction: the records commit with what they record."""
+        """Append within the caller's transaction: the records commit with what they record.
+
+        Three statements, none through the ORM's unit of work (it cost a tenth of a
+        submission's CPU): lock and read the head, insert the records, move the head.
+        The head stays locked until the caller commits, so keep what follows short.
+        """
+        if not entries:
+            return []
         now = now or datetime.now(UTC)
-        ids = []
+        at = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
+        stamp = at.isoformat(timespec="microseconds")
+        # The caller's pending writes go first: from the lock on, every statement (and
+        # the commit) holds up every other append.
+        s.flush()
         # Locking the head row serializes appends, so two records never share a parent.
-        head = s.scalars(select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()).one()
+        last_id, last_hash = s.execute(_LOCK_HEAD).one()
+        rows = []
         for e in entries:
-            row = AuditRow(
-                id=head.last_id + 1,
-                at=now,
-                actor=clip(e.actor.id, LIMITS["actor"]),
-                actor_kind=clip(e.actor.kind, LIMITS["actor_kind"]),
-                action=clip(e.action, LIMITS["action"]),
-                outcome=clip(e.outcome, LIMITS["outcome"]),
-                entity=clip(e.entity, LIMITS["entity"]),
-                source=clip(e.actor.source, LIMITS["source"]),
-                detail=e.detail,
-                prev_hash=head.last_hash,
-                hash="",
-            )
-            row.hash = _digest(self._key, head.last_hash, _fields(row))
-            s.add(row)
-            head.last_id, head.last_hash = row.id, row.hash
-            ids.append(row.id)
-        return ids
+            last_id += 1
+            fields = {
+                "id": last_id,
+                "at": stamp,
+                "actor": clip(e.actor.id, LIMITS["actor"]),
+                "actor_kind": clip(e.actor.kind, LIMITS["actor_kind"]),
+                "action": clip(e.action, LIMITS["action"]),
+                "outcome": clip(e.outcome, LIMITS["outcome"]),
+                "entity": clip(e.entity, LIMITS["entity"]),
+                "source": clip(e.actor.source, LIMITS["source"]),
+                "detail": e.detail,
+            }
+            digest = _digest(self._key, last_hash, fields)
+            rows.append({**fields, "at": now, "prev_hash": last_hash, "hash": digest})
+            last_hash = digest
+        s.execute(_INSERT_RECORDS, rows)
+        s.execute(_MOVE_HEAD, {"new_id": last_id, "new_hash": last_hash})
+        return [r["id"] for r in rows]
 
     def verify(self, expect_head: str | None = None) -> Verdict:
         """Check the chain, the head, and (if given) an exported head `SEQ:HASH` or `HASH`.

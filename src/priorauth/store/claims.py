@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import unicodedata
+from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from priorauth.core.facts import ClaimLine, ClaimsHistory
@@ -60,17 +61,25 @@ def history_for(
     wanted = unicodedata.normalize("NFKC", member_id).strip() if member_id else ""
     if not wanted:
         return ClaimsHistory(member_id="")
+    if not case_sensitive:
+        wanted = wanted.lower()
+    rows = session.execute(_HISTORY[case_sensitive], {"member": wanted}).all()
+    lines = tuple(
+        ClaimLine(eob_id, tuple((c[0], c[1]) for c in codes), when) for eob_id, codes, when in rows
+    )
+    return ClaimsHistory(member_id or "", lines, len({r[0] for r in rows}))
+
+
+def _history_query(case_sensitive: bool) -> Select[str, list[list[str]], date | None]:
     stored = func.trim(ClaimLineRow.member_id)
     if not case_sensitive:
-        stored, wanted = func.lower(stored), wanted.lower()
-    rows = list(
-        session.scalars(
-            select(ClaimLineRow)
-            .where(stored == wanted)
-            .order_by(ClaimLineRow.eob_id, ClaimLineRow.sequence)
-        )
+        stored = func.lower(stored)
+    return (
+        select(ClaimLineRow.eob_id, ClaimLineRow.codes, ClaimLineRow.service_date)
+        .where(stored == bindparam("member"))
+        .order_by(ClaimLineRow.eob_id, ClaimLineRow.sequence)
     )
-    lines = tuple(
-        ClaimLine(r.eob_id, tuple((c[0], c[1]) for c in r.codes), r.service_date) for r in rows
-    )
-    return ClaimsHistory(member_id or "", lines, len({r.eob_id for r in rows}))
+
+
+# Built once (every submission reads a history): building the query cost more CPU than running it.
+_HISTORY = {cs: _history_query(cs) for cs in (False, True)}
