@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -42,10 +42,6 @@ BACKOFF_CAP = timedelta(hours=1)
 # A row being sent is not picked again for this long: by another worker process, or
 # after a crash mid-send (it is then sent again: delivery is at least once).
 LEASE = timedelta(minutes=2)
-
-
-def _utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)  # SQLite hands back naive UTC
 
 
 def backoff(settings: Settings, attempts: int) -> timedelta:
@@ -146,11 +142,11 @@ def listing(row: OutboxRow) -> dict[str, Any]:
         "event_number": row.event_number,
         "status": row.status,
         "attempts": row.attempts,
-        "next_attempt_at": _utc(row.next_attempt_at).isoformat() if row.status == PENDING else None,
+        "next_attempt_at": row.next_attempt_at.isoformat() if row.status == PENDING else None,
         "last_error": row.last_error,
         "last_http_status": row.last_http_status,
-        "created_at": _utc(row.created_at).isoformat(),
-        "updated_at": _utc(row.updated_at).isoformat(),
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
     }
 
 
@@ -424,7 +420,7 @@ class Notifier:
                 attempts,
                 what,
                 attempt.error,
-                _utc(next_at).isoformat(),
+                next_at.isoformat(),
             )
         return outcome
 

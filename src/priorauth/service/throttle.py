@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -46,12 +46,6 @@ def address_key(address: str | None) -> str:
     return "addr:" + (address or "unknown")[:150]
 
 
-def _aware(at: datetime | None) -> datetime | None:
-    if at is None:
-        return None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite gives naive datetimes back
-
-
 class Throttle:
     """Counts failures in the database; `blocked` says until when an attempt is refused."""
 
@@ -66,7 +60,7 @@ class Throttle:
         keys = [account_key(username), address_key(address)]
         with self.sessions() as s:
             rows = s.scalars(select(LoginThrottleRow).where(LoginThrottleRow.key.in_(keys)))
-            ends = [_aware(r.locked_until) for r in rows]
+            ends = [r.locked_until for r in rows]
         live = [e for e in ends if e is not None and e > now]
         return max(live) if live else None
 
@@ -92,8 +86,8 @@ class Throttle:
                             key=key, failures=0, window_start=now, locked_until=None
                         )
                         s.add(row)
-                    start = _aware(row.window_start) or now
-                    until = _aware(row.locked_until)
+                    start = row.window_start or now
+                    until = row.locked_until
                     if now - start > self.limits.window and (until is None or until <= now):
                         row.failures, row.window_start, row.locked_until = 0, now, None
                         until = None

@@ -206,10 +206,6 @@ def _sid_hash(sid: str) -> str:
     return hashlib.sha256(sid.encode()).hexdigest()
 
 
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite returns naive datetimes
-
-
 def _sweep_and_open(s: Session, user_id: int, now: datetime, settings: Settings) -> str:
     """A new signed-in session's id (for the cookie); it is stored hashed."""
     # Sessions abandoned without signing out are swept here, once per sign-in.
@@ -235,7 +231,7 @@ def resolve_session(
         row = s.get(UiSessionRow, _sid_hash(sid))
         if row is None:
             return None
-        last, created = _aware(row.last_seen), _aware(row.created_at)
+        last, created = row.last_seen, row.created_at
         if now - last > idle or now - created > longest:
             s.delete(row)
             s.commit()

@@ -44,13 +44,6 @@ class Lifetime:
         return [f"{self.therapy_class}|{member_key}|{n}" for n in range(1, self.limit + 1)]
 
 
-def _utc(dt: datetime | None) -> datetime | None:
-    # SQLite returns naive datetimes; everything here is UTC.
-    if dt is None:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
 def new_case(
     *,
     keys: RequestKeys,
@@ -345,7 +338,7 @@ def to_record(
     if row.decision:
         decision = Decision(
             kind=row.decision,  # type: ignore[arg-type]
-            decided_at=_utc(row.decided_at) or datetime.now(UTC),
+            decided_at=row.decided_at or datetime.now(UTC),
             decided_by=row.decided_by or "",
             reason=row.decision_reason,
             criteria=tuple(row.decision_criteria or ()),
@@ -359,20 +352,20 @@ def to_record(
         status=row.status,  # type: ignore[arg-type]
         keys=_keys_from_json(row.keys),
         auth_number=row.auth_number,
-        received_at=_utc(row.received_at),  # type: ignore[arg-type]
-        due_at=_utc(row.due_at),  # type: ignore[arg-type]
+        received_at=row.received_at,
+        due_at=row.due_at,
         policy_id=row.policy_id,
         recommendation=row.recommendation,
         evaluation=Evaluation.parse(row.evaluation),
         request=request if request is not None else PasRequest(row.request_bundle),
         decision=decision,
-        updated_at=_utc(row.updated_at),
+        updated_at=row.updated_at,
         history=[
-            {"at": _utc(e.at).isoformat(), "kind": e.kind, "actor": e.actor, **e.detail}  # type: ignore[union-attr]
+            {"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, **e.detail}
             for e in (history or [])
         ],
-        withdrawal_requested_at=_utc(row.withdrawal_requested_at),
-        voided=Voided(_utc(row.voided_at), row.voided_by or "", row.void_reason or "")  # type: ignore[arg-type]
+        withdrawal_requested_at=row.withdrawal_requested_at,
+        voided=Voided(row.voided_at, row.voided_by or "", row.void_reason or "")
         if row.voided_at is not None
         else None,
         summary=_summary(row),

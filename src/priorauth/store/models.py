@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -18,11 +18,32 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     false,
     func,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp read back timezone-aware in UTC on every database."""
+
+    # SQLite keeps no offset and hands back naive values; PostgreSQL hands back the
+    # session's zone. Readers get UTC either way, so nothing above the store converts.
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -42,15 +63,15 @@ class CaseRow(Base):
     policy_version: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20), index=True)
     expedited: Mapped[bool] = mapped_column(Boolean)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     recommendation: Mapped[str | None] = mapped_column(String(20))
     evaluation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     request_bundle: Mapped[bytes] = mapped_column(LargeBinary)  # exactly as received
     keys: Mapped[dict[str, Any]] = mapped_column(JSON)
     decision: Mapped[str | None] = mapped_column(String(20))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     decided_by: Mapped[str | None] = mapped_column(String(200))
     decision_reason: Mapped[str | None] = mapped_column(Text)
     decision_criteria: Mapped[list[str] | None] = mapped_column(JSON)
@@ -66,9 +87,9 @@ class CaseRow(Base):
     # refuses an approval beyond the limit (NULLs never clash).
     lifetime_key: Mapped[str | None] = mapped_column(String(600), unique=True)
     # A provider's cancellation after the decision: a request to withdraw, not a release.
-    withdrawal_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawal_requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # A Medical Director voided the approval (the only way to free the lifetime record).
-    voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    voided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     voided_by: Mapped[str | None] = mapped_column(String(200))
     void_reason: Mapped[str | None] = mapped_column(Text)
     # Who and what the request is about, in words (intake.summary), read once at
@@ -91,7 +112,7 @@ class CaseEventRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
     kind: Mapped[str] = mapped_column(String(40))
     actor: Mapped[str] = mapped_column(String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -125,7 +146,7 @@ class SubscriptionRow(Base):
     headers: Mapped[list[str]] = mapped_column(JSON)
     topic: Mapped[str] = mapped_column(Text)
     events_sent: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class OutboxRow(Base):
@@ -147,9 +168,9 @@ class OutboxRow(Base):
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(20))  # pending | delivered | failed | cancelled
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_error: Mapped[str | None] = mapped_column(String(300))  # never PHI
     last_http_status: Mapped[int | None] = mapped_column(Integer)
 
@@ -167,7 +188,7 @@ class UserRow(Base):
     password_hash: Mapped[str] = mapped_column(String(300))
     role: Mapped[str] = mapped_column(String(40))  # "intake" | "medical_director"
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # A quickstart account with a published password: it may sign in in development mode only.
     demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
@@ -179,8 +200,8 @@ class UiSessionRow(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie's id
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class LoginThrottleRow(Base):
@@ -190,8 +211,8 @@ class LoginThrottleRow(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer)
-    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class RateBucketRow(Base):
@@ -210,7 +231,7 @@ class CoverageAssertionRow(Base):
     __tablename__ = "coverage_assertions"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     member_id: Mapped[str | None] = mapped_column(String(100), index=True)
     policy_id: Mapped[str | None] = mapped_column(String(100))
     policy_version: Mapped[str | None] = mapped_column(String(40))
@@ -230,7 +251,7 @@ class AuditRow(Base):
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
     actor: Mapped[str] = mapped_column(String(200))  # user name, client id, or "anonymous"
     actor_kind: Mapped[str] = mapped_column(String(20))  # user | client | system | anonymous
     action: Mapped[str] = mapped_column(String(60))
@@ -268,7 +289,7 @@ class ApiClientRow(Base):
     # "provider": acts for its organization only; "payer-system": the payer's own, every one.
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         CheckConstraint(
@@ -286,4 +307,4 @@ class UsedJtiRow(Base):
 
     jti: Mapped[str] = mapped_column(String(300), primary_key=True)
     client_id: Mapped[str] = mapped_column(String(100))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,17 +33,9 @@ class CaseTimes:
     decided_at: datetime | None
 
 
-def _utc(dt: datetime) -> datetime:
-    # SQLite hands back naive datetimes; the store writes UTC.
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
 def case_times(session: Session) -> list[CaseTimes]:
     """Every case's status, urgency and times (receipt, deadline, decision)."""
     q = select(
         CaseRow.status, CaseRow.expedited, CaseRow.received_at, CaseRow.due_at, CaseRow.decided_at
     )
-    return [
-        CaseTimes(st, bool(ex), _utc(r), _utc(d), _utc(dec) if dec is not None else None)
-        for st, ex, r, d, dec in session.execute(q)
-    ]
+    return [CaseTimes(st, bool(ex), r, d, dec) for st, ex, r, d, dec in session.execute(q)]
