@@ -16,7 +16,6 @@ from bench.load import start_server
 from sqlalchemy import create_engine, select, text
 
 from priorauth.demo.samples import hemgenix_request
-from priorauth.store.db import upgrade
 from priorauth.store.models import CaseRow
 
 pytestmark = pytest.mark.slow
@@ -28,7 +27,6 @@ def _start(db_url: str) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def test_sigkill_mid_load_loses_no_acknowledged_submission(db_url: str, tmp_path: Path) -> None:
-    upgrade(db_url)
     proc, base = _start(db_url)
     template = hemgenix_request(name="crash")
     acked: list[str] = []

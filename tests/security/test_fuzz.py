@@ -39,8 +39,8 @@ from priorauth.policies import builtin
 from priorauth.service.app_service import PriorAuthService
 from priorauth.settings import Settings
 from priorauth.store.db import make_engine, upgrade
-from tests.api.conftest import PG_ENV
 from tests.crd.ehr import order_sign
+from tests.databases import PG_ENV
 from tests.security.conftest import Client, make_client
 from tests.strategies import json_values, paths_of, replaced
 
