@@ -19,6 +19,8 @@ from priorauth.auth import scopes as sc
 from priorauth.service.app_service import PriorAuthService
 from priorauth.ui import app as ui_app
 from priorauth.ui import pages
+from tests.api.live import serve_process
+from tests.databases import Databases
 from tests.security.conftest import BASE, bearer, make_client
 
 CHUNK = 64 * 1024
@@ -219,15 +221,19 @@ SHORT = "1"  # seconds: the test's own timeouts, so a closed connection shows qu
 BOUND = 45.0  # generous: closing takes ~1 s; without the limits the socket waits for ever
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """`priorauth serve` in its own process, with short connection timeouts."""
-    from bench.load import start_server
+# The three tests of the server below share one process: under pytest-xdist they run on
+# one worker (--dist loadgroup), or each worker would start a server of its own.
+ONE_SERVER = pytest.mark.xdist_group("priorauth-serve-short-timeouts")
 
-    db = tmp_path_factory.mktemp("conn") / "conn.db"
-    proc, base = start_server(
-        f"sqlite:///{db}",
-        1,
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, databases: Databases
+) -> Iterator[tuple[str, int]]:
+    """`priorauth serve` in its own process, with short connection timeouts."""
+    url = databases.migrated("sqlite", tmp_path_factory.mktemp("conn"))
+    proc, base = serve_process(
+        url,
         {
             "PRIORAUTH_TIMEOUT_REQUEST_HEAD": SHORT,
             "PRIORAUTH_TIMEOUT_REQUEST_BODY": SHORT,
@@ -267,6 +273,7 @@ def _until_closed(sock: socket.socket) -> tuple[bytes, float]:
         pytest.param(b"GET /fhir/metad", id="half-a-request-line"),
     ],
 )
+@ONE_SERVER
 def test_a_connection_that_never_finishes_its_request_head_is_closed(
     server: tuple[str, int], partial: bytes
 ) -> None:
@@ -277,6 +284,7 @@ def test_a_connection_that_never_finishes_its_request_head_is_closed(
     assert took < BOUND
 
 
+@ONE_SERVER
 def test_a_body_that_stops_arriving_gets_408_and_the_connection_closes(
     server: tuple[str, int],
 ) -> None:
@@ -291,6 +299,7 @@ def test_a_body_that_stops_arriving_gets_408_and_the_connection_closes(
     assert b"OperationOutcome" in got
 
 
+@ONE_SERVER
 def test_an_idle_keep_alive_connection_is_closed_and_a_second_request_head_is_timed(
     server: tuple[str, int],
 ) -> None:
