@@ -221,12 +221,13 @@ SHORT = "1"  # seconds: the test's own timeouts, so a closed connection shows qu
 BOUND = 45.0  # generous: closing takes ~1 s; without the limits the socket waits for ever
 
 
-# The three tests of the server below share one process: under pytest-xdist they run on
-# one worker (--dist loadgroup), or each worker would start a server of its own.
+# The three tests of the server below share one process for the session: under
+# pytest-xdist they run on one worker (--dist loadgroup). Module scope would not do: a worker
+# interleaves modules, and each return to this one would start the server again.
 ONE_SERVER = pytest.mark.xdist_group("priorauth-serve-short-timeouts")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(
     tmp_path_factory: pytest.TempPathFactory, databases: Databases
 ) -> Iterator[tuple[str, int]]:
