@@ -45,8 +45,9 @@ from tests.security.conftest import Client, make_client
 from tests.strategies import json_values, paths_of, replaced
 
 # CI runs it; `-m 'not slow'` skips it while working. Its services are the module's own,
-# and the last test reads what the others sent: one xdist worker runs the whole module.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fuzz")]
+# and the last test reads what the others sent: one xdist worker runs the whole file
+# (--dist loadfile, pyproject.toml).
+pytestmark = pytest.mark.slow
 SCALE = int(os.environ.get("PRIORAUTH_FUZZ_SCALE", "1"))
 BASE_URL = "http://testserver"
 TOKEN_URL = f"{BASE_URL}/auth/token"

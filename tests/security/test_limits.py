@@ -221,12 +221,8 @@ SHORT = "1"  # seconds: the test's own timeouts, so a closed connection shows qu
 BOUND = 45.0  # generous: closing takes ~1 s; without the limits the socket waits for ever
 
 
-# The three tests of the server below share one process for the session: under
-# pytest-xdist they run on one worker (--dist loadgroup). Module scope would not do: a worker
-# interleaves modules, and each return to this one would start the server again.
-ONE_SERVER = pytest.mark.xdist_group("priorauth-serve-short-timeouts")
-
-
+# Session scope: one process serves the three tests below. (Under pytest-xdist --dist load a
+# worker interleaves modules, and module scope started a server at each return to this file.)
 @pytest.fixture(scope="session")
 def server(
     tmp_path_factory: pytest.TempPathFactory, databases: Databases
@@ -274,7 +270,6 @@ def _until_closed(sock: socket.socket) -> tuple[bytes, float]:
         pytest.param(b"GET /fhir/metad", id="half-a-request-line"),
     ],
 )
-@ONE_SERVER
 def test_a_connection_that_never_finishes_its_request_head_is_closed(
     server: tuple[str, int], partial: bytes
 ) -> None:
@@ -285,7 +280,6 @@ def test_a_connection_that_never_finishes_its_request_head_is_closed(
     assert took < BOUND
 
 
-@ONE_SERVER
 def test_a_body_that_stops_arriving_gets_408_and_the_connection_closes(
     server: tuple[str, int],
 ) -> None:
@@ -300,7 +294,6 @@ def test_a_body_that_stops_arriving_gets_408_and_the_connection_closes(
     assert b"OperationOutcome" in got
 
 
-@ONE_SERVER
 def test_an_idle_keep_alive_connection_is_closed_and_a_second_request_head_is_timed(
     server: tuple[str, int],
 ) -> None:
