@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, settings
 
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.policies import PolicyLibrary, builtin
+from tests.databases import Databases
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -58,6 +59,40 @@ def _no_outside_network() -> Iterator[None]:
     socket.create_connection = _loopback_only
     yield
     socket.create_connection = _connect
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashes() -> None:
+    """argon2id at its smallest cost: the tests check which hash is stored, not its price.
+
+    Production keeps the library's parameters (a hash costs ~0.1-0.5 s of CPU, and the UI
+    fixtures hash the demo passwords for every test).
+    """
+    from argon2 import PasswordHasher
+
+    from priorauth.service.users import use_hasher
+
+    use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    """Migrated once per test process; see tests/databases.py."""
+    dbs = Databases(tmp_path_factory.mktemp("databases"))
+    yield dbs
+    dbs.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, databases: Databases) -> str:
+    """A database at the newest migration, with nothing in it but what the migrations seed."""
+    return databases.migrated(request.param, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_db_url(request: pytest.FixtureRequest, tmp_path: Path, databases: Databases) -> str:
+    """A database with nothing in it: for the tests of the migrations themselves."""
+    return databases.blank(request.param, tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
 from priorauth.api.app import create_app
-from priorauth.policies import builtin
+from priorauth.policies import PolicyLibrary
 from priorauth.service.app_service import PriorAuthService
 from priorauth.settings import Settings
-from priorauth.store.db import make_engine, upgrade
+from priorauth.store.db import make_engine
+from tests.conftest import db_url
 
-PG_ENV = "PRIORAUTH_TEST_DATABASE_URL"
+__all__ = ["db_url"]  # other folders' conftests take it from here with the service
 
 
 class Clock:
@@ -34,44 +32,17 @@ class Clock:
         self.now += timedelta(**kw)
 
 
-def postgres_url() -> str:
-    url = os.environ.get(PG_ENV)
-    if not url:
-        pytest.skip(f"{PG_ENV} is not set: the PostgreSQL variant is skipped")
-    # A schema of this test process's own, clean for every test: nothing leaks between
-    # tests, and two test runs on one server do not disturb each other.
-    schema = f"priorauth_test_{os.getpid()}"
-    try:
-        eng = create_engine(url)
-        with eng.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        eng.dispose()
-    except ModuleNotFoundError as e:  # asked for PostgreSQL: a missing driver must not skip
-        pytest.fail(f"{PG_ENV} is set but {e.name} is not installed: uv sync --extra postgres")
-    except Exception as e:  # the server is down or refuses us
-        pytest.skip(f"PostgreSQL at {PG_ENV} is not reachable: {type(e).__name__}")
-    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'priorauth.db'}"
-    return postgres_url()
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock(datetime(2026, 5, 4, 15, 0, tzinfo=UTC))
 
 
 @pytest.fixture
-def service(db_url: str, clock: Clock) -> Iterator[PriorAuthService]:
-    upgrade(db_url)
+def service(db_url: str, clock: Clock, library: PolicyLibrary) -> Iterator[PriorAuthService]:
     engine = make_engine(db_url)
     settings = Settings(database_url=db_url, auth_enabled=False, rate_burst=100_000)
-    svc = PriorAuthService(settings, engine, builtin(), clock=clock)
+    # The session's compiled library: tests that change a library load their own.
+    svc = PriorAuthService(settings, engine, library, clock=clock)
     yield svc
     svc.notifier.close()
     engine.dispose()

@@ -19,11 +19,11 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from priorauth.api.app import create_app
 from priorauth.auth import scopes as sc
 from priorauth.auth.tokens import register_client
-from priorauth.policies import builtin
+from priorauth.policies import PolicyLibrary
 from priorauth.service.app_service import PriorAuthService
 from priorauth.settings import Settings
-from priorauth.store.db import make_engine, upgrade
-from tests.api.conftest import clock, db_url  # noqa: F401
+from priorauth.store.db import make_engine
+from tests.api.conftest import Clock, clock, db_url  # noqa: F401
 
 BASE = "http://testserver"
 TOKEN_URL = f"{BASE}/auth/token"
@@ -80,11 +80,10 @@ def make_client(
 
 
 @pytest.fixture
-def secured(db_url: str, clock) -> Iterator[PriorAuthService]:
-    upgrade(db_url)
+def secured(db_url: str, clock: Clock, library: PolicyLibrary) -> Iterator[PriorAuthService]:
     engine = make_engine(db_url)
     settings = Settings(database_url=db_url, base_url=BASE, rate_per_minute=60, rate_burst=50)
-    svc = PriorAuthService(settings, engine, builtin(), clock=clock)
+    svc = PriorAuthService(settings, engine, library, clock=clock)
     yield svc
     svc.notifier.close()
     engine.dispose()

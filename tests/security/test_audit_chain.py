@@ -19,7 +19,7 @@ from priorauth.api.app import create_app
 from priorauth.cli.main import app as cli
 from priorauth.demo.samples import hemgenix_request
 from priorauth.keys import AUDIT_PURPOSE, DEV_AUDIT_KEY, audit_key, derive_key
-from priorauth.policies import builtin
+from priorauth.policies import PolicyLibrary
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.users import create_user
 from priorauth.settings import Settings
@@ -27,22 +27,24 @@ from priorauth.store.audit import GENESIS, TRUNCATED, _fields, audit_event
 from priorauth.store.db import make_engine, upgrade
 from priorauth.store.models import AuditHeadRow, AuditRow
 from tests.api.conftest import Clock, service  # noqa: F401
+from tests.databases import Databases
 from tests.security.conftest import BASE, PROVIDER_SCOPES, bearer, make_client
 
 KEY = "k" * 16 + "-audit-key-for-these-tests"  # PRIORAUTH_AUDIT_KEY of the server under attack
 
 
 @pytest.fixture
-def keyed(db_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Iterator[PriorAuthService]:
+def keyed(
+    db_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch, library: PolicyLibrary
+) -> Iterator[PriorAuthService]:
     """A service whose chain is keyed with KEY, some activity in it, and the CLI set up alike."""
     for name in ("PRIORAUTH_SECRET_KEY", "PRIORAUTH_AUDIT_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PRIORAUTH_DATABASE_URL", db_url)
     monkeypatch.setenv("PRIORAUTH_AUDIT_KEY", KEY)
-    upgrade(db_url)
     engine = make_engine(db_url)
     settings = Settings(database_url=db_url, auth_enabled=False, audit_key=KEY)
-    svc = PriorAuthService(settings, engine, builtin(), clock=clock)
+    svc = PriorAuthService(settings, engine, library, clock=clock)
     for n in range(2):
         case_id = svc.submit(orjson.dumps(hemgenix_request(name=f"chain-{n}"))).record.id
         svc.case(case_id, who=svc_actor())
@@ -277,7 +279,7 @@ def test_the_audit_key_comes_from_outside_the_database() -> None:
 
 @pytest.mark.parametrize("tampered", [False, True], ids=["intact", "tampered"])
 def test_the_migration_rekeys_an_intact_unkeyed_chain_only(
-    db_url: str, monkeypatch: pytest.MonkeyPatch, tampered: bool
+    blank_db_url: str, monkeypatch: pytest.MonkeyPatch, tampered: bool
 ) -> None:
     """Re-keying must never launder a record edited before the upgrade."""
     from alembic import command
@@ -287,6 +289,7 @@ def test_the_migration_rekeys_an_intact_unkeyed_chain_only(
     for name in ("PRIORAUTH_SECRET_KEY", "PRIORAUTH_AUDIT_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PRIORAUTH_AUDIT_KEY", KEY)
+    db_url = blank_db_url
     monkeypatch.setenv("PRIORAUTH_DATABASE_URL", db_url)
     command.upgrade(_alembic_config(db_url), "0003")
     engine = make_engine(db_url)
@@ -324,11 +327,12 @@ def test_the_migration_rekeys_an_intact_unkeyed_chain_only(
 
 
 @pytest.fixture
-def secured_api(db_url: str, clock: Clock) -> Iterator[tuple[TestClient, PriorAuthService]]:
-    upgrade(db_url)
+def secured_api(
+    db_url: str, clock: Clock, library: PolicyLibrary
+) -> Iterator[tuple[TestClient, PriorAuthService]]:
     engine = make_engine(db_url)
     settings = Settings(database_url=db_url, base_url=BASE, rate_burst=1000)
-    svc = PriorAuthService(settings, engine, builtin(), clock=clock)
+    svc = PriorAuthService(settings, engine, library, clock=clock)
     with TestClient(create_app(svc), base_url=BASE, raise_server_exceptions=False) as c:
         yield c, svc
     svc.notifier.close()
@@ -496,13 +500,12 @@ def test_any_action_is_recorded_and_exported_with_a_sensible_code(
 
 
 def test_serve_without_a_secret_keys_the_chain_with_the_fixed_development_key(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, databases: Databases
 ) -> None:
     """Its throwaway token secret must not key the chain, or verify fails after a restart."""
     import uvicorn
 
-    url = f"sqlite:///{tmp_path / 'serve.db'}"
-    upgrade(url)
+    url = databases.migrated("sqlite", tmp_path)
     for name in ("PRIORAUTH_SECRET_KEY", "PRIORAUTH_AUDIT_KEY"):
         monkeypatch.setenv(name, "")  # restored afterwards, whatever serve sets
         monkeypatch.delenv(name)

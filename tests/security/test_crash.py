@@ -12,23 +12,21 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from bench.load import start_server
 from sqlalchemy import create_engine, select, text
 
 from priorauth.demo.samples import hemgenix_request
-from priorauth.store.db import upgrade
 from priorauth.store.models import CaseRow
+from tests.api.live import serve_process
 
 pytestmark = pytest.mark.slow
 
 
 def _start(db_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    # The benchmarks' launcher: `priorauth serve` in its own process, auth off.
-    return start_server(db_url, 1, {"PRIORAUTH_FHIR_VALIDATION": "false"})
+    # `priorauth serve` in its own process, auth off, on the migrated test database.
+    return serve_process(db_url, {"PRIORAUTH_FHIR_VALIDATION": "false"})
 
 
 def test_sigkill_mid_load_loses_no_acknowledged_submission(db_url: str, tmp_path: Path) -> None:
-    upgrade(db_url)
     proc, base = _start(db_url)
     template = hemgenix_request(name="crash")
     acked: list[str] = []

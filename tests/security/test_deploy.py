@@ -28,7 +28,7 @@ from priorauth.keys import (
     derive_key,
     secret_problem,
 )
-from priorauth.policies import builtin
+from priorauth.policies import PolicyLibrary
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.preflight import OK, REFUSE, WARN, Finding, preflight
 from priorauth.service.users import create_user, ensure_demo_users
@@ -45,15 +45,14 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def build(db_url: str, clock: Clock) -> Iterator[Any]:
+def build(db_url: str, clock: Clock, library: PolicyLibrary) -> Iterator[Any]:
     """Build services on one database (as the workers of one deployment, or successive runs)."""
-    upgrade(db_url)
     made: list[PriorAuthService] = []
 
     def make(**kw: Any) -> PriorAuthService:
         kw.setdefault("rate_burst", 10_000)
         settings = Settings(database_url=db_url, base_url=BASE, **kw)
-        svc = PriorAuthService(settings, make_engine(db_url), builtin(), clock=clock)
+        svc = PriorAuthService(settings, make_engine(db_url), library, clock=clock)
         made.append(svc)
         return svc
 
@@ -203,12 +202,13 @@ def test_demo_users_are_created_in_development_mode_only(build: Any) -> None:
         ensure_demo_users(build(secret_key=STRONG))
 
 
-def test_the_migration_flags_demo_accounts_made_before_it(db_url: str) -> None:
+def test_the_migration_flags_demo_accounts_made_before_it(blank_db_url: str) -> None:
     from alembic import command
 
     from priorauth.service.users import hash_password
     from priorauth.store.db import _alembic_config
 
+    db_url = blank_db_url
     engine = make_engine(db_url)
     try:
         command.upgrade(_alembic_config(db_url), "0008-1")  # the schema just before 0008
@@ -344,7 +344,6 @@ def _fake_uvicorn(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    upgrade(db_url)
     for name in ("PRIORAUTH_SECRET_KEY", "PRIORAUTH_AUTH", "PRIORAUTH_SECRET_KEY_PREVIOUS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PRIORAUTH_DATABASE_URL", db_url)

@@ -39,12 +39,15 @@ from priorauth.policies import builtin
 from priorauth.service.app_service import PriorAuthService
 from priorauth.settings import Settings
 from priorauth.store.db import make_engine, upgrade
-from tests.api.conftest import PG_ENV
 from tests.crd.ehr import order_sign
+from tests.databases import PG_ENV
 from tests.security.conftest import Client, make_client
 from tests.strategies import json_values, paths_of, replaced
 
-pytestmark = pytest.mark.slow  # CI runs it; `-m 'not slow'` skips it while working
+# CI runs it; `-m 'not slow'` skips it while working. Its services are the module's own,
+# and the last test reads what the others sent: one xdist worker runs the whole file
+# (--dist loadfile, pyproject.toml).
+pytestmark = pytest.mark.slow
 SCALE = int(os.environ.get("PRIORAUTH_FUZZ_SCALE", "1"))
 BASE_URL = "http://testserver"
 TOKEN_URL = f"{BASE_URL}/auth/token"

@@ -26,7 +26,7 @@ from priorauth.auth.actors import SYSTEM, Actor
 from priorauth.cli.main import app as cli
 from priorauth.coverage import assertions
 from priorauth.demo.samples import hemgenix_request
-from priorauth.policies import builtin
+from priorauth.policies import PolicyLibrary
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import Forbidden
 from priorauth.service.users import create_user, display_names
@@ -72,13 +72,16 @@ def _new_key(cid: str) -> tuple[Client, dict[str, Any]]:
 
 
 @pytest.fixture
-def migrated(db_url: str, clock: Any) -> Iterator[tuple[PriorAuthService, dict[str, Client]]]:
+def migrated(
+    blank_db_url: str, clock: Any, library: PolicyLibrary
+) -> Iterator[tuple[PriorAuthService, dict[str, Client]]]:
     """A database with clients registered before roles existed, then upgraded.
 
     "ehr-b" was registered with --org and the case scopes, as `clients add` allowed;
     "payer" without --org. The migration must make the one a provider and the other,
     explicitly, the payer's system.
     """
+    db_url = blank_db_url
     command.upgrade(_alembic_config(db_url), "0003")
     engine = make_engine(db_url)
     clients = {}
@@ -113,7 +116,7 @@ def migrated(db_url: str, clock: Any) -> Iterator[tuple[PriorAuthService, dict[s
             )
     upgrade(db_url)
     settings = Settings(database_url=db_url, base_url=BASE, rate_per_minute=600, rate_burst=500)
-    svc = PriorAuthService(settings, engine, builtin(), clock=clock)
+    svc = PriorAuthService(settings, engine, library, clock=clock)
     yield svc, clients
     svc.notifier.close()
     engine.dispose()
@@ -188,7 +191,6 @@ def test_a_provider_token_without_its_organization_is_refused(
 @pytest.fixture
 def cli_db(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[str, Path]:
     monkeypatch.setenv("PRIORAUTH_DATABASE_URL", db_url)
-    upgrade(db_url)
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(_new_key("cli")[1]))
     return db_url, path

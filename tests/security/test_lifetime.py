@@ -44,7 +44,6 @@ PAYER = Actor("payer", "client", role=sc.PAYER_SYSTEM)  # the payer's own system
 
 
 def _service(db_url: str, clock: Clock, library: PolicyLibrary, **settings: Any) -> Any:
-    upgrade(db_url)
     engine = make_engine(db_url)
     svc = PriorAuthService(
         Settings(database_url=db_url, auth_enabled=False, rate_burst=100_000, **settings),
@@ -56,14 +55,14 @@ def _service(db_url: str, clock: Clock, library: PolicyLibrary, **settings: Any)
 
 
 @pytest.fixture
-def make_api(db_url: str, clock: Clock) -> Iterator[Any]:
+def make_api(db_url: str, clock: Clock, library: PolicyLibrary) -> Iterator[Any]:
     """Build a service (settings, policy library) and a client for it; torn down after."""
     made: list[tuple[PriorAuthService, Any, TestClient]] = []
 
     def build(
-        library: PolicyLibrary | None = None, **settings: Any
+        given: PolicyLibrary | None = None, **settings: Any
     ) -> tuple[PriorAuthService, TestClient]:
-        svc, engine = _service(db_url, clock, library or builtin(), **settings)
+        svc, engine = _service(db_url, clock, given or library, **settings)
         client = TestClient(create_app(svc), raise_server_exceptions=False)
         client.__enter__()
         made.append((svc, engine, client))
@@ -398,12 +397,11 @@ def test_a_medical_director_voids_an_approval_with_a_reason_and_frees_the_member
 
 
 def test_voiding_through_the_api_needs_the_decision_scope(
-    db_url: str, clock: Clock, tmp_path: Path
+    db_url: str, clock: Clock, tmp_path: Path, library: PolicyLibrary
 ) -> None:
-    upgrade(db_url)
     engine = make_engine(db_url)
     settings = Settings(database_url=db_url, base_url="http://testserver")
-    svc = PriorAuthService(settings, engine, builtin(), clock=clock)
+    svc = PriorAuthService(settings, engine, library, clock=clock)
     try:
         reader: Client = make_client(svc, "reader", "ES384", [sc.CASES_READ], None)
         cid = svc.submit(orjson.dumps(hemgenix_request(name="void-scope"))).record.id
@@ -540,7 +538,9 @@ def test_a_lifetime_limit_must_name_its_therapy_class() -> None:
     assert parse_policy(SHIPPED).approval.therapy_class == "hemophilia-b-gene-therapy"
 
 
-def test_migration_0004_rekeys_the_approvals_already_stored(db_url: str, clock: Clock) -> None:
+def test_migration_0004_rekeys_the_approvals_already_stored(
+    blank_db_url: str, clock: Clock, library: PolicyLibrary
+) -> None:
     """Approvals stored under the old raw "policy|member" key still count after the upgrade,
     including two the raw comparison let through ("M77 " and "m77")."""
     from alembic import command
@@ -548,6 +548,7 @@ def test_migration_0004_rekeys_the_approvals_already_stored(db_url: str, clock: 
 
     from priorauth.store.db import _alembic_config
 
+    db_url = blank_db_url
     command.upgrade(_alembic_config(db_url), "0003")
     engine = make_engine(db_url)
     cases = Table("cases", MetaData(), autoload_with=engine)
@@ -577,7 +578,8 @@ def test_migration_0004_rekeys_the_approvals_already_stored(db_url: str, clock: 
                 )
             )
     engine.dispose()
-    svc, engine = _service(db_url, clock, builtin())
+    upgrade(db_url)
+    svc, engine = _service(db_url, clock, library)
     try:
         keys = {i: stored(svc, i).lifetime_key for i in ("old-0", "old-1")}
         prefix = f"hemophilia-b-gene-therapy|{PAYER_SYSTEM}|m77"

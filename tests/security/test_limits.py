@@ -19,6 +19,8 @@ from priorauth.auth import scopes as sc
 from priorauth.service.app_service import PriorAuthService
 from priorauth.ui import app as ui_app
 from priorauth.ui import pages
+from tests.api.live import serve_process
+from tests.databases import Databases
 from tests.security.conftest import BASE, bearer, make_client
 
 CHUNK = 64 * 1024
@@ -219,15 +221,16 @@ SHORT = "1"  # seconds: the test's own timeouts, so a closed connection shows qu
 BOUND = 45.0  # generous: closing takes ~1 s; without the limits the socket waits for ever
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+# Session scope: one process serves the three tests below. (Under pytest-xdist --dist load a
+# worker interleaves modules, and module scope started a server at each return to this file.)
+@pytest.fixture(scope="session")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, databases: Databases
+) -> Iterator[tuple[str, int]]:
     """`priorauth serve` in its own process, with short connection timeouts."""
-    from bench.load import start_server
-
-    db = tmp_path_factory.mktemp("conn") / "conn.db"
-    proc, base = start_server(
-        f"sqlite:///{db}",
-        1,
+    url = databases.migrated("sqlite", tmp_path_factory.mktemp("conn"))
+    proc, base = serve_process(
+        url,
         {
             "PRIORAUTH_TIMEOUT_REQUEST_HEAD": SHORT,
             "PRIORAUTH_TIMEOUT_REQUEST_BODY": SHORT,

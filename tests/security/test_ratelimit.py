@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from priorauth.api.app import create_app
-from priorauth.policies import builtin
+from priorauth.policies import PolicyLibrary
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.ratelimit import (
     DatabaseRateLimiter,
@@ -100,9 +100,6 @@ def _shares_one_budget(a: RateLimiter, b: RateLimiter, t: Seconds, key: str) -> 
 
 
 def test_database_backend_shares_the_budget_between_instances(db_url: str) -> None:
-    from priorauth.store.db import upgrade
-
-    upgrade(db_url)
     t = Seconds()
     e1, e2 = make_engine(db_url), make_engine(db_url)  # two engines: two processes' pools
     try:
@@ -135,18 +132,15 @@ def test_redis_backend_shares_the_budget_between_instances(redis_prefix: str) ->
 
 
 def test_two_workers_on_the_database_backend_share_the_address_budget(
-    db_url: str, clock: Clock
+    db_url: str, clock: Clock, library: PolicyLibrary
 ) -> None:
-    from priorauth.store.db import upgrade
-
-    upgrade(db_url)
     settings = Settings(
         database_url=db_url, rate_backend="database", anon_rate_burst=6, anon_rate_per_minute=6
     )
     workers = []
     for _ in range(2):
         engine = make_engine(db_url)
-        workers.append(PriorAuthService(settings, engine, builtin(), clock=clock))
+        workers.append(PriorAuthService(settings, engine, library, clock=clock))
     try:
         clients = [TestClient(create_app(w), raise_server_exceptions=False) for w in workers]
         codes = [clients[i % 2].get("/api/cases").status_code for i in range(10)]

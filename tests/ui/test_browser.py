@@ -13,6 +13,7 @@ from priorauth.demo.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
 from tests.api.conftest import action_codes
 from tests.api.test_submit import inquiry_for
+from tests.databases import Databases
 from tests.ui import browser
 from tests.ui.conftest import DENY_LABS, DIRECTOR, INTAKE
 
@@ -26,8 +27,8 @@ REASON = "AST 150 U/L on 2026-05-01 is 3.1 times the upper limit of normal."
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'browser.db'}"  # SQLite is enough for the UI flow
+def db_url(tmp_path: Path, databases: Databases) -> str:
+    return databases.migrated("sqlite", tmp_path)  # SQLite is enough for the UI flow
 
 
 def test_intake_sees_queue_and_director_denies_with_reason(

@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 from priorauth.cli.users import users_app
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.users import UserError, authenticate, create_user, ensure_demo_users
-from priorauth.store.db import make_engine, session_factory, upgrade
+from priorauth.store.db import make_engine, session_factory
 from priorauth.store.models import UserRow
+from tests.databases import Databases
 
 runner = CliRunner()
 
@@ -61,10 +62,9 @@ def test_demo_users_are_created_once(service: PriorAuthService) -> None:
 
 
 @pytest.fixture
-def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path / 'users.db'}"
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, databases: Databases) -> str:
+    url = databases.migrated("sqlite", tmp_path)
     monkeypatch.setenv("PRIORAUTH_DATABASE_URL", url)
-    upgrade(url)
     return url
 
 

@@ -42,6 +42,17 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 _DUMMY_HASH = _hasher.hash("not a real password")
 
 
+def use_hasher(hasher: PasswordHasher) -> None:
+    """Hash and verify with `hasher` from now on (the tests' cheap parameters).
+
+    Production never calls it. Hashes made with other parameters still verify, and are
+    rehashed with these at the next sign-in, as after a change of the library's defaults.
+    """
+    global _hasher, _DUMMY_HASH  # noqa: PLW0603 - one hasher per process, set before use
+    _hasher = hasher
+    _DUMMY_HASH = hasher.hash("not a real password")
+
+
 SEEN_EVERY = timedelta(seconds=60)
 
 
