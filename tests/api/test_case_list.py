@@ -39,12 +39,15 @@ def test_listing_open_cases_decodes_no_bundle(
     assert {m.provider for m in members} == {"Regional Hemophilia Treatment Center"}
 
 
-def test_migration_0009_fills_the_summary_of_the_cases_already_stored(db_url: str) -> None:
+def test_migration_0009_fills_the_summary_of_the_cases_already_stored(
+    blank_db_url: str,
+) -> None:
     from alembic import command
     from sqlalchemy import MetaData, Table
 
     from priorauth.store.db import _alembic_config
 
+    db_url = blank_db_url  # migrated here, step by step
     command.upgrade(_alembic_config(db_url), "0008")
     engine = make_engine(db_url)
     cases = Table("cases", MetaData(), autoload_with=engine)
