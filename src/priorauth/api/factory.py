@@ -60,10 +60,7 @@ def _warm_up() -> None:
     """
     from importlib import resources
 
-    import orjson
-
-    from priorauth.intake.pas_bundle import read_bundle, validate_bundle
+    from priorauth.intake.pas_bundle import read_bundle
 
     raw = (resources.files("priorauth.api") / "warm-up-bundle.json").read_bytes()
-    validate_bundle(orjson.loads(raw))
-    read_bundle(raw)
+    read_bundle(raw, validate=True)  # one decode, validated and read as a request is

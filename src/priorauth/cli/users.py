@@ -63,18 +63,13 @@ def add(
 @users_app.command("list")
 def list_users() -> None:
     """Every user with its role and whether it may sign in."""
-    from sqlalchemy import select
+    from priorauth.service.users import all_users
 
-    from priorauth.service.users import ROLES
-    from priorauth.store.models import UserRow
-
-    with _sessions()() as s:
-        for row in s.scalars(select(UserRow).order_by(UserRow.username)):
-            state = "active" if row.active else "inactive"
-            if row.demo:
-                state += " (demo)"
-            label = ROLES.get(row.role, row.role)
-            typer.echo(f"{row.username}\t{label}\t{state}\t{row.display_name}")
+    for user, demo in all_users(_sessions()):
+        state = "active" if user.active else "inactive"
+        if demo:
+            state += " (demo)"
+        typer.echo(f"{user.username}\t{user.role_label}\t{state}\t{user.display_name}")
 
 
 @users_app.command("unlock")

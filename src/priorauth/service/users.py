@@ -179,6 +179,13 @@ def ensure_demo_users(service: PriorAuthService) -> list[tuple[str, str, str]]:
     return out
 
 
+def all_users(sessions: sessionmaker[Session]) -> list[tuple[User, bool]]:
+    """Every account by username, each with whether it is a demo account."""
+    with sessions() as s:
+        rows = s.scalars(select(UserRow).order_by(UserRow.username))
+        return [(_user(r), bool(r.demo)) for r in rows]
+
+
 def demo_users(sessions: sessionmaker[Session]) -> list[str]:
     """The usernames of the demo accounts present."""
     with sessions() as s:
