@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from priorauth.api.deps import Body, Service
+from priorauth.api.deps import Body, Crd
 from priorauth.api.responses import JsonResponse
 from priorauth.api.security import require
 from priorauth.auth import scopes as sc
@@ -18,29 +18,21 @@ from priorauth.service.app_service import PriorAuthService
 router = APIRouter(tags=["CDS Hooks (CRD)"])
 
 
-def _crd(svc: PriorAuthService) -> CrdService:
-    # One per service: it holds no request state, only the service it wraps.
-    crd = getattr(svc, "_crd_service", None)
-    if crd is None:
-        crd = CrdService(svc)
-        svc._crd_service = crd  # type: ignore[attr-defined]
-    return crd
-
-
 # Discovery is public (CDS Hooks): it lists services and prefetch templates, no patient data.
 @router.get("/cds-services", summary="CDS Hooks discovery")
-async def discovery(svc: Service) -> JsonResponse:
-    return JsonResponse(_crd(svc).discovery())
+async def discovery(crd: Crd) -> JsonResponse:
+    return JsonResponse(crd.discovery())
 
 
 @router.post("/cds-services/{service_id}", summary="Call a CRD service (order-sign, order-select)")
 async def call(
-    svc: Service, service_id: str, who: Annotated[Actor, Depends(require(sc.CDS))], body: Body
+    crd: Crd, service_id: str, who: Annotated[Actor, Depends(require(sc.CDS))], body: Body
 ) -> JsonResponse:
-    return JsonResponse(await run_in_threadpool(_crd(svc).call, service_id, body, who))
+    return JsonResponse(await run_in_threadpool(crd.call, service_id, body, who))
 
 
 def install(app: FastAPI, service: PriorAuthService) -> None:
     """Add the CDS Hooks routes to an app built by create_app(service)."""
     app.state.service = service
+    app.state.crd = CrdService(service)
     app.include_router(router)

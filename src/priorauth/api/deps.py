@@ -1,4 +1,4 @@
-"""Typed dependencies: the service, and a request body read within the size limit."""
+"""Typed dependencies: the service, its CRD and DTR front ends, and a size-limited body."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from priorauth.api.limits import BodyTooLarge
+from priorauth.crd.service import CrdService
+from priorauth.dtr.service import DtrService
 from priorauth.service.app_service import PriorAuthService
 
 
@@ -15,6 +17,19 @@ def get_service(request: Request) -> PriorAuthService:
 
 
 Service = Annotated[PriorAuthService, Depends(get_service)]
+
+
+def get_crd(request: Request) -> CrdService:
+    return request.app.state.crd  # type: ignore[no-any-return]
+
+
+def get_dtr(request: Request) -> DtrService:
+    return request.app.state.dtr  # type: ignore[no-any-return]
+
+
+# Built once in create_app beside the service they wrap; they hold no request state.
+Crd = Annotated[CrdService, Depends(get_crd)]
+Dtr = Annotated[DtrService, Depends(get_dtr)]
 
 
 async def limited_body(request: Request) -> bytes:

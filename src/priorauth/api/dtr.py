@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from priorauth.api.deps import Body, Service
+from priorauth.api.deps import Body, Dtr
 from priorauth.api.responses import FhirResponse
 from priorauth.api.security import require
 from priorauth.auth import scopes as sc
@@ -18,29 +18,22 @@ from priorauth.service.app_service import PriorAuthService
 router = APIRouter(prefix="/fhir", tags=["DTR"])
 
 
-def _dtr(svc: PriorAuthService) -> DtrService:
-    dtr = getattr(svc, "_dtr_service", None)
-    if dtr is None:
-        dtr = DtrService(svc)
-        svc._dtr_service = dtr  # type: ignore[attr-defined]
-    return dtr
-
-
 @router.post("/Questionnaire/$questionnaire-package", summary="DTR questionnaire package")
 async def questionnaire_package(
-    svc: Service, who: Annotated[Actor, Depends(require(sc.DTR))], body: Body
+    dtr: Dtr, who: Annotated[Actor, Depends(require(sc.DTR))], body: Body
 ) -> FhirResponse:
-    return FhirResponse(await run_in_threadpool(_dtr(svc).package, body, who))
+    return FhirResponse(await run_in_threadpool(dtr.package, body, who))
 
 
 @router.post("/Questionnaire/$next-question", summary="SDC adaptive form: the next question")
 async def next_question(
-    svc: Service, who: Annotated[Actor, Depends(require(sc.DTR))], body: Body
+    dtr: Dtr, who: Annotated[Actor, Depends(require(sc.DTR))], body: Body
 ) -> FhirResponse:
-    return FhirResponse(await run_in_threadpool(_dtr(svc).next_question, body, who))
+    return FhirResponse(await run_in_threadpool(dtr.next_question, body, who))
 
 
 def install(app: FastAPI, service: PriorAuthService) -> None:
     """Add the DTR routes to an app built by create_app(service)."""
     app.state.service = service
+    app.state.dtr = DtrService(service)
     app.include_router(router)
