@@ -98,3 +98,10 @@ def test_the_judging_pipeline_imports_no_use_case_and_no_store() -> None:
     edges = import_graph()
     assert "service" not in edges["coverage"]
     assert not edges["policies"] & {"service", "store", "coverage", "api", "cli", "ui"}
+
+
+def test_auth_sits_below_the_store() -> None:
+    """Who acts and the JOSE rules of tokens know no tables: the store finds clients and
+    spends assertion ids, and the token logic takes those as callables."""
+    edges = import_graph()
+    assert not edges["auth"] & {"store", "service", "api", "cli", "ui"}

@@ -18,10 +18,10 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from priorauth.api.app import create_app
 from priorauth.auth import scopes as sc
-from priorauth.auth.tokens import register_client
 from priorauth.policies import PolicyLibrary
 from priorauth.service.app_service import PriorAuthService
 from priorauth.settings import Settings
+from priorauth.store.clients import register_client
 from priorauth.store.db import make_engine
 from tests.api.conftest import Clock, clock, db_url  # noqa: F401
 

@@ -12,20 +12,16 @@ A token is honoured only while its client is active (checked on every use).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from priorauth.auth import scopes as sc
 from priorauth.auth.actors import Actor
 from priorauth.errors import PriorauthError
-from priorauth.store.models import ApiClientRow, UsedJtiRow
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALGORITHMS = ("RS384", "ES384")
@@ -44,6 +40,24 @@ class TokenError(PriorauthError):
 
 
 @dataclass(frozen=True)
+class RegisteredClient:
+    """What the token endpoint needs of a registered client (the store keeps it)."""
+
+    id: str
+    jwks: dict[str, Any]
+    scopes: str
+    organization: str | None
+    role: str
+    active: bool
+
+
+# The store's side of issuing: find a client by id; spend an assertion id (False when it
+# was spent before). Passed in, so this module holds the JOSE rules and no SQL.
+FindClient = Callable[[str], RegisteredClient | None]
+SpendJti = Callable[[str, str, datetime], bool]
+
+
+@dataclass(frozen=True)
 class Issued:
     access_token: str
     scope: str
@@ -52,7 +66,13 @@ class Issued:
 
 
 def issue(
-    s: Session, form: dict[str, str], token_url: str, secret: str | bytes, now: datetime
+    form: dict[str, str],
+    token_url: str,
+    secret: str | bytes,
+    now: datetime,
+    *,
+    find: FindClient,
+    spend: SpendJti,
 ) -> Issued:
     if form.get("grant_type") != "client_credentials":
         raise TokenError("unsupported_grant_type", "grant_type must be client_credentials")
@@ -67,7 +87,7 @@ def issue(
     if header.get("alg") not in ALGORITHMS:
         raise TokenError("invalid_client", "the assertion must be signed RS384 or ES384")
     client_id = unverified.get("iss")
-    client = s.get(ApiClientRow, client_id) if isinstance(client_id, str) else None
+    client = find(client_id) if isinstance(client_id, str) else None
     if client is None or not client.active:
         raise TokenError("invalid_client", "unknown or inactive client")
     key = _key_for(client.jwks, header)
@@ -96,7 +116,8 @@ def issue(
             "invalid_client", f"the assertion's jti must be a string of 1 to {MAX_JTI} characters"
         )
     granted = _grant(form.get("scope", ""), client.scopes)
-    _spend_jti(s, client.id, jti, exp, now)  # last: a refused assertion spends nothing
+    if not spend(client.id, jti, exp):  # last: a refused assertion spends nothing
+        raise TokenError("invalid_client", "this assertion (jti) was already used")
     expires = now + TOKEN_LIFETIME
     token = jwt.encode(
         {
@@ -139,16 +160,6 @@ def _key_for(jwks: dict[str, Any], header: dict[str, Any]) -> Any:
         except jwt.PyJWTError:
             continue
     raise TokenError("invalid_client", "no registered key matches the assertion's kid")
-
-
-def _spend_jti(s: Session, client_id: str, jti: str, exp: datetime, now: datetime) -> None:
-    s.execute(delete(UsedJtiRow).where(UsedJtiRow.expires_at < now))
-    s.add(UsedJtiRow(jti=f"{client_id}:{jti}", client_id=client_id, expires_at=exp))
-    try:
-        s.flush()  # committed by the caller, with the token's audit record
-    except IntegrityError as e:
-        s.rollback()
-        raise TokenError("invalid_client", "this assertion (jti) was already used") from e
 
 
 def _grant(requested: str, registered: str) -> str:
@@ -200,33 +211,18 @@ def verify_access_token(
     )
 
 
-def client_active(s: Session, client_id: str) -> bool:
-    """Whether the client may still use its tokens: read on every request, never cached."""
-    return bool(s.scalar(select(ApiClientRow.active).where(ApiClientRow.id == client_id)))
-
-
-def disable_client(s: Session, client_id: str) -> bool:
-    """Stop the client at once (new tokens and the ones it holds); False if unknown."""
-    row = s.get(ApiClientRow, client_id)
-    if row is None:
-        return False
-    row.active = False
-    s.commit()
-    return True
-
-
-def register_client(
-    s: Session,
-    client_id: str,
-    name: str,
+def check_registration(
     jwks: dict[str, Any],
     scopes: list[str],
     organization: str | None,
-    now: datetime,
     *,
     payer_system: bool = False,
-) -> ApiClientRow:
-    """A provider's system (bound to `organization`) or, explicitly, the payer's own system."""
+) -> tuple[str | None, str]:
+    """The organization and role of a client to register; ValueError says what is wrong.
+
+    A provider's system is bound to its organization; the payer's own system, explicitly
+    asked for, to none.
+    """
     organization = (organization or "").strip() or None
     if payer_system and organization:
         raise ValueError("a payer-system client acts for every organization: give no --org")
@@ -249,18 +245,4 @@ def register_client(
         if "d" in k:
             raise ValueError("the JWKS holds a private key; register the public keys only")
         jwt.PyJWK(k)  # raises on an unusable key
-    if s.scalars(select(ApiClientRow).where(ApiClientRow.id == client_id)).first():
-        raise ValueError(f"client {client_id!r} exists")
-    row = ApiClientRow(
-        id=client_id,
-        name=name,
-        jwks=jwks,
-        scopes=" ".join(scopes),
-        organization=organization,
-        role=sc.PAYER_SYSTEM if payer_system else sc.PROVIDER,
-        active=True,
-        created_at=now,
-    )
-    s.add(row)
-    s.commit()
-    return row
+    return organization, sc.PAYER_SYSTEM if payer_system else sc.PROVIDER

@@ -66,7 +66,7 @@ def clients_add(
     Give exactly one of --org (a provider organization's system) or --payer-system.
     """
     from priorauth.auth import scopes as sc
-    from priorauth.auth.tokens import register_client
+    from priorauth.store.clients import register_client
     from priorauth.store.db import session_factory
 
     # Checked before anything is read: a client that acts for everyone is never the default.
@@ -133,7 +133,7 @@ def clients_disable(
     client_id: Annotated[str, typer.Argument(help="the client id to disable")],
 ) -> None:
     """Stop a client at once: no new token, and the tokens it holds stop working."""
-    from priorauth.auth.tokens import disable_client
+    from priorauth.store.clients import disable_client
     from priorauth.store.db import session_factory
 
     with session_factory(_engine())() as s:

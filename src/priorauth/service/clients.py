@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from priorauth.auth.actors import Actor
-from priorauth.auth.tokens import Issued, TokenError, client_active, issue
+from priorauth.auth.tokens import Issued, TokenError, issue
 from priorauth.keys import ACCESS_TOKEN
+from priorauth.store import clients
 from priorauth.store.audit import Entry
 
 if TYPE_CHECKING:
@@ -27,7 +28,14 @@ def issue_token(
     now = datetime.now(UTC)
     try:
         with service.write_lock, service.sessions() as s:
-            issued = issue(s, form, token_url, service.keys.current(ACCESS_TOKEN), now)
+            issued = issue(
+                form,
+                token_url,
+                service.keys.current(ACCESS_TOKEN),
+                now,
+                find=lambda client_id: clients.find(s, client_id),
+                spend=lambda client_id, jti, exp: clients.spend_jti(s, client_id, jti, exp, now),
+            )
             actor = Actor(issued.client_id, "client", source)
             entity = f"client/{issued.client_id}"
             entry = Entry(actor, "token", "success", entity, {"scope": issued.scope})
@@ -43,4 +51,4 @@ def issue_token(
 def is_active(service: PriorAuthService, client_id: str) -> bool:
     """Whether the client may still use its tokens: read on every request, never cached."""
     with service.sessions() as s:
-        return client_active(s, client_id)
+        return clients.client_active(s, client_id)
