@@ -6,9 +6,11 @@ order-sign and order-select, mutated DTR Parameters at $questionnaire-package an
 $next-question, and mutated client assertions and forms at the token endpoint. Each
 runs on SQLite and, when PRIORAUTH_TEST_DATABASE_URL is set, on PostgreSQL (where
 column lengths are enforced). FHIR model validation is off, so the service's own
-checks face every input. More examples for a long run:
+checks face every input. The hypothesis profile sets the budget, as for every property
+test (tests/conftest.py): each endpoint's share below is multiplied by 5 under the `fuzz`
+profile (PRIORAUTH_FUZZ_SCALE=N overrides it):
 
-    PRIORAUTH_FUZZ_SCALE=5 uv run pytest tests/security/test_fuzz.py -s
+    HYPOTHESIS_PROFILE=fuzz uv run pytest tests/security/test_fuzz.py -s
 """
 
 from __future__ import annotations
@@ -48,7 +50,12 @@ from tests.strategies import json_values, paths_of, replaced
 # and the last test reads what the others sent: one xdist worker runs the whole file
 # (--dist loadfile, pyproject.toml).
 pytestmark = pytest.mark.slow
-SCALE = int(os.environ.get("PRIORAUTH_FUZZ_SCALE", "1"))
+# Shares, not the profile's max_examples: one request to a service costs far more than
+# one call of a pure function, and the endpoints differ in what there is to mutate.
+SCALE = int(
+    os.environ.get("PRIORAUTH_FUZZ_SCALE")
+    or {"fuzz": 5}.get(os.environ.get("HYPOTHESIS_PROFILE", "dev"), 1)
+)
 BASE_URL = "http://testserver"
 TOKEN_URL = f"{BASE_URL}/auth/token"
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck), database=None)
