@@ -88,6 +88,20 @@ def test_enable_when_asks_only_relevant_questions(ip0535: CompiledPolicy) -> Non
     assert "enableWhen" not in items["fix-exposure-days"]
 
 
+@pytest.mark.parametrize(("combine", "n"), [("none", None), ("at_least", 2)])
+def test_every_child_of_none_and_at_least_is_asked(combine: str, n: int | None) -> None:
+    from priorauth.core.evaluator import compile_policy
+    from priorauth.policies import parse_policy
+    from tests.core.test_combinators import policy_text
+
+    form = build(compile_policy(parse_policy(policy_text(combine, n))), "http://payer.example")
+    Questionnaire.model_validate(form)
+    items = _items(form)
+    for link in ("comb-0", "comb-1", "comb-2"):
+        assert items[link]["type"] == "boolean"
+        assert "enableWhen" not in items[link], link
+
+
 def _run_query(query: str, res: dict[str, list[dict]]) -> dict:
     """What an EHR answers to an x-fhir-query: the patient's resources, filtered by code."""
     kind, _, params = query.partition("?")

@@ -85,3 +85,13 @@ def test_text_output_and_errors() -> None:
     assert same.stdout.strip().endswith("no change")
     bad = runner.invoke(app, ["policy", "diff", "cigna-ip0535@1990-01-01", "cigna-ip0535"])
     assert bad.exit_code == 3 and "no version" in bad.stderr
+
+
+def test_a_changed_at_least_is_a_logic_change() -> None:
+    from priorauth.policies import parse_policy
+    from priorauth.policies.diff import diff_policies
+    from tests.core.test_combinators import policy_text
+
+    two, three = (parse_policy(policy_text("at_least", n)) for n in (2, 3))
+    changes = [c for c in diff_policies(two, three).changes if c.new_id == "Z"]
+    assert [(c.change, c.field, c.old, c.new) for c in changes] == [("logic", "at_least", 2, 3)]

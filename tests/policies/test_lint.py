@@ -135,3 +135,26 @@ def test_a_malformed_codeset_reference_is_a_finding_not_a_traceback(tmp_path: Pa
     )
     code, out = _check(tmp_path, text)
     assert code == 1 and "codeset reference names one list" in out[0], out
+
+
+@pytest.mark.parametrize(
+    ("combine", "n", "message"),
+    [
+        ("at_least", 4, "at_least is 4, but must be 1 to 3"),
+        ("at_least", None, "combine: at_least needs at_least: N"),
+        ("none", 1, "at_least is given without combine: at_least"),
+    ],
+)
+def test_a_bad_at_least_names_file_line_and_criterion(
+    tmp_path: Path, combine: str, n: int | None, message: str
+) -> None:
+    from tests.core.test_combinators import policy_text
+
+    text = policy_text(combine, n).replace("id: cigna-ip0535", "id: lint-test")
+    code, out = _check(tmp_path, text)
+    assert code == 1
+    hits = [line for line in out if message in line]
+    assert hits, out
+    file, line, cid, _ = hits[0].split(":", 3)
+    assert file.endswith("p.yaml") and cid.strip() == "Z"
+    assert int(line) == _line_of(text, "  - id: Z\n")

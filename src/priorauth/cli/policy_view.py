@@ -19,7 +19,10 @@ _KIND = {
 def _add(node: Tree, c: Criterion) -> None:
     label = f"[bold]{c.id}[/bold] {c.text}"
     if c.children:
-        label += f"  [dim]({c.combine.upper() if c.combine else ''})[/dim]"
+        how = (c.combine or "").upper().replace("_", " ")
+        if c.at_least is not None:
+            how += f" {c.at_least}"
+        label += f"  [dim]({how})[/dim]"
     else:
         kind = _KIND.get(c.evidence or "", "")
         check = c.check.kind if c.check else ""

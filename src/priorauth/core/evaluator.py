@@ -64,7 +64,7 @@ class CompiledPolicy:
         self._leaves = self._compile_leaves(ctx)
         # Groups bottom-up: a parent's children are always judged before it.
         self._groups = [
-            Combined(c.id, c.combine or "all", tuple(ch.id for ch in c.children))
+            Combined(c.id, c.combine or "all", tuple(ch.id for ch in c.children), c.at_least)
             for c in reversed(walk(policy.criteria + policy.exclusions))
             if c.children
         ]
@@ -408,8 +408,19 @@ def _generate(
         statuses = ", ".join(f"{var[ch]}[0]" for ch in g.children)
         if g.combine == "all":
             rule = "NOT_MET if NOT_MET in s else UNKNOWN if UNKNOWN in s else MET"
-        else:
+        elif g.combine == "one":
             rule = "MET if MET in s else UNKNOWN if UNKNOWN in s else NOT_MET"
+        elif g.combine == "none":
+            rule = "NOT_MET if MET in s else UNKNOWN if UNKNOWN in s else MET"
+        elif g.combine == "at_least":
+            # Not met only once the unknowns, all met, could not reach N.
+            ns[f"N{n}"] = g.at_least
+            rule = (
+                f"MET if (m := s.count(MET)) >= N{n}"
+                f" else NOT_MET if m + s.count(UNKNOWN) < N{n} else UNKNOWN"
+            )
+        else:
+            raise PolicyInvalid(f"{g.id}: unknown combine {g.combine!r}")
         body.append(f"    s = ({statuses},)")
         body.append(f"    q{n} = ({rule}, None, g{n})")
     for name, ids in (("top", top), ("excl", exclusions)):

@@ -1,7 +1,7 @@
 """The policy schema: a coverage policy as data, validated when loaded.
 
 A policy is a tree of criteria in the policy's own outline. A group combines
-its children with `all` or `one`; a leaf names one `check` (a predicate kind
+its children with `all`, `one`, `none` or `at_least` N; a leaf names one `check` (a predicate kind
 with its parameters). Exclusions ("Conditions Not Covered") are checks whose
 finding `applies` or `does_not_apply`. Kits, code sets, windows and the
 approval terms are data too. Adding a policy means writing a file; only a new
@@ -224,7 +224,10 @@ class Criterion(_Strict):
     id: str = Field(pattern=r"^[A-Z]{1,2}(\.[0-9a-z]+)*$")
     text: str = Field(min_length=1, description="the policy's own wording")
     evidence: EvidenceKind | None = None
-    combine: Literal["all", "one"] | None = None
+    combine: Literal["all", "one", "none", "at_least"] | None = None
+    at_least: Annotated[int, Field(strict=True)] | None = Field(
+        None, description="with combine: at_least, how many children must be met (1 to all)"
+    )
     children: list[Criterion] = []
     check: Check | None = None
     request: str | None = Field(None, description="what to ask for when this is unknown")
@@ -254,6 +257,17 @@ class Criterion(_Strict):
             raise ValueError(f"{self.id}: a leaf has a check and no combine")
         elif self.evidence is None:
             raise ValueError(f"{self.id}: a leaf names its evidence kind")
+        if self.combine == "at_least":
+            n = len(self.children)
+            if self.at_least is None:
+                raise ValueError(f"{self.id}: combine: at_least needs at_least: N (1 to {n})")
+            if not 1 <= self.at_least <= n:
+                raise ValueError(
+                    f"{self.id}: at_least is {self.at_least}, but must be 1 to {n} "
+                    f"(the number of children)"
+                )
+        elif self.at_least is not None:
+            raise ValueError(f"{self.id}: at_least is given without combine: at_least")
         return self
 
 

@@ -61,12 +61,15 @@ Explanation = tuple[str, tuple[Evidence, ...]]
 class Combined:
     """A group's explanation: written from its children's statuses when read."""
 
-    __slots__ = ("children", "combine", "id")
+    __slots__ = ("at_least", "children", "combine", "id")
 
-    def __init__(self, id: str, combine: str, children: tuple[str, ...]) -> None:
+    def __init__(
+        self, id: str, combine: str, children: tuple[str, ...], at_least: int | None = None
+    ) -> None:
         self.id = id
         self.combine = combine
         self.children = children
+        self.at_least = at_least
 
     def reason(self, status: Status, status_of: Callable[[str], Status]) -> str:
         statuses = [status_of(i) for i in self.children]
@@ -75,14 +78,34 @@ class Combined:
         if self.combine == "all":
             word = {NOT_MET: "not met", UNKNOWN: "unknown", MET: "met"}[status]
             return f"ALL of {names}: " + ("all met." if status == MET else f"{which} {word}.")
-        return (
-            f"ONE of {names}: "
-            + {
-                MET: f"{which} met.",
-                UNKNOWN: f"none met; {which} unknown.",
-                NOT_MET: "none met.",
-            }[status]
+        if self.combine == "one":
+            return (
+                f"ONE of {names}: "
+                + {
+                    MET: f"{which} met.",
+                    UNKNOWN: f"none met; {which} unknown.",
+                    NOT_MET: "none met.",
+                }[status]
+            )
+        return self._counted(statuses)
+
+    def _counted(self, statuses: list[Status]) -> str:
+        # none and at_least: the sentence says how many children were met, and which.
+        def named(s: Status) -> str:
+            return ", ".join(i for i, x in zip(self.children, statuses, strict=True) if x == s)
+
+        met, unknown = statuses.count(MET), statuses.count(UNKNOWN)
+        head = (
+            f"NONE of {', '.join(self.children)}: "
+            if self.combine == "none"
+            else f"AT LEAST {self.at_least} of {', '.join(self.children)}: "
         )
+        out = f"{met} of {len(statuses)} met"
+        if met:
+            out += f" ({named(MET)})"
+        if unknown:
+            out += f"; {named(UNKNOWN)} unknown"
+        return head + out + "."
 
 
 # A deferred explanation without a closure: (function, *arguments), called on read.

@@ -87,7 +87,10 @@ def _enable(group: Criterion, children: list[Json], asked: dict[str, Question]) 
 
     ALL: a later part matters only when the first is met (E.ii.b after E.ii.a = yes).
     ONE: another way matters only while the first is not met (E.ii when E.i < 150).
+    NONE and AT LEAST N: every sibling stays relevant, so nothing is hidden.
     """
+    if group.combine not in ("all", "one"):
+        return
     first = group.children[0]
     q = asked.get(first.id)
     if q is None or len(children) < 2 or children[0]["linkId"] != q.link_id:

@@ -75,6 +75,8 @@ def _check_changes(key: str, a: Criterion, b: Criterion) -> list[Change]:
     out: list[Change] = []
     if a.combine != b.combine:
         out.append(Change("logic", key, a.id, b.id, "combine", a.combine, b.combine))
+    if a.at_least != b.at_least:
+        out.append(Change("logic", key, a.id, b.id, "at_least", a.at_least, b.at_least))
     if a.check is None or b.check is None:
         if (a.check is None) != (b.check is None):
             out.append(Change("logic", key, a.id, b.id, "check", _kind(a), _kind(b)))
