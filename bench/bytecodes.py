@@ -22,6 +22,7 @@ import orjson
 from priorauth.demo.samples import hemgenix_request
 from priorauth.intake.pas_bundle import read_bundle
 from priorauth.policies import builtin
+from priorauth.policies.judging import judge
 
 
 def main() -> None:
@@ -39,10 +40,10 @@ def main() -> None:
         return policy.evaluate(facts)
 
     def request() -> object:
-        f = read_bundle(raw)
-        p = lib.for_request(f)
-        assert p is not None
-        return p.evaluate(f).recommendation
+        # The one pipeline the service, CLI and public API run (policies.judging).
+        det = judge(raw, lib).determination
+        assert det is not None
+        return det.recommendation
 
     fn: Callable[[], object] = evaluate if args.what == "evaluate" else request
     fn()  # warm: lazy imports and caches are not part of a request

@@ -39,6 +39,7 @@ from priorauth.core.facts import ICD10CM, LOINC, NUCC
 from priorauth.demo.samples import hemgenix_request
 from priorauth.intake.pas_bundle import BIRTH_SEX, read_bundle
 from priorauth.policies import builtin
+from priorauth.policies.judging import judge
 
 _OBS = (
     "Bundle.entry.resource.ofType(Observation).where(status in ('final' | 'amended' | 'corrected'))"
@@ -208,10 +209,10 @@ def main() -> None:
 
     def end_to_end(validate: bool) -> Callable[[], object]:
         def run() -> object:
-            f = read_bundle(raw, validate=validate)
-            p = lib.for_request(f)
-            assert p is not None
-            return p.evaluate(f).recommendation
+            # The one pipeline the service, CLI and public API run (policies.judging).
+            det = judge(raw, lib, validate=validate).determination
+            assert det is not None
+            return det.recommendation
 
         return run
 
