@@ -168,12 +168,12 @@ def fhirpath_expressions(policy: CompiledPolicy, as_of: Any) -> dict[str, str]:
                 f"{_labs(k.measured_codes, since)}.valueQuantity.value.first() >= {k.threshold}"
                 f" or ((140 - 46) * {weight} / (72 * {scr})) >= {k.threshold}"
             )
-        elif k.kind == "kit_by_weight":
+        elif k.kind in ("dose_by_weight", "kit_by_weight"):
             dosing = policy.policy.dosing
-            assert dosing is not None
+            assert dosing is not None and dosing.per_kg is not None and dosing.vial is not None
             out[cid] = (
                 f"({_labs(['29463-7'])}.valueQuantity.value.first()"
-                f" * {dosing.ml_per_kg} / {dosing.vial_ml}).ceiling()"
+                f" * {dosing.per_kg.amount} / {dosing.vial.amount}).ceiling()"
             )
         elif k.kind == "excluded_when_not_met":
             out[cid] = f"({out[k.criterion]}).not()"

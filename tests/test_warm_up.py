@@ -29,7 +29,7 @@ def test_it_names_no_drug_of_any_shipped_policy() -> None:
         for compiled in versions:
             p = compiled.policy
             names = [*p.service.names, *p.service.hcpcs, *p.service.ndc]
-            names += [k.ndc for k in p.dosing.kits] if p.dosing else []
+            names += [k.ndc for k in p.dosing.products] if p.dosing else []
             for name in names:
                 assert name.lower() not in text, name
 

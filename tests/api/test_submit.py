@@ -42,8 +42,9 @@ def test_submit_pends_for_the_medical_director_and_stores_the_recommendation(
     assert action_codes(cr) == ["A4"]
     case = service.case(cr["id"])
     assert case.recommendation == "approve"
-    assert case.evaluation is not None and case.evaluation.kit is not None
-    assert case.evaluation.kit.ndc == "0053-0180-18"
+    assert case.evaluation is not None and case.evaluation.dose is not None
+    assert case.evaluation.dose.ndc == "0053-0180-18"
+    assert (case.evaluation.dose.quantity, case.evaluation.dose.unit) == (1, "kit")
     assert case.due_at - case.received_at == __import__("datetime").timedelta(hours=72)
     # the ClaimResponse can be read back by id
     again = client.get(f"/fhir/ClaimResponse/{cr['id']}")

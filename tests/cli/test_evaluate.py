@@ -73,7 +73,7 @@ def test_text_output_is_a_checklist(tmp_path: Path) -> None:
         "I.ii",
         "Aspartate aminotransferase",
         "777-3",
-        "Kit: 18 vials, NDC 0053-0180-18",
+        "Dose: 1 kit, NDC 0053-0180-18 (18 vials)",
         "Missing documentation",
     ]:
         assert needle in out, needle

@@ -547,7 +547,7 @@ def test_m(ip0535: CompiledPolicy, taxonomies: tuple, answer: bool | None, expec
     assert judge(ip0535, f, "M") == expected
 
 
-# --- N and O: weight and kit ------------------------------------------------------
+# --- N and O: weight and the dose by weight ------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -570,9 +570,14 @@ def test_n_o(
 ) -> None:
     d = ip0535.evaluate(facts(replace={"29463-7": [weight]}, ndc=None))
     assert (d.findings["N"].status, d.findings["O"].status) == (n, o)
-    if vials is not None:
-        assert d.findings["O"].value == vials
-    assert (d.kit.ndc if d.kit else None) == ndc
+    if o == "met":
+        assert d.dose is not None
+        assert (d.dose.vials, d.dose.quantity, d.dose.unit) == (vials, 1, "kit")
+        assert d.findings["O"].value == 1  # one kit: the quantity in the billing unit
+    elif vials is not None:
+        # Outside the table: the reason shows the dose the weight needs.
+        assert f"{d.findings['N'].value * 2:g} mL" in d.findings["O"].reason
+    assert (d.dose.ndc if d.dose else None) == ndc
     if o == "unknown":
         assert d.recommendation == "pend"
 

@@ -1,4 +1,4 @@
-"""The recommendation rules (contract §6), the kit comparison and the approval window."""
+"""The recommendation rules (contract §6), the dose comparison and the approval window."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from priorauth.core.evaluator import CompiledPolicy
 from tests.core.factories import AS_OF, facts, obs
 
 
-def test_approve_when_all_met_and_kit_matches(ip0535: CompiledPolicy) -> None:
+def test_approve_when_all_met_and_the_product_matches(ip0535: CompiledPolicy) -> None:
     d = ip0535.evaluate(facts())
     assert d.recommendation == "approve"
-    assert (d.kit.vials, d.kit.ndc) == (18, "0053-0180-18")  # type: ignore[union-attr]
+    assert d.dose is not None
+    assert (d.dose.vials, d.dose.ndc, d.dose.quantity) == (18, "0053-0180-18", 1)
     assert d.authorization == (AS_OF, date(2026, 8, 1))  # 90 days counting the decision date
     assert d.missing == [] and d.reasons == []
     assert d.medical_director_review  # every review goes to the Medical Director
@@ -25,10 +26,10 @@ def test_approve_matches_ndc_in_11_digit_form(ip0535: CompiledPolicy) -> None:
     assert ip0535.evaluate(facts(ndc="00053-0180-18")).recommendation == "approve"
 
 
-def test_approve_modified_when_kit_differs(ip0535: CompiledPolicy) -> None:
+def test_approve_modified_when_the_product_differs(ip0535: CompiledPolicy) -> None:
     d = ip0535.evaluate(facts(ndc="0053-0170-17"))
     assert d.recommendation == "approve-modified"
-    assert d.kit.ndc == "0053-0180-18"  # type: ignore[union-attr]
+    assert d.dose is not None and d.dose.ndc == "0053-0180-18"
     assert d.requested.ndc == "0053-0170-17"
     assert d.authorization is not None
 
@@ -57,7 +58,7 @@ def test_pend_lists_missing_documentation_in_policy_order(ip0535: CompiledPolicy
     assert len(d.missing) == 2
     assert "no-uncontrolled-hiv" in d.missing[0]  # H comes before K
     assert "777-3" in d.missing[1]
-    assert d.kit is not None and d.authorization is None
+    assert d.dose is not None and d.authorization is None
 
 
 def test_pend_for_a_one_group_names_the_group_request(ip0535: CompiledPolicy) -> None:

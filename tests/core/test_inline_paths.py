@@ -37,7 +37,7 @@ def _limits(policy: CompiledPolicy) -> dict[str, tuple[float | None, float | Non
 def _everything(d: Determination) -> list[object]:
     found = [(f.id, f.status, f.reason, f.evidence, f.value) for f in d.findings.values()]
     found += [(f.id, f.status, f.reason, f.evidence) for f in d.exclusions.values()]
-    return [d.recommendation, d.kit, d.requested, d.missing, d.reasons, found]
+    return [d.recommendation, d.dose, d.requested, d.missing, d.reasons, found]
 
 
 def _same(policy: CompiledPolicy, reference: CompiledPolicy, f: Facts) -> None:

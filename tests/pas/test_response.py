@@ -98,7 +98,9 @@ def _decision(kind: Any, **kw: Any) -> Decision:
 
 
 APPROVED = _decision("approve", reason="Meets IP0535.")
-MODIFIED = _decision("approve-modified", kit_ndc="0053-0180-18", kit_vials=18)
+MODIFIED = _decision(
+    "approve-modified", product_ndc="0053-0180-18", product_vials=18, quantity=1, unit="kit"
+)
 DENIED = _decision(
     "deny",
     reason="Liver function outside policy limits.",
@@ -243,7 +245,7 @@ def test_modified_adds_the_right_kit() -> None:
     (added,) = response["addItem"]
     assert added["itemSequence"] == [1]
     assert added["productOrService"]["coding"] == [{"system": NDC, "code": "0053-0180-18"}]
-    assert added["quantity"] == {"value": 1}
+    assert added["quantity"] == {"value": 1, "unit": "kit"}
     assert _review(added["adjudication"]) == {"code": "A1", "number": AUTH}
     assert response["preAuthPeriod"] == {"start": "2026-05-06", "end": "2026-08-03"}
     assert any("0053-0180-18" in n["text"] for n in response["processNote"])

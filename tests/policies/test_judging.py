@@ -62,7 +62,9 @@ def test_the_stored_json_reads_back_typed() -> None:
     ev = Evaluation.parse(orjson.loads(orjson.dumps(data)))
     assert ev is not None and ev.policy is not None and ev.policy.selected is not None
     assert ev.recommendation == det.recommendation
-    assert (ev.kit.ndc if ev.kit else None) == (det.kit.ndc if det.kit else None)
+    assert (ev.dose.ndc if ev.dose else None) == (det.dose.ndc if det.dose else None)
+    assert ev.dose is not None and det.dose is not None
+    assert (ev.dose.quantity, ev.dose.unit) == (det.dose.quantity, det.dose.unit)
     assert ev.requested.ndc == "0053-0170-17"
     assert ev.missing == tuple(det.missing)
     assert [r.id for r in ev.reasons] == [r.id for r in det.reasons]
@@ -81,5 +83,5 @@ def test_a_stored_evaluation_of_any_shape_reads_without_raising(stored: Any) -> 
     if not isinstance(stored, dict):
         assert ev is None
         return
-    assert ev is not None and ev.policy is None and ev.kit is None and ev.missing == ()
+    assert ev is not None and ev.policy is None and ev.dose is None and ev.missing == ()
     assert all(f.status == "unknown" for f in ev.criteria.values())

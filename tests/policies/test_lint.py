@@ -37,8 +37,8 @@ def test_the_shipped_files_are_clean() -> None:
     [
         # weight_from pointing at the platelet count: "231 kg needs 12 vials" went unnoticed
         (
-            "check: {kind: kit_by_weight, weight_from: N}",
-            "check: {kind: kit_by_weight, weight_from: K}",
+            "check: {kind: dose_by_weight, weight_from: N}",
+            "check: {kind: dose_by_weight, weight_from: K}",
             "O",
             "weight_from names K, which does not measure a body weight in kg",
             "weight_from: K",
@@ -104,7 +104,7 @@ def test_every_schema_error_at_once_with_lines(tmp_path: Path) -> None:
     code, out = _check(tmp_path, text)
     assert code == 1
     assert any(": B: criteria." in line and "greater than or equal" in line for line in out), out
-    kit = [line for line in out if "dosing.kits.0.ndc" in line]
+    kit = [line for line in out if "dosing.products.0.ndc" in line]
     assert kit and int(kit[0].split(":")[1]) == _line_of(text, 'ndc: "53-100-10"')
 
 

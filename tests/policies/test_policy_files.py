@@ -27,7 +27,8 @@ def test_committed_json_schema_matches_the_model() -> None:
 def test_shipped_kit_table_is_the_policys_table_1() -> None:
     p = parse_policy(SHIPPED)
     assert p.dosing is not None
-    kits = p.dosing.kits
+    assert (p.dosing.unit, p.dosing.method, p.dosing.quantity) == ("kit", "table", 1)
+    kits = p.dosing.products
     assert [k.vials for k in kits] == list(range(10, 49))
     assert kits[0].ndc == "0053-0100-10" and kits[0].weight == "46 to 50 kg"
     assert kits[5].ndc == "0053-0150-15" and kits[5].weight == "71 to 75 kg"
@@ -52,7 +53,7 @@ def _variant(text: str, old: str, new: str) -> str:
         ("weight_from: N\n          sex_from: A", "weight_from: E\n          sex_from: A", "group"),
         ('version: "2026-03-12"\n', "", "version"),
         ("years: 18", "years: -1", "greater than or equal"),
-        ('ndc: "0053-0100-10"', 'ndc: "53-100-10"', "pattern"),
+        ('ndc: "0053-0100-10"', 'ndc: "53-100-10"', "is not a 4-4-2"),
         ("op: le\n      value: 2\n", "op: le\n", "exactly one of value or uln_multiple"),
     ],
 )

@@ -66,9 +66,9 @@ def test_approval_letter_gives_kit_and_window(
     cid = submit(service, name="l-ok")
     service.decide(cid, "approve", who=MD)
     html = client.get(f"/ui/cases/{cid}/letter").text
-    assert "NDC 0053-0180-18, 18 vials" in html and "2026-05-04 to 2026-08-01" in html
+    assert "1 kit, NDC 0053-0180-18 (18 vials)" in html and "2026-05-04 to 2026-08-01" in html
     text = _pdf_text(client.get(f"/ui/cases/{cid}/letter.pdf").content)
-    assert "NDC 0053-0180-18, 18 vials" in text and "2026-05-04 to 2026-08-01" in text
+    assert "1 kit, NDC 0053-0180-18 (18 vials)" in text and "2026-05-04 to 2026-08-01" in text
     assert service.case(cid).auth_number in text
 
 

@@ -73,7 +73,7 @@ def test_case_page_shows_the_checklist_in_policy_order(
     l_i = html.split('id="crit-L.i"', 1)[1].split("</li>\n", 1)[0]
     assert "Cockcroft-Gault creatinine clearance: 127.7 mL/min" in l_i
     assert "Attestation" in html and "Claims history" in html
-    assert "88 kg → 18 vials → kit NDC 0053-0180-18." in html
+    assert "2 mL/kg × 88 kg = 176 mL → 1 kit, NDC 0053-0180-18 (18 vials)." in html
     assert "✓ matches" in html
     assert "Submitted by the provider" in html
 
@@ -128,15 +128,15 @@ def test_approve_with_the_right_kit_flows_to_pas(
     bundle = hemgenix_request(name="c-mod", ndc="0053-0170-17")
     cid = service.submit(orjson.dumps(bundle)).record.id
     html = client.get(f"/ui/cases/{cid}").text
-    assert "✗ differs from the right kit" in html
+    assert "✗ differs from the right dose" in html
     assert '<option value="0053-0180-18" selected>' in html
     r = client.post(
         f"/ui/cases/{cid}/decision",
-        data={"decision": "approve-modified", "kit_ndc": "0053-0180-18", "csrf_token": token},
+        data={"decision": "approve-modified", "product_ndc": "0053-0180-18", "csrf_token": token},
     )
     assert r.status_code == 303
     case = service.case(cid)
-    assert case.status == "modified" and case.decision.kit_ndc == "0053-0180-18"
+    assert case.status == "modified" and case.decision.product_ndc == "0053-0180-18"
     assert case.decision.decided_by == "director"
     inq = client.post(
         "/fhir/Claim/$inquire",
@@ -146,7 +146,8 @@ def test_approve_with_the_right_kit_flows_to_pas(
     cr = inq.json()["entry"][0]["resource"]
     assert action_codes(cr) == ["A6"]  # X12 306: modified
     html = client.get(f"/ui/cases/{cid}").text
-    assert "Decision: Approved with modified kit" in html and "Dr. Maya Director" in html
+    assert "Decision: Approved with a modified product or quantity" in html
+    assert "Dr. Maya Director" in html
 
 
 def test_deciding_twice_shows_the_conflict(

@@ -27,7 +27,7 @@ router = APIRouter(prefix="/api/cases", tags=["cases"])
 
 
 def summary(r: CaseRecord, now: datetime) -> dict[str, Any]:
-    kit = r.evaluation.kit if r.evaluation else None
+    dose = r.evaluation.dose if r.evaluation else None
     return {
         "id": r.id,
         "auth_number": r.auth_number,
@@ -40,7 +40,15 @@ def summary(r: CaseRecord, now: datetime) -> dict[str, Any]:
         "overdue": r.status == "pended" and now > r.due_at,
         "policy": r.policy_id,
         "recommendation": r.recommendation,
-        "kit": {"vials": kit.vials, "ndc": kit.ndc} if kit else None,
+        "dose": None
+        if dose is None
+        else {
+            "quantity": dose.quantity,
+            "unit": dose.unit,
+            "ndc": dose.ndc,
+            "vials": dose.vials,
+            "text": dose.describe(),
+        },
     }
 
 
@@ -57,7 +65,9 @@ def detail(r: CaseRecord, now: datetime) -> dict[str, Any]:
             "decided_by": d.decided_by,
             "reason": d.reason,
             "criteria": list(d.criteria),
-            "kit_ndc": d.kit_ndc,
+            "product_ndc": d.product_ndc,
+            "quantity": d.quantity,
+            "unit": d.unit,
             "authorization": {"start": d.auth_start.isoformat(), "end": d.auth_end.isoformat()}
             if d.auth_start and d.auth_end
             else None,
@@ -95,7 +105,12 @@ class DecisionIn(BaseModel):
     decided_by: str | None = Field(None, max_length=200)
     reason: str | None = Field(None, max_length=4000)
     criteria: list[str] = Field(default_factory=list, max_length=50)
-    kit_ndc: str | None = Field(None, max_length=20)
+    product_ndc: str | None = Field(
+        None, max_length=20, description="the product to authorize (approve-modified)"
+    )
+    quantity: float | None = Field(
+        None, gt=0, le=1e6, description="the quantity to authorize, in the policy's billing unit"
+    )
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -151,8 +166,9 @@ async def decide(
             body.decision,
             body.reason,
             tuple(body.criteria),
-            body.kit_ndc,
+            body.product_ndc,
             who=who,
+            quantity=body.quantity,
         )
     )
     return JsonResponse(detail(record, svc.clock()))

@@ -1,4 +1,4 @@
-"""Text view of a policy: criteria tree with evidence kinds and checks, kits, approval terms."""
+"""Text view of a policy: criteria tree with evidence kinds and checks, dosing, approval terms."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from priorauth.core.model import Criterion, Policy
+from priorauth.core.model import Criterion, Dosing, Policy
 
 _KIND = {
     "documentation": "documentation required",
@@ -50,15 +50,47 @@ def show_policy(p: Policy, console: Console) -> None:
         console.print(ex)
     a = p.approval
     console.print(
-        f"Approval: {a.units} unit(s) for {a.days} days"
+        f"Approval: {a.administrations} administration(s) for {a.days} days"
         + (f", {a.lifetime_limit} per lifetime" if a.lifetime_limit else "")
+        + (f" in class {a.therapy_class}" if a.therapy_class else "")
+        + (
+            f"; renewals of {a.renewal.days} days"
+            + (f" (at most {a.renewal.limit})" if a.renewal.limit else "")
+            if a.renewal
+            else ""
+        )
         + f"; Medical Director reviews: {a.medical_director_review}."
     )
-    if p.dosing:
-        t = Table(title=f"Kits ({p.dosing.ml_per_kg:g} mL/kg, {p.dosing.vial_ml:g} mL vials)")
-        t.add_column("Vials", justify="right")
-        t.add_column("Body weight")
-        t.add_column("NDC")
-        for k in p.dosing.kits:
-            t.add_row(str(k.vials), k.weight, k.ndc)
-        console.print(t)
+    d = p.dosing
+    if d:
+        console.print(f"Dosing: {dosing_summary(d)}")
+        if d.products:
+            t = Table(title=f"Products ({d.unit})")
+            t.add_column("Vials", justify="right")
+            t.add_column("Holds", justify="right")
+            t.add_column("Body weight")
+            t.add_column("NDC")
+            for k in d.products:
+                held = d.contents(k)
+                unit = d.per_kg.unit if d.per_kg else ""
+                t.add_row(
+                    str(d.vial_count(k) or ""),
+                    f"{held:g} {unit}" if held is not None else "",
+                    k.weight or "",
+                    k.ndc,
+                )
+            console.print(t)
+
+
+def dosing_summary(d: Dosing) -> str:
+    """One line: how the policy finds the right quantity, in its billing unit."""
+    per = f"{d.per_kg.amount:g} {d.per_kg.unit}/kg" if d.per_kg else ""
+    vial = f" in {d.vial.amount:g} {d.vial.unit} vials" if d.vial else ""
+    code = f", billed as {d.billing_code}" if d.billing_code else ""
+    if d.method == "table":
+        return f"{per}{vial}: {d.quantity or 1:g} {d.unit} a dose, chosen by weight{code}"
+    if d.method == "per_kg":
+        return f"{per}{vial}, billed in {d.unit}{code}"
+    if d.method == "fixed":
+        return f"{d.quantity or 0:g} {d.unit} a dose{code}"
+    return f"the reviewer decides the quantity (billed in {d.unit}){code}"

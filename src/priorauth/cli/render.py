@@ -75,10 +75,12 @@ def render_text(d: dict[str, Any], console: Console) -> None:
     line(("Recommendation: ", "bold"), (rec, f"bold {_REC[rec]}"))
     if d["medical_director_review"]:
         line("  The policy sends every review to the Medical Director, who decides.")
-    kit, req = d["kit"], d["requested"]
-    kit_text = f"{kit['vials']} vials, NDC {kit['ndc']}" if kit else "none (no kit for this weight)"
+    dose, req = d["dose"], d["requested"]
+    dose_text = dose["text"] if dose else "none worked out (the reviewer decides the quantity)"
     qty = _num(req["quantity"]) if req["quantity"] is not None else "—"
-    line(("Kit: ", "bold"), kit_text, f"   asked for: NDC {req['ndc'] or '—'}, quantity {qty}")
+    unit = f" {req['unit']}" if req.get("unit") else ""
+    asked = f"   asked for: NDC {req['ndc'] or '—'}, quantity {qty}{unit}"
+    line(("Dose: ", "bold"), dose_text, asked)
     if d["authorization"]:
         a = d["authorization"]
         line(("Authorization window: ", "bold"), f"{a['start']} to {a['end']}")

@@ -53,3 +53,21 @@ def ndc11(code: str) -> str | None:
             return None
         return a.zfill(5) + b.zfill(4) + c.zfill(2)
     return s if len(s) == 11 and s.isdigit() else None
+
+
+# The code systems a policy may name by alias in a SYSTEM|CODE token.
+SYSTEM_ALIASES = {
+    "loinc": "http://loinc.org",
+    "snomed": "http://snomed.info/sct",
+    "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm",
+    "hcpcs": "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+    "cpt": "http://www.ama-assn.org/go/cpt",
+    "ndc": "http://hl7.org/fhir/sid/ndc",
+    "nucc": "http://nucc.org/provider-taxonomy",
+    "rxnorm": "http://www.nlm.nih.gov/research/umls/rxnorm",
+}
+
+
+def system_url(system: str) -> str:
+    """The URL of a system alias ("hcpcs"); a URL is returned as it is."""
+    return SYSTEM_ALIASES.get(system.strip().lower(), system)

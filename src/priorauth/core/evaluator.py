@@ -22,8 +22,9 @@ from priorauth.core.checks import (
 )
 from priorauth.core.checks.common import EPS, unanswered
 from priorauth.core.codes import ndc11
+from priorauth.core.dose import Dose, DoseRule
 from priorauth.core.facts import CPT, HCPCS, NDC, Facts, RequestedItem
-from priorauth.core.model import Criterion, Policy, walk
+from priorauth.core.model import Criterion, DoseByWeightCheck, Policy, walk
 from priorauth.core.result import (
     MET,
     NOT_MET,
@@ -32,7 +33,6 @@ from priorauth.core.result import (
     Determination,
     Finding,
     Findings,
-    KitChoice,
     Raw,
     Recommendation,
     Requested,
@@ -51,12 +51,11 @@ class CompiledPolicy:
         # inline=False calls every compiled check (no fast path written into the
         # generated code): the reference the inline paths are tested against.
         self.policy = policy
-        kits: dict[int, KitChoice] = {}
-        if policy.dosing is not None:
-            kits = {k.vials: KitChoice(k.vials, k.ndc) for k in policy.dosing.kits}
-        kit_ndcs = frozenset(n for n in (ndc11(k.ndc) for k in kits.values()) if n)
-        ctx = CompileContext(policy, kits, kit_ndcs)
-        self.kits = kits
+        self.dose_rule = DoseRule(policy.dosing) if policy.dosing is not None else None
+        products = policy.dosing.products if policy.dosing is not None else []
+        # Every product the dosing names, as 11 digits (the request's NDC is compared so).
+        self.product_ndcs = frozenset(n for n in (ndc11(p.ndc) for p in products) if n)
+        ctx = CompileContext(policy, self.dose_rule, self.product_ndcs)
         self.criteria: dict[str, Criterion] = {
             c.id: c for c in walk(policy.criteria + policy.exclusions)
         }
@@ -90,15 +89,19 @@ class CompiledPolicy:
         md = policy.approval.medical_director_review
         self._md_all = md == "all"
         self._md_denials = md == "denials"
-        kit_id = next(
-            (c.id for c in self.criteria.values() if c.check and c.check.kind == "kit_by_weight"),
+        dose_by = next(
+            (c for c in self.criteria.values() if isinstance(c.check, DoseByWeightCheck)),
             None,
         )
-        self._kit_slot = None if kit_id is None else self._slot[kit_id]
+        self._dose_slot = self._weight_slot = None
+        if dose_by is not None and isinstance(dose_by.check, DoseByWeightCheck):
+            self._dose_slot = self._slot[dose_by.id]
+            self._weight_slot = self._slot[dose_by.check.weight_from]
+        self._fixed_dose = self.dose_rule.fixed() if self.dose_rule is not None else None
         self._service_hcpcs = frozenset(policy.service.hcpcs)
         self._service_cpt = frozenset(policy.service.cpt)
         self._service_ndcs = frozenset(n for n in (ndc11(x) for x in policy.service.ndc) if n) | (
-            kit_ndcs if policy.service.include_kit_ndcs else frozenset()
+            self.product_ndcs if policy.service.include_kit_ndcs else frozenset()
         )
         if policy.approval.days is None:
             raise PolicyInvalid(
@@ -192,18 +195,19 @@ class CompiledPolicy:
     ) -> Determination:
         item = self.requested_item(facts)
         requested = item or _NOTHING_REQUESTED
-        kit = None
-        kit_slot = self._kit_slot
-        if kit_slot is not None:
-            k = raws[kit_slot]
-            if k[0] == MET:
-                kit = self.kits.get(int(k[1] or 0))
+        dose = self._fixed_dose
+        if self._dose_slot is not None and self._weight_slot is not None:
+            dose = None
+            if raws[self._dose_slot][0] == MET:
+                kg = raws[self._weight_slot][1]
+                assert kg is not None and self.dose_rule is not None  # met needs a weight
+                dose = self.dose_rule.for_weight(kg).dose
         rec: Recommendation
         if MET in excl or NOT_MET in top:
             rec = "deny"
         elif UNKNOWN in top or UNKNOWN in excl:
             rec = "pend"
-        elif _modified(requested, kit):
+        elif _modified(requested, dose):
             rec = "approve-modified"
         else:
             rec = "approve"
@@ -222,7 +226,7 @@ class CompiledPolicy:
             rec,
             findings,
             exclusions,
-            kit,
+            dose,
             requested,
             authorization,
             # An approval has nothing missing and nothing unmet; otherwise both
@@ -294,12 +298,22 @@ class CompiledPolicy:
 _NOTHING_REQUESTED = Requested(None, None, None)
 
 
-def _modified(requested: Requested | RequestedItem, kit: KitChoice | None) -> bool:
-    if requested.quantity is not None and requested.quantity != 1:
-        return True
-    if requested.ndc is None or kit is None:
+def _modified(requested: Requested | RequestedItem, dose: Dose | None) -> bool:
+    """The request asks for another product, or another quantity, than the right dose.
+
+    With no dose (the policy leaves the quantity to the reviewer, or it could not be
+    worked out) nothing is modified by the engine.
+    """
+    if dose is None:
         return False
-    return ndc11(requested.ndc) != ndc11(kit.ndc)
+    if (
+        requested.ndc is not None
+        and dose.ndc is not None
+        and ndc11(requested.ndc) != ndc11(dose.ndc)
+    ):
+        return True
+    q = requested.quantity
+    return q is not None and abs(q - dose.quantity) > EPS
 
 
 _Run = Callable[[Facts, State], tuple[tuple[Raw, ...], tuple[Status, ...], tuple[Status, ...]]]

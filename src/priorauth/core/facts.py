@@ -94,6 +94,7 @@ class RequestedItem:
     ndc: str | None = None  # NDC of the referenced MedicationRequest
     medication_request: str | None = None  # "MedicationRequest/x"
     serviced: date | None = None  # servicedDate, else servicedPeriod.start
+    unit: str | None = None  # quantity.code, else quantity.unit (the billing unit asked in)
 
 
 @dataclass(slots=True)

@@ -11,9 +11,11 @@ kind of predicate needs code (see `core/checks/`).
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from priorauth.core.codes import ndc11
 
 EvidenceKind = Literal["documentation", "claims", "attestation", "md_verification", "benefit_plan"]
 
@@ -157,8 +159,10 @@ class CreatinineClearanceCheck(_Strict):
     female_factor: float
 
 
-class KitByWeightCheck(_Strict):
-    kind: Literal["kit_by_weight"]
+class DoseByWeightCheck(_Strict):
+    """The right product and quantity for the body weight, by the policy's `dosing`."""
+
+    kind: Literal["dose_by_weight", "kit_by_weight"]  # kit_by_weight: the name before 2026-12
     weight_from: str
 
 
@@ -208,7 +212,7 @@ Check = Annotated[
     | AttestationCheck
     | PrescriberSpecialtyCheck
     | CreatinineClearanceCheck
-    | KitByWeightCheck
+    | DoseByWeightCheck
     | ExclusionByCriterionCheck
     | HistoryOfPositiveCheck
     | NoHistoryOfPositiveCheck
@@ -271,16 +275,134 @@ class Criterion(_Strict):
         return self
 
 
-class Kit(_Strict):
-    vials: int = Field(gt=0)
-    ndc: str = Field(pattern=r"^\d{4}-\d{4}-\d{2}$")
-    weight: str = Field(description="the weight band as the policy's table prints it")
+class Amount(_Strict):
+    """A quantity with its unit, e.g. 2 mL (per kg) or an 8 mL vial."""
+
+    amount: float = Field(gt=0)
+    unit: str = Field(min_length=1)
+
+
+class VialCount(_Strict):
+    """Vials of one size in a product: `count` vials of `size` (in the vial unit)."""
+
+    count: int = Field(gt=0)
+    size: float = Field(gt=0)
+
+
+class Product(_Strict):
+    """One package a policy authorizes (a kit of vials, a carton), by its NDC."""
+
+    ndc: str = Field(description="the NDC as printed: 4-4-2, 5-3-2, 5-4-1, or 11 digits")
+    vials: int | list[VialCount] | None = Field(
+        None, description="vials in the package: a count of the dosing vial, or counts by size"
+    )
+    weight: str | None = Field(None, description="the weight band as the policy's table prints it")
+    label: str | None = Field(None, description="how letters and the reviewer app name it")
+
+    @field_validator("ndc")
+    @classmethod
+    def _readable_ndc(cls, ndc: str) -> str:
+        if ndc11(ndc) is None:
+            raise ValueError(
+                f"NDC {ndc!r} is not a 4-4-2, 5-3-2, 5-4-1 or 5-4-2 NDC, nor 11 digits"
+            )
+        return ndc
+
+
+DosingMethod = Literal["table", "per_kg", "fixed", "none"]
 
 
 class Dosing(_Strict):
-    ml_per_kg: float = Field(gt=0)
-    vial_ml: float = Field(gt=0)
-    kits: list[Kit] = Field(min_length=1)
+    """The authorized service: its billing unit and how the right product and quantity are found.
+
+    - `table`: the dose (per_kg * weight) is covered by the smallest product whose contents
+      hold it; `quantity` packages are authorized (one kit per dose, say).
+    - `per_kg`: the quantity is per_kg * weight in the billing unit, rounded up to whole
+      vials when `vial` is given, else to `increment` as `round` says.
+    - `fixed`: `quantity` of the unit, whatever the weight.
+    - `none`: no rule; the reviewer decides the quantity.
+    """
+
+    unit: str = Field("kit", min_length=1, description="the billing unit: kit, vial, mL, mg, dose")
+    method: DosingMethod = "table"
+    per_kg: Amount | None = Field(None, description="the dose per kg of body weight")
+    vial: Amount | None = Field(None, description="the size of one vial")
+    round: Literal["up", "nearest", "down"] = "up"
+    increment: float = Field(1, gt=0, description="the billing unit's step (per_kg without vial)")
+    quantity: float | None = Field(
+        None, gt=0, description="fixed: the quantity; table: packages per dose (default 1)"
+    )
+    billing_code: str | None = Field(
+        None, description="the code the quantity is billed under, as SYSTEM|CODE"
+    )
+    products: list[Product] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_kit_table(cls, data: Any) -> Any:
+        # Files written before the authorized-service model: ml_per_kg, vial_ml and kits.
+        if isinstance(data, dict) and "kits" in data and "products" not in data:
+            data = dict(data)
+            per_kg, vial = data.pop("ml_per_kg", None), data.pop("vial_ml", None)
+            data["products"] = data.pop("kits")
+            data.setdefault("method", "table")
+            data.setdefault("unit", "kit")
+            if per_kg is not None:
+                data["per_kg"] = {"amount": per_kg, "unit": "mL"}
+            if vial is not None:
+                data["vial"] = {"amount": vial, "unit": "mL"}
+        return data
+
+    @model_validator(mode="after")
+    def _complete(self) -> Dosing:
+        m = self.method
+        if m in ("table", "per_kg") and self.per_kg is None:
+            raise ValueError(f"method {m} needs per_kg (the dose per kg of body weight)")
+        if m == "fixed" and self.quantity is None:
+            raise ValueError("method fixed needs quantity")
+        if m == "table":
+            if not self.products:
+                raise ValueError("method table needs products")
+            seen: dict[float, str] = {}
+            for p in self.products:
+                volume = self.contents(p)
+                if volume is None:
+                    raise ValueError(f"product {p.ndc}: give its vials (and the dosing vial size)")
+                if volume in seen:
+                    raise ValueError(
+                        f"products {seen[volume]} and {p.ndc} hold the same dose "
+                        f"({volume:g} {self.per_kg.unit if self.per_kg else ''}): "
+                        "a weight could not choose between them"
+                    )
+                seen[volume] = p.ndc
+        if self.per_kg and self.vial and self.per_kg.unit != self.vial.unit:
+            raise ValueError(
+                f"per_kg is in {self.per_kg.unit} but the vial in {self.vial.unit}: use one unit"
+            )
+        if m == "per_kg" and self.vial is None and self.per_kg and self.per_kg.unit != self.unit:
+            raise ValueError(
+                f"per_kg is in {self.per_kg.unit}, the billing unit is {self.unit}: "
+                "give the vial size, or dose in the billing unit"
+            )
+        if m == "per_kg" and self.vial and self.unit not in (self.vial.unit, "vial"):
+            raise ValueError(
+                f"the billing unit {self.unit} is neither the vial's unit ({self.vial.unit}) "
+                "nor vial"
+            )
+        return self
+
+    def contents(self, p: Product) -> float | None:
+        """What one product holds, in the dose unit (vials * vial size)."""
+        if isinstance(p.vials, list):
+            return sum(v.count * v.size for v in p.vials)
+        if isinstance(p.vials, int) and self.vial is not None:
+            return p.vials * self.vial.amount
+        return None
+
+    def vial_count(self, p: Product) -> int | None:
+        if isinstance(p.vials, list):
+            return sum(v.count for v in p.vials)
+        return p.vials
 
 
 class Service(_Strict):
@@ -305,6 +427,14 @@ class AppliesTo(_Strict):
     plans: list[str] = Field([], description="plan or group ids; empty: every plan")
 
 
+class Renewal(_Strict):
+    """A policy that allows renewals: each renewal's window and doses."""
+
+    days: int = Field(gt=0)
+    administrations: int = Field(1, gt=0)
+    limit: int | None = Field(None, gt=0, description="renewals allowed; None: no limit stated")
+
+
 class Approval(_Strict):
     days: int | None = Field(
         gt=0,
@@ -314,7 +444,12 @@ class Approval(_Strict):
     days_basis: Literal["policy", "payer default"] = Field(
         "policy", description="set by the loader: where `days` came from"
     )
-    units: int = Field(1, gt=0, description="units authorized (kits)")
+    administrations: int = Field(
+        1, gt=0, description="doses one approval authorizes (each of the dosing quantity)"
+    )
+    renewal: Renewal | None = Field(
+        None, description="the terms of a renewal, where the policy allows one; None: no renewal"
+    )
     lifetime_limit: int | None = Field(
         None,
         gt=0,
@@ -331,6 +466,15 @@ class Approval(_Strict):
     reviewer: str = Field(
         "medical director", description="who makes the final decision, e.g. a pharmacist"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_units(cls, data: Any) -> Any:
+        # `units` (kits per approval) was the name of `administrations` before 2026-12.
+        if isinstance(data, dict) and "units" in data and "administrations" not in data:
+            data = dict(data)
+            data["administrations"] = data.pop("units")
+        return data
 
     @model_validator(mode="after")
     def _class_with_limit(self) -> Approval:
@@ -399,7 +543,7 @@ def walk(criteria: list[Criterion]) -> list[Criterion]:
 
 class ApprovalOverride(_Strict):
     days: int | None = Field(None, gt=0)
-    units: int | None = Field(None, gt=0)
+    administrations: int | None = Field(None, gt=0)
     lifetime_limit: int | None = Field(None, gt=0)
     medical_director_review: Literal["all", "denials", "none"] | None = None
     reviewer: str | None = None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final, Literal
 
+from priorauth.core.dose import Dose
 from priorauth.core.facts import (
     Attestation,
     ClaimLine,
@@ -227,18 +228,13 @@ class Findings(Mapping[str, Finding]):
 
 
 @dataclass(frozen=True, slots=True)
-class KitChoice:
-    vials: int
-    ndc: str
-
-
-@dataclass(frozen=True, slots=True)
 class Requested:
-    """What the request asked for, as the determination compares it with the kit."""
+    """What the request asked for, as the determination compares it with the right dose."""
 
     ndc: str | None
     quantity: float | None
     item_sequence: int | None
+    unit: str | None = None  # Claim.item.quantity's unit, where the request states one
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,10 +258,10 @@ class Determination:
         "_requested",
         "as_of",
         "authorization",
+        "dose",
         "exclusions",
         "expedited",
         "findings",
-        "kit",
         "medical_director_review",
         "policy_id",
         "policy_version",
@@ -280,7 +276,7 @@ class Determination:
         recommendation: Recommendation,
         findings: Mapping[str, Finding],
         exclusions: Mapping[str, Finding],
-        kit: KitChoice | None,
+        dose: Dose | None,
         requested: Requested | RequestedItem,
         authorization: tuple[date, date] | None,
         missing: list[str] | Callable[[], list[str]] | None = None,
@@ -294,7 +290,7 @@ class Determination:
         self.recommendation: Recommendation = recommendation
         self.findings = findings
         self.exclusions = exclusions
-        self.kit = kit
+        self.dose = dose
         self._requested = requested
         self.authorization = authorization
         self._missing = [] if missing is None else missing
@@ -307,7 +303,7 @@ class Determination:
         """What the request asked for (given as the claim item: made when first read)."""
         r = self._requested
         if isinstance(r, RequestedItem):
-            r = self._requested = Requested(r.ndc, r.quantity, r.sequence)
+            r = self._requested = Requested(r.ndc, r.quantity, r.sequence, r.unit)
         return r
 
     @property

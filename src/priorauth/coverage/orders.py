@@ -1,4 +1,4 @@
-"""Which draft orders ask for a service a loaded policy governs (kit NDC, HCPCS or product name)."""
+"""Which draft orders ask for a service a loaded policy governs (NDC, HCPCS or name)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class Service:
         data = policy.policy.service
         ndcs = {n for n in (ndc11(x) for x in data.ndc) if n}
         if data.include_kit_ndcs:
-            ndcs |= {n for n in (ndc11(k.ndc) for k in policy.kits.values()) if n}
+            ndcs |= policy.product_ndcs
         return cls(policy, frozenset(data.hcpcs), frozenset(ndcs), tuple(data.names))
 
     def matches(self, order: Json) -> bool:

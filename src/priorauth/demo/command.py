@@ -54,14 +54,14 @@ def run_demo(library: PolicyLibrary, fmt: str) -> None:
         return
     console = Console(highlight=False)
     t = Table(title="priorauth demo: four Hemgenix requests judged against Cigna IP0535")
-    for col in ("request", "recommendation", "kit", "not met", "unknown"):
-        t.add_column(col, no_wrap=col in ("request", "recommendation", "kit"))
+    for col in ("request", "recommendation", "dose", "not met", "unknown"):
+        t.add_column(col, no_wrap=col in ("request", "recommendation", "dose"))
     for name, d in results.items():
         rec = d["recommendation"]
         t.add_row(
             name,
             f"[{_STYLE[rec]}]{rec}[/]",
-            d["kit"]["ndc"] if d["kit"] else "—",
+            (d["dose"]["ndc"] or d["dose"]["text"]) if d["dose"] else "—",
             ", ".join(r["id"] for r in d["reasons"]) or "—",
             ", ".join(_unknown_leaves(d)) or "—",
         )

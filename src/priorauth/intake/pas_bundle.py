@@ -235,11 +235,13 @@ def _items(
         sequence = item.get("sequence")
         if type(sequence) is not int or sequence < 1:
             raise InvalidRequest("must be a positive integer", at(cref, f"{path}.sequence"))
-        quantity = None
+        quantity = unit = None
         if type(item.get("quantity")) is dict and "value" in item["quantity"]:
             quantity = number(item["quantity"]["value"], cref, f"{path}.quantity.value")
             if quantity <= 0:
                 raise InvalidRequest("must be greater than 0", at(cref, f"{path}.quantity.value"))
+            stated = item["quantity"].get("code") or item["quantity"].get("unit")
+            unit = stated if type(stated) is str and stated.strip() else None
         serviced = None
         if item.get("servicedDate") is not None:
             serviced = parse_date(
@@ -274,11 +276,11 @@ def _items(
             found = index.resolve(service.get("requester"), mr_ref, "requester")
             requester = requester or found
             break
-        items.append(
-            RequestedItem(
-                sequence, codings(item.get("productOrService")), quantity, ndc, mr_ref, serviced
-            )
-        )
+        product = codings(item.get("productOrService"))
+        if ndc is None:
+            # An item billed by NDC names its product itself.
+            ndc = next((code for system, code in product if system == NDC), None)
+        items.append(RequestedItem(sequence, product, quantity, ndc, mr_ref, serviced, unit))
     return tuple(items), requested, requester
 
 

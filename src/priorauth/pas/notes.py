@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from priorauth.pas.records import CaseRecord
+from priorauth.pas.records import CaseRecord, Decision
 
 __all__ = ["authorization_period", "instant", "missing_documents", "process_notes"]
 
@@ -73,11 +73,10 @@ def _status_notes(case: CaseRecord) -> list[str]:
         return notes + _withdrawal(case)
     if case.status in ("approved", "modified"):
         notes = []
-        if case.status == "modified" and decision is not None and decision.kit_ndc:
-            vials = f" ({decision.kit_vials} vials)" if decision.kit_vials else ""
+        if case.status == "modified" and decision is not None:
             notes.append(
-                f"Modified: the authorization covers one kit, NDC {decision.kit_ndc}{vials}, "
-                "in place of the kit requested."
+                f"Modified: the authorization covers {authorized_text(decision)}, "
+                f"in place of {requested_text(case)}."
             )
         if decision is not None and decision.reason and decision.reason.strip():
             notes.append(f"Medical Director note: {decision.reason.strip()}")
@@ -120,3 +119,29 @@ def _unmet_criteria(case: CaseRecord) -> list[str]:
             note += f" Finding: {found.reason.strip()}"
         notes.append(note)
     return notes
+
+
+def authorized_text(decision: Decision) -> str:
+    """'1 kit, NDC 0053-0180-18 (18 vials)' / '264 mL': what a decision authorizes."""
+    parts = []
+    if decision.quantity is not None:
+        parts.append(f"{decision.quantity:g} {decision.unit or ''}".strip())
+    if decision.product_ndc:
+        parts.append(f"NDC {decision.product_ndc}")
+    text = ", ".join(parts) or "the service as requested"
+    if decision.product_vials and decision.unit != "vial":
+        text += f" ({decision.product_vials} vials)"
+    return text
+
+
+def requested_text(case: CaseRecord) -> str:
+    """What the request asked for, in the same words."""
+    asked = case.evaluation.requested if case.evaluation else None
+    if asked is None or (asked.ndc is None and asked.quantity is None):
+        return "what was requested"
+    parts = []
+    if asked.quantity is not None:
+        parts.append(f"{asked.quantity:g} {asked.unit or ''}".strip())
+    if asked.ndc:
+        parts.append(f"NDC {asked.ndc}")
+    return "the requested " + ", ".join(parts)

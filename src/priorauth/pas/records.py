@@ -54,8 +54,10 @@ class Decision:
     decided_by: str  # the authenticated decider: a username, or CLIENT_DECIDER + client id
     reason: str | None  # the Medical Director's words (required for a denial)
     criteria: tuple[str, ...] = ()  # unmet criterion ids cited by a denial
-    kit_ndc: str | None = None  # the kit actually authorized
-    kit_vials: int | None = None
+    product_ndc: str | None = None  # the product authorized, where the policy names products
+    product_vials: int | None = None
+    quantity: float | None = None  # the quantity authorized, in `unit`
+    unit: str | None = None  # the policy's billing unit (kit, mL, mg ...)
     auth_start: date | None = None
     auth_end: date | None = None
 

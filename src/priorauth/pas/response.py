@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
+from priorauth.core.codes import system_url
 from priorauth.intake.references import BundleIndex
 from priorauth.pas.notes import authorization_period, instant, missing_documents, process_notes
 from priorauth.pas.records import CaseRecord, Identifier
@@ -313,12 +314,19 @@ def _claim_response(
         item["adjudication"] = [_review_action(case, action)]
         items.append(item)
     response["item"] = items
-    if case.status == "modified" and decision is not None and decision.kit_ndc:
+    if (
+        case.status == "modified"
+        and decision is not None
+        and (decision.product_ndc or decision.quantity is not None)
+    ):
         added: dict[str, Any] = {"itemSequence": sequences}
         if extensions := _item_extensions(issued, period):
             added["extension"] = extensions
-        added["productOrService"] = {"coding": [{"system": NDC, "code": decision.kit_ndc}]}
-        added["quantity"] = {"value": 1}
+        added["productOrService"] = _authorized_product(case, claim)
+        if decision.quantity is not None:
+            added["quantity"] = {"value": decision.quantity}
+            if decision.unit:
+                added["quantity"]["unit"] = decision.unit
         added["adjudication"] = [_review_action(case, ACTIONS["approved"])]
         response["addItem"] = [added]
     if notes:
@@ -361,3 +369,19 @@ def _communication_request(
         "sender": {"reference": refs.requestor},
         "reasonCode": [{"text": _MORE_INFORMATION}],
     }
+
+
+def _authorized_product(case: CaseRecord, claim: dict[str, Any]) -> dict[str, Any]:
+    """The product the modification authorizes: its NDC, else the policy's billing code,
+    else what the claim asked for (the quantity then says what changed)."""
+    decision = case.decision
+    if decision is not None and decision.product_ndc:
+        return {"coding": [{"system": NDC, "code": decision.product_ndc}]}
+    dose = case.evaluation.dose if case.evaluation else None
+    if dose is not None and dose.code:
+        system, _, code = dose.code.partition("|")
+        return {"coding": [{"system": system_url(system), "code": code}]}
+    items = claim.get("item")
+    first = items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else {}
+    asked = first.get("productOrService")
+    return asked if isinstance(asked, dict) else {"text": "as requested"}

@@ -99,7 +99,12 @@ def _terms(a: Policy, b: Policy) -> list[Change]:
     out: list[Change] = []
     pairs: list[tuple[str, Any, Any]] = [
         ("approval.days", _days(a), _days(b)),
-        ("approval.units", a.approval.units, b.approval.units),
+        ("approval.administrations", a.approval.administrations, b.approval.administrations),
+        (
+            "approval.renewal",
+            a.approval.renewal.model_dump() if a.approval.renewal else None,
+            b.approval.renewal.model_dump() if b.approval.renewal else None,
+        ),
         ("approval.lifetime_limit", a.approval.lifetime_limit, b.approval.lifetime_limit),
         (
             "approval.medical_director_review",

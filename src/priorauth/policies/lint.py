@@ -15,8 +15,8 @@ from priorauth.core.model import (
     AttestationCheck,
     CreatinineClearanceCheck,
     Criterion,
+    DoseByWeightCheck,
     ExclusionByCriterionCheck,
-    KitByWeightCheck,
     LabPresentCheck,
     Policy,
     SexCheck,
@@ -207,7 +207,7 @@ def _references(
 ) -> Iterator[tuple[str | None, tuple[str, ...], str]]:
     check = c.check
     refs: list[tuple[str, str, str]] = []  # (field, target, what it must be)
-    if isinstance(check, (CreatinineClearanceCheck, KitByWeightCheck)):
+    if isinstance(check, (CreatinineClearanceCheck, DoseByWeightCheck)):
         refs.append(("weight_from", check.weight_from, "weight"))
     if isinstance(check, CreatinineClearanceCheck):
         refs.append(("sex_from", check.sex_from, "sex"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from priorauth.core.dose import Dose
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.facts import Attestation, ClaimLine, Condition, Medication, Observation
 from priorauth.core.result import MET, NOT_MET, Derived, Determination, Evidence, Finding, Recorded
@@ -104,8 +105,16 @@ def determination_to_dict(
         "medical_director_review": d.medical_director_review,
         "reviewer": p.approval.reviewer,
         "criteria": criteria,
-        "kit": {"vials": d.kit.vials, "ndc": d.kit.ndc} if d.kit else None,
-        "requested": {"ndc": d.requested.ndc, "quantity": d.requested.quantity},
+        "dose": _dose(d.dose),
+        # `kit` is the dose of a policy billed by the kit, kept for readers of /1 before `dose`.
+        "kit": {"vials": d.dose.vials, "ndc": d.dose.ndc}
+        if d.dose and d.dose.unit == "kit" and d.dose.ndc
+        else None,
+        "requested": {
+            "ndc": d.requested.ndc,
+            "quantity": d.requested.quantity,
+            "unit": d.requested.unit,
+        },
         "authorization": (
             {"start": d.authorization[0].isoformat(), "end": d.authorization[1].isoformat()}
             if d.authorization
@@ -113,4 +122,18 @@ def determination_to_dict(
         ),
         "missing": list(d.missing),
         "reasons": [{"id": u.id, "text": u.text, "reason": u.reason} for u in d.reasons],
+    }
+
+
+def _dose(dose: Dose | None) -> dict[str, Any] | None:
+    if dose is None:
+        return None
+    return {
+        "quantity": dose.quantity,
+        "unit": dose.unit,
+        "ndc": dose.ndc,
+        "vials": dose.vials,
+        "label": dose.label,
+        "code": dose.code,
+        "text": dose.describe(),
     }

@@ -14,8 +14,8 @@ from datetime import date
 from typing import Any
 
 __all__ = [
+    "Dose",
     "Evaluation",
-    "Kit",
     "NamedPolicy",
     "Requested",
     "Selection",
@@ -33,11 +33,41 @@ def _obj(value: object) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
-class Kit:
-    """The kit the engine computed from the weight."""
+class Dose:
+    """The right product and quantity the engine worked out, in the billing unit."""
 
-    ndc: str
+    quantity: float
+    unit: str
+    ndc: str | None = None
     vials: int | None = None
+    label: str | None = None
+    text: str | None = None  # "1 kit, NDC ... (18 vials)" as the engine worded it
+    code: str | None = None  # the billing code, SYSTEM|CODE, where the policy names one
+
+    @classmethod
+    def of(cls, dose: object, kit: object) -> Dose | None:
+        d, k = _obj(dose), _obj(kit)
+        vials = d.get("vials", k.get("vials"))
+        count = vials if isinstance(vials, int) and not isinstance(vials, bool) else None
+        quantity = _num(d.get("quantity"))
+        if quantity is not None and isinstance(d.get("unit"), str):
+            return cls(
+                quantity,
+                d["unit"],
+                _str(d.get("ndc")),
+                count,
+                _str(d.get("label")),
+                _str(d.get("text")),
+            )
+        if isinstance(k.get("ndc"), str):  # a row stored before `dose`: one kit
+            return cls(1.0, "kit", k["ndc"], count)
+        return None
+
+    def describe(self) -> str:
+        if self.text:
+            return self.text
+        what = f"{self.quantity:g} {self.unit}"
+        return what + (f", NDC {self.ndc}" if self.ndc else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +76,13 @@ class Requested:
 
     ndc: str | None = None
     quantity: float | None = None
+    unit: str | None = None
+
+
+def _num(value: object) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +196,7 @@ class Evaluation:
 
     recommendation: str | None
     policy: NamedPolicy | None
-    kit: Kit | None
+    dose: Dose | None
     requested: Requested
     authorization: tuple[date, date] | None
     missing: tuple[str, ...]
@@ -172,24 +209,18 @@ class Evaluation:
         """The typed evaluation of a stored JSON object; None when there is none."""
         if not isinstance(data, dict):
             return None
-        kit = _obj(data.get("kit"))
         requested = _obj(data.get("requested"))
-        quantity = requested.get("quantity")
-        vials = kit.get("vials")
         missing = data.get("missing")
         reasons = data.get("reasons")
         criteria = _obj(data.get("criteria"))
         return cls(
             recommendation=_str(data.get("recommendation")),
             policy=NamedPolicy.of(data.get("policy")),
-            kit=Kit(kit["ndc"], vials if isinstance(vials, int) else None)
-            if isinstance(kit.get("ndc"), str)
-            else None,
+            dose=Dose.of(data.get("dose"), data.get("kit")),
             requested=Requested(
                 _str(requested.get("ndc")),
-                float(quantity)
-                if isinstance(quantity, int | float) and not isinstance(quantity, bool)
-                else None,
+                _num(requested.get("quantity")),
+                _str(requested.get("unit")),
             ),
             authorization=_period(data.get("authorization")),
             missing=tuple(m.strip() for m in missing if isinstance(m, str) and m.strip())

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from priorauth.auth import scopes as sc
 from priorauth.auth.actors import SYSTEM, Actor
+from priorauth.core.codes import ndc11
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.result import Determination
 from priorauth.errors import InvalidRequest
@@ -387,8 +388,10 @@ class PriorAuthService(SubscriptionsMixin):
             "decided_at",
             "decided_by",
             "decision_reason",
-            "kit_ndc",
-            "kit_vials",
+            "product_ndc",
+            "product_vials",
+            "quantity",
+            "unit",
             "auth_start",
             "auth_end",
             "lifetime_key",
@@ -471,8 +474,9 @@ class PriorAuthService(SubscriptionsMixin):
         actor: str,
         reason: str | None = None,
         criteria: tuple[str, ...] = (),
-        kit_ndc: str | None = None,
+        product_ndc: str | None = None,
         by: Actor = SYSTEM,
+        quantity: float | None = None,
     ) -> CaseRecord:
         if kind not in ("approve", "approve-modified", "deny"):
             raise Unprocessable(f"decision must be approve, approve-modified or deny, not {kind!r}")
@@ -489,9 +493,9 @@ class PriorAuthService(SubscriptionsMixin):
                 unknown = [c for c in criteria if c not in policy.criteria]
                 if unknown:
                     raise Unprocessable(f"not criteria of {policy.policy.id}: {', '.join(unknown)}")
-        vials = None
+        authorized = Authorized()
         if kind != "deny":
-            kit_ndc, vials = self._kit_for(current, policy, kind, kit_ndc)
+            authorized = self._authorized(current, policy, kind, product_ndc, quantity)
         today: date = self.clock().date()
         days = (policy.policy.approval.days if policy else None) or 90
         decision = Decision(
@@ -500,8 +504,10 @@ class PriorAuthService(SubscriptionsMixin):
             decided_by=actor,
             reason=reason,
             criteria=tuple(criteria) if kind == "deny" else (),
-            kit_ndc=kit_ndc,
-            kit_vials=vials,
+            product_ndc=authorized.ndc,
+            product_vials=authorized.vials,
+            quantity=authorized.quantity,
+            unit=authorized.unit,
             auth_start=today if kind != "deny" else None,
             auth_end=today + timedelta(days=days - 1) if kind != "deny" else None,
         )
@@ -635,16 +641,19 @@ class PriorAuthService(SubscriptionsMixin):
         kind: str,
         reason: str | None = None,
         criteria: tuple[str, ...] = (),
-        kit_ndc: str | None = None,
+        product_ndc: str | None = None,
         *,
         who: Actor,
+        quantity: float | None = None,
     ) -> CaseRecord:
         """A decision by the authenticated `who`; pushed to the submitter's subscriptions."""
         # The audit record of a decision commits in the decision's own transaction.
         return self._audit_run(
             "decide",
             who,
-            lambda: self._decide(case_id, kind, self._decider(who), reason, criteria, kit_ndc, who),
+            lambda: self._decide(
+                case_id, kind, self._decider(who), reason, criteria, product_ndc, who, quantity
+            ),
         )
 
     def _decider(self, who: Actor) -> str:
@@ -683,27 +692,67 @@ class PriorAuthService(SubscriptionsMixin):
         entity = f"subscription/{sub_id}"
         self.audited("unsubscribe", who, lambda: self._unsubscribe(sub_id, who), entity)
 
-    def _kit_for(
-        self, record: CaseRecord, policy: CompiledPolicy | None, kind: str, kit_ndc: str | None
-    ) -> tuple[str | None, int | None]:
+    def _authorized(
+        self,
+        record: CaseRecord,
+        policy: CompiledPolicy | None,
+        kind: str,
+        product_ndc: str | None,
+        quantity: float | None,
+    ) -> Authorized:
+        """What an approval authorizes: the product and quantity in the policy's billing unit.
+
+        approve-modified takes what the reviewer gives, else the engine's dose; approve takes
+        what the request asked for, else the engine's dose. A reviewer may decide without
+        any table (a policy that leaves the quantity to them): then the quantity is theirs.
+        """
         ev = record.evaluation
-        engine_kit = ev.kit if ev else None
-        requested = ev.requested.ndc if ev else None
-        if kit_ndc is None:
-            if kind == "approve-modified":
-                if engine_kit is None:
+        engine = ev.dose if ev else None
+        asked = ev.requested if ev else None
+        dosing = policy.policy.dosing if policy is not None else None
+        unit = dosing.unit if dosing else (engine.unit if engine else asked.unit if asked else None)
+        if quantity is not None and not quantity > 0:
+            raise Unprocessable("the quantity to authorize must be greater than 0", "quantity")
+        if kind == "approve-modified":
+            if product_ndc is None and quantity is None:
+                if engine is None:
                     raise Unprocessable(
-                        "approve-modified needs the kit NDC to authorize", "kit_ndc"
+                        "approve-modified needs the product or the quantity to authorize",
+                        "quantity",
                     )
-                kit_ndc = engine_kit.ndc
-            else:
-                kit_ndc = requested or (engine_kit.ndc if engine_kit else None)
-        if policy is not None and kit_ndc is not None:
-            kits = {k.ndc: k.vials for k in policy.kits.values()}
-            if kit_ndc not in kits:
-                raise Unprocessable(f"{kit_ndc} is not a kit of {policy.policy.id}", "kit_ndc")
-            return kit_ndc, kits[kit_ndc]
-        return kit_ndc, None
+                product_ndc, quantity = engine.ndc, engine.quantity
+            elif quantity is None:
+                quantity = engine.quantity if engine else None
+        else:
+            if product_ndc is None:
+                product_ndc = (asked.ndc if asked else None) or (engine.ndc if engine else None)
+            if quantity is None:
+                quantity = (asked.quantity if asked else None) or (
+                    engine.quantity if engine else None
+                )
+        vials = None
+        if dosing is not None and dosing.products and product_ndc is not None:
+            wanted = ndc11(product_ndc)
+            match = next((p for p in dosing.products if ndc11(p.ndc) == wanted), None)
+            if match is None:
+                raise Unprocessable(
+                    f"{product_ndc} is not a product of {policy.policy.id if policy else ''}",
+                    "product_ndc",
+                )
+            product_ndc, vials = match.ndc, dosing.vial_count(match)
+        elif engine is not None and product_ndc == engine.ndc:
+            vials = engine.vials
+        return Authorized(product_ndc, vials, quantity, unit if quantity is not None else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Authorized:
+    """The product and quantity a decision authorizes."""
+
+    ndc: str | None = None
+    vials: int | None = None
+    quantity: float | None = None
+    unit: str | None = None
 
 
 def _submission_entries(

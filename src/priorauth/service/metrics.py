@@ -57,7 +57,10 @@ def compute(service: PriorAuthService) -> dict[str, Any]:
     return {
         "as_of": now.isoformat(),
         "definitions": {
-            "approved": "approved as requested or with a modified kit, over all decisions",
+            "approved": (
+                "approved as requested or modified (another product or quantity), "
+                "over all decisions"
+            ),
             "approved_after_extended_timeframe": (
                 "approvals decided after the decision deadline (expedited 24 h, standard 72 h "
                 "from receipt), over all decisions"

@@ -214,8 +214,10 @@ def decide(
     row.decided_by = decision.decided_by
     row.decision_reason = decision.reason
     row.decision_criteria = list(decision.criteria)
-    row.kit_ndc = decision.kit_ndc
-    row.kit_vials = decision.kit_vials
+    row.product_ndc = decision.product_ndc
+    row.product_vials = decision.product_vials
+    row.quantity = decision.quantity
+    row.unit = decision.unit
     row.auth_start = decision.auth_start
     row.auth_end = decision.auth_end
     row.updated_at = decision.decided_at
@@ -229,7 +231,9 @@ def decide(
         decision=decision.kind,
         reason=decision.reason,
         criteria=list(decision.criteria),
-        kit_ndc=decision.kit_ndc,
+        product_ndc=decision.product_ndc,
+        quantity=decision.quantity,
+        unit=decision.unit,
     )
     try:
         session.flush()  # the lifetime constraint is checked here, before the audit record
@@ -342,8 +346,10 @@ def to_record(
             decided_by=row.decided_by or "",
             reason=row.decision_reason,
             criteria=tuple(row.decision_criteria or ()),
-            kit_ndc=row.kit_ndc,
-            kit_vials=row.kit_vials,
+            product_ndc=row.product_ndc,
+            product_vials=row.product_vials,
+            quantity=row.quantity,
+            unit=row.unit,
             auth_start=row.auth_start,
             auth_end=row.auth_end,
         )

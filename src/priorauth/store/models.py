@@ -75,8 +75,12 @@ class CaseRow(Base):
     decided_by: Mapped[str | None] = mapped_column(String(200))
     decision_reason: Mapped[str | None] = mapped_column(Text)
     decision_criteria: Mapped[list[str] | None] = mapped_column(JSON)
-    kit_ndc: Mapped[str | None] = mapped_column(String(20))
-    kit_vials: Mapped[int | None] = mapped_column(Integer)
+    # What the decision authorized: the product (NDC, where the policy names products),
+    # the vials it holds, and the quantity in the policy's billing unit.
+    product_ndc: Mapped[str | None] = mapped_column(String(20))
+    product_vials: Mapped[int | None] = mapped_column(Integer)
+    quantity: Mapped[float | None] = mapped_column(Float)
+    unit: Mapped[str | None] = mapped_column(String(20))
     auth_start: Mapped[date | None] = mapped_column(Date)
     auth_end: Mapped[date | None] = mapped_column(Date)
     # The member's normalised identifier, "system|value" (pas.members.member_key):

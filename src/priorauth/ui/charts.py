@@ -6,7 +6,7 @@ from html import escape
 from typing import Any
 
 COLORS = {"approved": "#17702f", "modified": "#0b5cad", "denied": "#b42318"}
-LABELS = {"approved": "Approved", "modified": "Approved, kit modified", "denied": "Denied"}
+LABELS = {"approved": "Approved", "modified": "Approved, modified", "denied": "Denied"}
 
 
 def chart_svg(by_day: list[dict[str, Any]]) -> str:

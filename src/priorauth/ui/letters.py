@@ -7,6 +7,7 @@ from typing import Any
 
 from fpdf import FPDF
 
+from priorauth.pas.notes import authorized_text, requested_text
 from priorauth.pas.records import CLIENT_DECIDER, CaseRecord
 from priorauth.report.evaluation import NamedPolicy
 from priorauth.ui.views import DECISION, Member, decider_of, member_of, plain, policy_of
@@ -29,7 +30,8 @@ class Letter:
     member: Member
     drug: str
     policy: str
-    kit: str | None
+    authorized: str | None  # the product and quantity approved
+    requested: str | None  # what was asked for, on a modification
     window: str | None
     decided_by: str  # as signed: the Medical Director with title, or the payer system
     md_reason: str | None
@@ -72,9 +74,8 @@ def letter_for(service: Any, record: CaseRecord, names: dict[str, str]) -> Lette
         member=member,
         drug=member.drug,
         policy=_policy_line(p, record.policy_id),
-        kit=f"NDC {d.kit_ndc}" + (f", {d.kit_vials} vials" if d.kit_vials else "")
-        if d.kit_ndc
-        else None,
+        authorized=authorized_text(d) if d.kind != "deny" else None,
+        requested=requested_text(record) if d.kind == "approve-modified" else None,
         window=f"{d.auth_start.isoformat()} to {d.auth_end.isoformat()}"
         if d.auth_start and d.auth_end
         else None,
@@ -157,7 +158,9 @@ def letter_pdf(letter: Letter) -> bytes:
             "documentation with a new request."
         )
     else:
-        line(f"Authorized kit: {letter.kit or 'as requested'}", gap=0)
+        if letter.requested:
+            line(f"Requested: {letter.requested}", gap=0)
+        line(f"Authorized: {letter.authorized or 'as requested'}", gap=0)
         line(f"Authorization window: {letter.window or '-'}", gap=4)
         if letter.md_reason:
             line(f"Note: {letter.md_reason}", gap=4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,8 +25,8 @@ from priorauth.ui.views import (
     checklist,
     clock_of,
     decider_of,
+    dose_of,
     history_of,
-    kit_of,
     member_of,
     policy_of,
 )
@@ -112,7 +113,7 @@ def _case_page(request: Request, record: CaseRecord, code: int = 200, **extra: A
         unmet=[i for i in items if i.decisive],
         missing=list(ev.missing) if ev else [],
         reasons=list(ev.reasons) if ev else [],
-        kit=kit_of(record, policy),
+        dose=dose_of(record, policy),
         recommendation=RECOMMENDATION.get(record.recommendation, record.recommendation),
         status_label=_status_label(record),
         decision_label=DECISION.get(record.decision.kind, "") if record.decision else "",
@@ -142,8 +143,9 @@ def _decide(request: Request, case_id: str, form: dict[str, Any]) -> Response:
             kind,
             form["reason"],
             tuple(form["criteria"]) if kind == "deny" else (),
-            form["kit_ndc"] if kind == "approve-modified" else None,
+            form["product_ndc"] if kind == "approve-modified" else None,
             who=who(request, user),
+            quantity=form["quantity"] if kind == "approve-modified" else None,
         )
     except ServiceError as e:
         # Show the form again with what was entered and why it was refused.
@@ -157,11 +159,14 @@ async def decide(request: Request, case_id: str) -> Response:
     await run_in_threadpool(require_user, request)
     raw = await request.form()
     check_csrf(request, raw)
-    form = {
+    quantity_text = str(raw.get("quantity", "")).strip()[:20]
+    form: dict[str, Any] = {
         "decision": str(raw.get("decision", "")),
         "reason": str(raw.get("reason", ""))[:4000],
         "criteria": [str(c) for c in raw.getlist("criteria")][:50],
-        "kit_ndc": str(raw.get("kit_ndc", "")) or None,
+        "product_ndc": str(raw.get("product_ndc", "")).strip()[:20] or None,
+        "quantity_text": quantity_text,
+        "quantity": _quantity(quantity_text),
     }
     response = await run_in_threadpool(_decide, request, case_id, form)
     return finish(response, request)
@@ -251,3 +256,14 @@ def metrics_page(request: Request) -> Response:
 @router.get("/metrics.json")
 def metrics_json(request: Request) -> Response:
     return JSONResponse(metrics.compute(service_of(request)))
+
+
+def _quantity(text: str) -> float | None:
+    """The quantity typed in the decision form; an unreadable one is refused by the service."""
+    if not text:
+        return None
+    try:
+        q = float(text)
+    except ValueError:
+        return -1.0  # "must be greater than 0", shown next to the form
+    return q if math.isfinite(q) else -1.0

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from priorauth.core.codes import ndc11
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.model import Criterion, walk
 from priorauth.pas.records import CLIENT_DECIDER, CaseRecord
@@ -32,7 +33,7 @@ EVIDENCE_KIND = {
 }
 RECOMMENDATION = {
     "approve": "Approve",
-    "approve-modified": "Approve with the right kit",
+    "approve-modified": "Approve with the right product or quantity",
     "deny": "Deny",
     "pend": "Pend: documentation missing",
     None: "Manual review (no policy)",
@@ -40,13 +41,13 @@ RECOMMENDATION = {
 CASE_STATUS = {
     "pended": "Open",
     "approved": "Approved",
-    "modified": "Approved (kit modified)",
+    "modified": "Approved (modified)",
     "denied": "Denied",
     "cancelled": "Cancelled",
 }
 DECISION = {
     "approve": "Approved",
-    "approve-modified": "Approved with modified kit",
+    "approve-modified": "Approved with a modified product or quantity",
     "deny": "Denied",
 }
 
@@ -250,29 +251,32 @@ def _mark_decisive(items: list[Item]) -> list[Item]:
     return items
 
 
-# --- the kit ------------------------------------------------------------------------
+# --- the product and quantity -------------------------------------------------------
 
 
 @dataclass
-class KitView:
-    computation: str | None  # "88 kg → 18 vials → kit NDC 0053-0180-18"
+class DoseView:
+    computation: str | None  # the dose criterion's reason: weight -> dose -> product
     formula: str | None
+    engine: str | None  # the right product and quantity, in words
     engine_ndc: str | None
-    engine_vials: int | None
+    engine_quantity: float | None
+    unit: str | None  # the policy's billing unit
     requested_ndc: str | None
     requested_quantity: float | None
-    matches: bool
+    requested_unit: str | None
+    matches: bool | None  # None: nothing to compare
     options: list[tuple[str, str]] = field(default_factory=list)  # (ndc, label)
 
 
-def kit_of(record: CaseRecord, policy: CompiledPolicy | None) -> KitView:
+def dose_of(record: CaseRecord, policy: CompiledPolicy | None) -> DoseView:
     ev = record.evaluation
-    kit = ev.kit if ev else None
+    dose = ev.dose if ev else None
     requested = ev.requested if ev else Requested()
     computation = formula = None
     if policy is not None and ev is not None:
         for c in walk(policy.policy.criteria):
-            if c.check is not None and c.check.kind == "kit_by_weight":
+            if c.check is not None and c.check.kind in ("dose_by_weight", "kit_by_weight"):
                 f = ev.finding(c.id)
                 computation = f.reason if f else None
                 formula = next(
@@ -280,18 +284,38 @@ def kit_of(record: CaseRecord, policy: CompiledPolicy | None) -> KitView:
                     None,
                 )
     options = []
-    if policy is not None and policy.policy.dosing is not None:
-        options = [
-            (k.ndc, f"{k.ndc}: {k.vials} vials ({k.weight})") for k in policy.policy.dosing.kits
-        ]
-    return KitView(
+    dosing = policy.policy.dosing if policy is not None else None
+    if dosing is not None:
+        for p in dosing.products:
+            vials = dosing.vial_count(p)
+            held = " ".join(
+                x
+                for x in (
+                    p.label or "",
+                    f"{vials} vials" if vials else "",
+                    f"({p.weight})" if p.weight else "",
+                )
+                if x
+            )
+            options.append((p.ndc, f"{p.ndc}: {held}" if held else p.ndc))
+    matches = None
+    if dose is not None and (requested.ndc or requested.quantity is not None):
+        same_product = (
+            requested.ndc is None or dose.ndc is None or ndc11(requested.ndc) == ndc11(dose.ndc)
+        )
+        same_quantity = requested.quantity is None or abs(requested.quantity - dose.quantity) < 1e-9
+        matches = same_product and same_quantity
+    return DoseView(
         computation=computation,
         formula=formula,
-        engine_ndc=kit.ndc if kit else None,
-        engine_vials=kit.vials if kit else None,
+        engine=dose.describe() if dose else None,
+        engine_ndc=dose.ndc if dose else None,
+        engine_quantity=dose.quantity if dose else None,
+        unit=dosing.unit if dosing else (dose.unit if dose else requested.unit),
         requested_ndc=requested.ndc,
         requested_quantity=requested.quantity,
-        matches=kit is not None and kit.ndc == requested.ndc,
+        requested_unit=requested.unit,
+        matches=matches,
         options=options,
     )
 
@@ -319,8 +343,10 @@ def history_of(record: CaseRecord, names: dict[str, str]) -> list[dict[str, Any]
             details.append(DECISION.get(h["decision"], h["decision"]))
         if h.get("criteria"):
             details.append("criteria " + ", ".join(h["criteria"]))
-        if h.get("kit_ndc"):
-            details.append(f"kit {h['kit_ndc']}")
+        if h.get("product_ndc") or h.get("kit_ndc"):
+            details.append(f"product {h.get('product_ndc') or h.get('kit_ndc')}")
+        if h.get("quantity") is not None:
+            details.append(f"quantity {h['quantity']:g} {h.get('unit') or ''}".strip())
         if h.get("reason"):
             details.append(f"“{h['reason']}”")
         for item in h.get("items") or []:

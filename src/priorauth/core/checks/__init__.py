@@ -4,7 +4,7 @@ A compiler receives the criterion id, the validated check model and the
 compile context, and returns `fn(facts, state) -> Raw`: the status, a number
 dependents reuse, and the explanation (reason and evidence), which is built
 only when someone reads it. Everything that can be worked out once per policy
-(code sets, unit factors, windows, kit table) is worked out here, so
+(code sets, unit factors, windows, the dose rule) is worked out here, so
 evaluation does only lookups and comparisons.
 """
 
@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
+from priorauth.core.dose import DoseRule
 from priorauth.core.facts import Facts
 from priorauth.core.model import Policy
-from priorauth.core.result import KitChoice, Raw
+from priorauth.core.result import Raw
 
 CheckFn = Callable[[Facts, "State"], Raw]
 
@@ -39,8 +40,8 @@ class State:
 @dataclass(frozen=True, slots=True)
 class CompileContext:
     policy: Policy
-    kits: dict[int, KitChoice]  # vials -> kit
-    kit_ndcs: frozenset[str]  # 11-digit NDCs of every kit
+    dose: DoseRule | None  # the policy's dosing, compiled
+    kit_ndcs: frozenset[str]  # 11-digit NDCs of every product the policy's dosing names
 
 
 M = TypeVar("M")

@@ -1,14 +1,14 @@
-"""Checks that compute: Cockcroft-Gault creatinine clearance and the kit for a body weight."""
+"""Checks that compute: Cockcroft-Gault creatinine clearance and the dose for a body weight."""
 
 from __future__ import annotations
 
-import math
 from datetime import date, timedelta
 
 from priorauth.core.checks import CheckFn, CompileContext, State, compiler
 from priorauth.core.checks.common import EPS, convert, latest_within, passes, show, within
+from priorauth.core.dose import DoseRule, Worked
 from priorauth.core.facts import Facts, Observation
-from priorauth.core.model import CreatinineClearanceCheck, KitByWeightCheck
+from priorauth.core.model import CreatinineClearanceCheck, DoseByWeightCheck
 from priorauth.core.result import (
     MET,
     NOT_MET,
@@ -16,7 +16,6 @@ from priorauth.core.result import (
     Derived,
     Evidence,
     Explanation,
-    KitChoice,
     Raw,
     Status,
     explain,
@@ -155,53 +154,59 @@ def creatinine_clearance(cid: str, c: CreatinineClearanceCheck, ctx: CompileCont
     return check
 
 
-def _weight_dep(c: KitByWeightCheck) -> list[str]:
+def _weight_dep(c: DoseByWeightCheck) -> list[str]:
     return [c.weight_from]
 
 
-@compiler("kit_by_weight", depends=_weight_dep)
-def kit_by_weight(cid: str, c: KitByWeightCheck, ctx: CompileContext) -> CheckFn:
-    dosing = ctx.policy.dosing
-    if dosing is None:
-        raise ValueError(f"{cid}: kit_by_weight needs the policy's dosing table")
-    per_kg, vial = dosing.ml_per_kg, dosing.vial_ml
-    kits = ctx.kits
-    lo, hi = min(kits), max(kits)
-    no_weight: Raw = (UNKNOWN, None, ("No current body weight, so no kit can be chosen.", ()))
+def _dose_by_weight(cid: str, c: DoseByWeightCheck, ctx: CompileContext) -> CheckFn:
+    rule = ctx.dose
+    if rule is None or not rule.per_weight:
+        raise ValueError(f"{cid}: {c.kind} needs the policy's dosing by weight (table or per_kg)")
+    no_weight: Raw = (
+        UNKNOWN,
+        None,
+        ("No current body weight, so the dose cannot be worked out.", ()),
+    )
     weight_from = c.weight_from
+    unit = rule.unit
 
     def check(facts: Facts, st: State) -> Raw:
         w = st.findings[weight_from]
         kg = w[1]
         if w[0] != MET or kg is None:
             return no_weight
-        # The weight is not rounded; the vial count is rounded up (50.0 kg -> 10, 50.1 -> 11).
-        vials = math.ceil(per_kg * kg / vial - EPS)
-        kit = kits.get(vials)
-        if kit is None:
-            return (UNKNOWN, float(vials), (no_kit, w, kg, vials))
-        return (MET, float(vials), (chosen, w, kg, vials, kit))
+        worked = rule.for_weight(kg)
+        if worked.dose is None:
+            return (UNKNOWN, None, (out_of_range, w, worked))
+        return (MET, worked.dose.quantity, (chosen, w, worked))
 
-    def calc(w: Raw, kg: float, vials: int) -> Derived:
-        return Derived(
-            "vials",
-            vials,
-            None,
-            _refs(explain(w[2])[1]),
-            f"ceil({per_kg:g} mL/kg × {kg:g} kg / {vial:g} mL)",
-        )
+    def calc(w: Raw, worked: Worked) -> Derived:
+        inputs = _refs(explain(w[2])[1])
+        return Derived("dose", round(worked.amount, 3), _dose_unit(rule), inputs, worked.formula)
 
-    def no_kit(w: Raw, kg: float, vials: int) -> Explanation:
+    def out_of_range(w: Raw, worked: Worked) -> Explanation:
         return (
-            f"{kg:g} kg needs {vials} vials; kits hold {lo} to {hi}: "
-            "the Medical Director must decide the dose.",
-            (calc(w, kg, vials),),
+            f"{worked.worded()}: {worked.note}, so the reviewer must decide the dose.",
+            (calc(w, worked),),
         )
 
-    def chosen(w: Raw, kg: float, vials: int, kit: KitChoice) -> Explanation:
-        return (
-            f"{kg:g} kg → {vials} vials → kit NDC {kit.ndc}.",
-            (calc(w, kg, vials), Derived("kit NDC", kit.ndc)),
-        )
+    def chosen(w: Raw, worked: Worked) -> Explanation:
+        dose = worked.dose
+        assert dose is not None
+        evidence = [calc(w, worked), Derived("quantity", dose.quantity, unit)]
+        if dose.ndc:
+            evidence.append(Derived("product NDC", dose.ndc))
+        if dose.vials is not None:
+            evidence.append(Derived("vials", dose.vials))
+        return f"{worked.worded()} → {dose.describe()}.", tuple(evidence)
 
     return check
+
+
+def _dose_unit(rule: DoseRule) -> str | None:
+    per_kg = rule.dosing.per_kg
+    return per_kg.unit if per_kg else None
+
+
+compiler("dose_by_weight", depends=_weight_dep)(_dose_by_weight)
+compiler("kit_by_weight", depends=_weight_dep)(_dose_by_weight)
