@@ -150,6 +150,47 @@ def test_approve_with_the_right_kit_flows_to_pas(
     assert "Dr. Maya Director" in html
 
 
+def test_approve_modified_takes_the_quantity_typed_and_refuses_an_unreadable_one(
+    director: tuple[TestClient, str], service: PriorAuthService
+) -> None:
+    client, token = director
+    bundle = hemgenix_request(name="c-qty", ndc="0053-0170-17")
+    cid = service.submit(orjson.dumps(bundle)).record.id
+    bad = client.post(
+        f"/ui/cases/{cid}/decision",
+        data={"decision": "approve-modified", "quantity": "two", "csrf_token": token},
+    )
+    assert bad.status_code == 422 and "greater than 0" in bad.text
+    assert 'value="two"' in bad.text  # what was typed survives the error
+    assert service.case(cid).status == "pended"
+    r = client.post(
+        f"/ui/cases/{cid}/decision",
+        data={
+            "decision": "approve-modified",
+            "product_ndc": "0053-0190-19",
+            "quantity": "1",
+            "csrf_token": token,
+        },
+    )
+    assert r.status_code == 303
+    d = service.case(cid).decision
+    assert d is not None
+    assert (d.product_ndc, d.product_vials, d.quantity, d.unit) == ("0053-0190-19", 19, 1, "kit")
+    inq = client.post(
+        "/fhir/Claim/$inquire",
+        content=orjson.dumps(inquiry_for(bundle)),
+        headers={"Content-Type": "application/fhir+json"},
+    )
+    cr = inq.json()["entry"][0]["resource"]
+    added = cr["addItem"][0]
+    assert added["productOrService"]["coding"][0]["code"] == "0053-0190-19"
+    assert added["quantity"] == {"value": 1, "unit": "kit"}
+    notes = " ".join(n["text"] for n in cr["processNote"])
+    assert "covers 1 kit, NDC 0053-0190-19 (19 vials)" in notes
+    # The request states no unit: its quantity is in the billing unit, as the engine reads it.
+    assert "in place of the requested 1 kit, NDC 0053-0170-17" in notes
+
+
 def test_deciding_twice_shows_the_conflict(
     director: tuple[TestClient, str], service: PriorAuthService
 ) -> None:

@@ -76,7 +76,7 @@ def _status_notes(case: CaseRecord) -> list[str]:
         if case.status == "modified" and decision is not None:
             notes.append(
                 f"Modified: the authorization covers {authorized_text(decision)}, "
-                f"in place of {requested_text(case)}."
+                f"in place of {requested_text(case, decision.unit)}."
             )
         if decision is not None and decision.reason and decision.reason.strip():
             notes.append(f"Medical Director note: {decision.reason.strip()}")
@@ -134,14 +134,15 @@ def authorized_text(decision: Decision) -> str:
     return text
 
 
-def requested_text(case: CaseRecord) -> str:
-    """What the request asked for, in the same words."""
+def requested_text(case: CaseRecord, unit: str | None = None) -> str:
+    """What the request asked for, in the same words. A quantity that states no unit is
+    in the billing unit (`unit`): the engine compares it so too."""
     asked = case.evaluation.requested if case.evaluation else None
     if asked is None or (asked.ndc is None and asked.quantity is None):
         return "what was requested"
     parts = []
     if asked.quantity is not None:
-        parts.append(f"{asked.quantity:g} {asked.unit or ''}".strip())
+        parts.append(f"{asked.quantity:g} {asked.unit or unit or ''}".strip())
     if asked.ndc:
         parts.append(f"NDC {asked.ndc}")
     return "the requested " + ", ".join(parts)
