@@ -190,3 +190,53 @@ def test_approve_modified_compares_the_product_in_any_ndc_layout() -> None:
     assert _modified(Requested("00053-0011-11", 1.0, 1), dose)
     assert _modified(Requested("0053-0100-10", 2.0, 1), dose)  # two kits asked
     assert not _modified(Requested("0053-0100-10", 2.0, 1), None)  # nothing to compare
+
+
+BY_DOSE = {
+    "unit": "dose",
+    "method": "per_kg",
+    "per_kg": {"amount": 0.05, "unit": "mL"},
+    "vial": {"amount": 1.0, "unit": "mL"},
+    "quantity": 1,
+}
+
+
+@pytest.mark.parametrize(
+    ("kg", "cm", "dose_kg", "vials"),
+    [
+        (80.0, 180.0, 80.0, 4),  # BMI 24.7: the body weight
+        (97.2, 180.0, 97.2, 5),  # BMI 30.0 exactly: still the body weight
+        (120.0, 180.0, 97.2, 5),  # BMI 37: the weight at BMI 30, 30 x 1.8^2 = 97.2 kg
+        (120.0, None, 120.0, 6),  # no cap asked for
+    ],
+)
+def test_a_bmi_cap_doses_by_the_capped_weight(
+    kg: float, cm: float | None, dose_kg: float, vials: int
+) -> None:
+    worked = rule(**BY_DOSE).for_weight(kg, cm, 30.0 if cm else None)
+    assert worked.amount == pytest.approx(0.05 * dose_kg)
+    assert worked.dose is not None
+    # Billed by the dose: one dose whatever it holds; the vials are what it takes.
+    assert (worked.dose.quantity, worked.dose.unit, worked.dose.vials) == (1, "dose", vials)
+    assert ("BMI" in worked.formula) is (dose_kg != kg)
+
+
+def test_a_fixed_dose_in_small_billing_units() -> None:
+    r = rule(
+        unit="unit",
+        method="fixed",
+        billing_unit={"amount": 0.1, "unit": "mg"},
+        dose={"amount": 12, "unit": "mg"},
+    )
+    dose = r.fixed()
+    assert dose is not None and dose.quantity == 120 and dose.describe() == "120 units (12 mg)"
+    with pytest.raises(ValidationError, match="is not the dose"):
+        Dosing.model_validate(
+            {
+                "unit": "unit",
+                "method": "fixed",
+                "quantity": 12,
+                "billing_unit": {"amount": 0.1, "unit": "mg"},
+                "dose": {"amount": 12, "unit": "mg"},
+            }
+        )

@@ -20,10 +20,13 @@ class Dose:
     vials: int | None = None  # vials the dose takes (or the product holds)
     label: str | None = None  # the product's name, where the policy gives one
     code: str | None = None  # the billing code, as SYSTEM|CODE, where the policy names one
+    amount: str | None = None  # the dose itself where the unit does not say it: "12 mg"
 
     def describe(self) -> str:
-        """'1 kit, NDC 0053-0180-18 (18 vials)' / '264 mL (33 vials)'."""
+        """'1 kit, NDC 0053-0180-18 (18 vials)' / '264 mL (33 vials)' / '120 units (12 mg)'."""
         what = f"{_number(self.quantity)} {_plural(self.unit, self.quantity)}"
+        if self.amount:
+            what += f" ({self.amount})"
         if self.ndc:
             what += f", NDC {self.ndc}"
         if self.label:
@@ -70,24 +73,40 @@ class DoseRule:
     def fixed(self) -> Dose | None:
         """The dose that needs no weight (method fixed), else None."""
         d = self.dosing
-        if d.method != "fixed" or d.quantity is None:
+        if d.method != "fixed":
+            return None
+        quantity = d.quantity
+        if quantity is None and d.dose is not None and d.billing_unit is not None:
+            quantity = round(d.dose.amount / d.billing_unit.amount, 9)
+        if quantity is None:
             return None
         product = d.products[0] if len(d.products) == 1 else None
         return Dose(
-            d.quantity,
+            quantity,
             d.unit,
             product.ndc if product else None,
             d.vial_count(product) if product else None,
             product.label if product else None,
             d.billing_code,
+            f"{d.dose.amount:g} {d.dose.unit}" if d.dose else None,
         )
 
-    def for_weight(self, kg: float) -> Worked:
+    def for_weight(
+        self, kg: float, height_cm: float | None = None, bmi_cap: float | None = None
+    ) -> Worked:
         d = self.dosing
         assert d.per_kg is not None  # the model requires it for a per-weight method
         per, unit = d.per_kg.amount, d.per_kg.unit
+        capped = ""
+        if bmi_cap is not None and height_cm is not None and height_cm > 0:
+            m2 = (height_cm / 100) ** 2
+            bmi = kg / m2
+            if bmi > bmi_cap + EPS:
+                # Dosed by the weight the patient would have at the capped body mass index.
+                capped = f" (BMI {bmi:.1f} > {bmi_cap:g}: dose weight {bmi_cap:g} × {m2:.4g} m²)"
+                kg = round(bmi_cap * m2, 3)
         amount = per * kg
-        formula = f"{per:g} {unit}/kg × {kg:g} kg"
+        formula = f"{per:g} {unit}/kg × {kg:g} kg{capped}"
         steps = f"= {amount:g} {unit}"
         if d.method == "table":
             for volume, p in self._table:
@@ -107,11 +126,21 @@ class DoseRule:
             lo, hi = self._table[0][0], self._table[-1][0]
             note = f"the products hold {lo:g} to {hi:g} {unit}, and none is for this dose"
             return Worked(None, amount, formula, steps, note)
+        by_dose = d.unit not in (unit, "vial") and d.quantity is not None
         if d.vial is not None:
             vials = math.ceil(amount / d.vial.amount - EPS)
             steps += f" → {vials} vials of {d.vial.amount:g} {unit}"
             q = float(vials) if d.unit == "vial" else vials * d.vial.amount
-            dose = Dose(q, d.unit, None, vials, None, d.billing_code)
+            if by_dose:
+                # Billed by the dose (one therapeutic dose, whatever it holds).
+                q = d.quantity or 1
+            held = f"{amount:g} {unit}" if by_dose else None
+            dose = Dose(q, d.unit, None, vials, None, d.billing_code, held)
+            return Worked(dose, amount, formula, steps)
+        if by_dose:
+            dose = Dose(
+                d.quantity or 1, d.unit, None, None, None, d.billing_code, f"{amount:g} {unit}"
+            )
             return Worked(dose, amount, formula, steps)
         step = d.increment
         n = amount / step

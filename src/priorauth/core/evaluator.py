@@ -93,10 +93,16 @@ class CompiledPolicy:
             (c for c in self.criteria.values() if isinstance(c.check, DoseByWeightCheck)),
             None,
         )
-        self._dose_slot = self._weight_slot = None
+        self._dose_slot = self._weight_slot = self._height_slot = None
+        self._bmi_cap: float | None = None
         if dose_by is not None and isinstance(dose_by.check, DoseByWeightCheck):
-            self._dose_slot = self._slot[dose_by.id]
-            self._weight_slot = self._slot[dose_by.check.weight_from]
+            check = dose_by.check
+            if check.weight_from is not None:
+                self._dose_slot = self._slot[dose_by.id]
+                self._weight_slot = self._slot[check.weight_from]
+            if check.height_from is not None:
+                self._height_slot = self._slot[check.height_from]
+                self._bmi_cap = check.bmi_cap
         self._fixed_dose = self.dose_rule.fixed() if self.dose_rule is not None else None
         self._service_hcpcs = frozenset(policy.service.hcpcs)
         self._service_cpt = frozenset(policy.service.cpt)
@@ -201,7 +207,8 @@ class CompiledPolicy:
             if raws[self._dose_slot][0] == MET:
                 kg = raws[self._weight_slot][1]
                 assert kg is not None and self.dose_rule is not None  # met needs a weight
-                dose = self.dose_rule.for_weight(kg).dose
+                cm = raws[self._height_slot][1] if self._height_slot is not None else None
+                dose = self.dose_rule.for_weight(kg, cm, self._bmi_cap).dose
         rec: Recommendation
         if MET in excl or NOT_MET in top:
             rec = "deny"

@@ -160,10 +160,29 @@ class CreatinineClearanceCheck(_Strict):
 
 
 class DoseByWeightCheck(_Strict):
-    """The right product and quantity for the body weight, by the policy's `dosing`."""
+    """The right product and quantity by the policy's `dosing`: for the body weight, or fixed."""
 
-    kind: Literal["dose_by_weight", "kit_by_weight"]  # kit_by_weight: the name before 2026-12
-    weight_from: str
+    # dose_by_weight and kit_by_weight (the name before 2026-12) are the same kind.
+    kind: Literal["dose", "dose_by_weight", "kit_by_weight"]
+    weight_from: str | None = Field(
+        None, description="criterion id whose value is the weight in kg (dosing by weight)"
+    )
+    height_from: str | None = Field(
+        None, description="criterion id whose value is the height in cm (with bmi_cap)"
+    )
+    bmi_cap: float | None = Field(
+        None,
+        gt=0,
+        description="dose by the weight at this body mass index when the patient's is higher",
+    )
+
+    @model_validator(mode="after")
+    def _cap_with_height(self) -> DoseByWeightCheck:
+        if (self.bmi_cap is None) != (self.height_from is None):
+            raise ValueError("bmi_cap and height_from go together")
+        if self.height_from is not None and self.weight_from is None:
+            raise ValueError("a bmi_cap needs weight_from too")
+        return self
 
 
 class ExclusionByCriterionCheck(_Strict):
@@ -330,7 +349,15 @@ class Dosing(_Strict):
     round: Literal["up", "nearest", "down"] = "up"
     increment: float = Field(1, gt=0, description="the billing unit's step (per_kg without vial)")
     quantity: float | None = Field(
-        None, gt=0, description="fixed: the quantity; table: packages per dose (default 1)"
+        None,
+        gt=0,
+        description="fixed: the quantity; table and per_kg billed by the dose: units per dose",
+    )
+    billing_unit: Amount | None = Field(
+        None, description="what one billing unit holds, e.g. 0.1 mg (HCPCS units)"
+    )
+    dose: Amount | None = Field(
+        None, description="fixed: the dose, e.g. 12 mg (the quantity is dose / billing_unit)"
     )
     billing_code: str | None = Field(
         None, description="the code the quantity is billed under, as SYSTEM|CODE"
@@ -359,7 +386,21 @@ class Dosing(_Strict):
         if m in ("table", "per_kg") and self.per_kg is None:
             raise ValueError(f"method {m} needs per_kg (the dose per kg of body weight)")
         if m == "fixed" and self.quantity is None:
-            raise ValueError("method fixed needs quantity")
+            if self.dose is None or self.billing_unit is None:
+                raise ValueError("method fixed needs quantity (or dose and billing_unit)")
+            if self.dose.unit != self.billing_unit.unit:
+                raise ValueError("dose and billing_unit must be in one unit")
+        if (
+            m == "fixed"
+            and self.quantity is not None
+            and self.dose is not None
+            and self.billing_unit is not None
+            and abs(self.quantity * self.billing_unit.amount - self.dose.amount) > 1e-9
+        ):
+            raise ValueError(
+                f"quantity {self.quantity:g} of {self.billing_unit.amount:g} "
+                f"{self.billing_unit.unit} is not the dose of {self.dose.amount:g} {self.dose.unit}"
+            )
         if m == "table":
             if not self.products:
                 raise ValueError("method table needs products")
@@ -379,15 +420,26 @@ class Dosing(_Strict):
             raise ValueError(
                 f"per_kg is in {self.per_kg.unit} but the vial in {self.vial.unit}: use one unit"
             )
-        if m == "per_kg" and self.vial is None and self.per_kg and self.per_kg.unit != self.unit:
+        if (
+            m == "per_kg"
+            and self.vial is None
+            and self.per_kg
+            and self.per_kg.unit != self.unit
+            and self.quantity is None
+        ):
             raise ValueError(
                 f"per_kg is in {self.per_kg.unit}, the billing unit is {self.unit}: "
                 "give the vial size, or dose in the billing unit"
             )
-        if m == "per_kg" and self.vial and self.unit not in (self.vial.unit, "vial"):
+        if (
+            m == "per_kg"
+            and self.vial
+            and self.unit not in (self.vial.unit, "vial")
+            and self.quantity is None
+        ):
             raise ValueError(
                 f"the billing unit {self.unit} is neither the vial's unit ({self.vial.unit}) "
-                "nor vial"
+                "nor vial: give the quantity billed per dose"
             )
         return self
 

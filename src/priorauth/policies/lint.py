@@ -207,8 +207,13 @@ def _references(
 ) -> Iterator[tuple[str | None, tuple[str, ...], str]]:
     check = c.check
     refs: list[tuple[str, str, str]] = []  # (field, target, what it must be)
-    if isinstance(check, (CreatinineClearanceCheck, DoseByWeightCheck)):
+    if isinstance(check, CreatinineClearanceCheck) or (
+        isinstance(check, DoseByWeightCheck) and check.weight_from is not None
+    ):
+        assert check.weight_from is not None
         refs.append(("weight_from", check.weight_from, "weight"))
+    if isinstance(check, DoseByWeightCheck) and check.height_from is not None:
+        refs.append(("height_from", check.height_from, "height"))
     if isinstance(check, CreatinineClearanceCheck):
         refs.append(("sex_from", check.sex_from, "sex"))
     if isinstance(check, ExclusionByCriterionCheck):
@@ -228,6 +233,16 @@ def _references(
                 c.id,
                 ("check", field),
                 f"{field} names {target}, which does not measure a body weight in kg",
+            )
+        elif must == "height" and not (
+            isinstance(t.check, LabPresentCheck)
+            and t.check.units is not None
+            and t.check.units.canonical == "cm"
+        ):
+            yield (
+                c.id,
+                ("check", field),
+                f"{field} names {target}, which does not measure a height in cm",
             )
         elif must == "sex" and not isinstance(t.check, SexCheck):
             yield c.id, ("check", field), f"{field} names {target}, which is not a sex check"

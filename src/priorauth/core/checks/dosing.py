@@ -154,46 +154,62 @@ def creatinine_clearance(cid: str, c: CreatinineClearanceCheck, ctx: CompileCont
     return check
 
 
-def _weight_dep(c: DoseByWeightCheck) -> list[str]:
-    return [c.weight_from]
+def _dose_deps(c: DoseByWeightCheck) -> list[str]:
+    return [x for x in (c.weight_from, c.height_from) if x is not None]
 
 
-def _dose_by_weight(cid: str, c: DoseByWeightCheck, ctx: CompileContext) -> CheckFn:
+def _dose(cid: str, c: DoseByWeightCheck, ctx: CompileContext) -> CheckFn:
     rule = ctx.dose
-    if rule is None or not rule.per_weight:
-        raise ValueError(f"{cid}: {c.kind} needs the policy's dosing by weight (table or per_kg)")
+    if rule is None:
+        raise ValueError(f"{cid}: {c.kind} needs the policy's dosing")
+    if rule.per_weight and c.weight_from is None:
+        raise ValueError(f"{cid}: dosing by weight ({rule.method}) needs weight_from")
+    if not rule.per_weight:
+        return _fixed(cid, rule)
     no_weight: Raw = (
         UNKNOWN,
         None,
         ("No current body weight, so the dose cannot be worked out.", ()),
     )
-    weight_from = c.weight_from
+    no_height: Raw = (
+        UNKNOWN,
+        None,
+        (f"No height, so the dose weight (body mass index above {c.bmi_cap}) is not known.", ()),
+    )
+    weight_from, height_from, cap = c.weight_from, c.height_from, c.bmi_cap
     unit = rule.unit
 
     def check(facts: Facts, st: State) -> Raw:
-        w = st.findings[weight_from]
+        w = st.findings[weight_from]  # type: ignore[index]  # per_weight has weight_from
         kg = w[1]
         if w[0] != MET or kg is None:
             return no_weight
-        worked = rule.for_weight(kg)
+        cm = None
+        h: Raw | None = None
+        if height_from is not None:
+            h = st.findings[height_from]
+            cm = h[1]
+            if h[0] != MET or cm is None:
+                return no_height
+        worked = rule.for_weight(kg, cm, cap)
         if worked.dose is None:
-            return (UNKNOWN, None, (out_of_range, w, worked))
-        return (MET, worked.dose.quantity, (chosen, w, worked))
+            return (UNKNOWN, None, (out_of_range, w, h, worked))
+        return (MET, worked.dose.quantity, (chosen, w, h, worked))
 
-    def calc(w: Raw, worked: Worked) -> Derived:
-        inputs = _refs(explain(w[2])[1])
+    def calc(w: Raw, h: Raw | None, worked: Worked) -> Derived:
+        inputs = _refs(explain(w[2])[1]) + (_refs(explain(h[2])[1]) if h else ())
         return Derived("dose", round(worked.amount, 3), _dose_unit(rule), inputs, worked.formula)
 
-    def out_of_range(w: Raw, worked: Worked) -> Explanation:
+    def out_of_range(w: Raw, h: Raw | None, worked: Worked) -> Explanation:
         return (
             f"{worked.worded()}: {worked.note}, so the reviewer must decide the dose.",
-            (calc(w, worked),),
+            (calc(w, h, worked),),
         )
 
-    def chosen(w: Raw, worked: Worked) -> Explanation:
+    def chosen(w: Raw, h: Raw | None, worked: Worked) -> Explanation:
         dose = worked.dose
         assert dose is not None
-        evidence = [calc(w, worked), Derived("quantity", dose.quantity, unit)]
+        evidence = [calc(w, h, worked), Derived("quantity", dose.quantity, unit)]
         if dose.ndc:
             evidence.append(Derived("product NDC", dose.ndc))
         if dose.vials is not None:
@@ -203,10 +219,31 @@ def _dose_by_weight(cid: str, c: DoseByWeightCheck, ctx: CompileContext) -> Chec
     return check
 
 
+def _fixed(cid: str, rule: DoseRule) -> CheckFn:
+    dose = rule.fixed()
+    if dose is None:
+        # method none: no rule to verify against; a person decides, never the engine.
+        left: Raw = (
+            UNKNOWN,
+            None,
+            ("The policy sets no dose rule: the reviewer decides the quantity.", ()),
+        )
+        return lambda facts, st: left
+    found: Raw = (
+        MET,
+        dose.quantity,
+        (
+            f"The policy's dose: {dose.describe()}.",
+            (Derived("quantity", dose.quantity, dose.unit),),
+        ),
+    )
+    return lambda facts, st: found
+
+
 def _dose_unit(rule: DoseRule) -> str | None:
     per_kg = rule.dosing.per_kg
     return per_kg.unit if per_kg else None
 
 
-compiler("dose_by_weight", depends=_weight_dep)(_dose_by_weight)
-compiler("kit_by_weight", depends=_weight_dep)(_dose_by_weight)
+for _kind in ("dose", "dose_by_weight", "kit_by_weight"):
+    compiler(_kind, depends=_dose_deps)(_dose)
