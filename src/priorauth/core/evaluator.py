@@ -115,6 +115,9 @@ class CompiledPolicy:
                 "default was applied"
             )
         self._approval_window = timedelta(days=policy.approval.days - 1)
+        renewal = policy.approval.renewal
+        # A renewal (where the policy allows one) is authorized for the renewal's window.
+        self._renewal_window = timedelta(days=renewal.days - 1) if renewal else None
 
     def _compile_leaves(self, ctx: CompileContext) -> list[tuple[str, CheckFn]]:
         leaves = [c for c in self.criteria.values() if c.check is not None]
@@ -221,7 +224,10 @@ class CompiledPolicy:
         authorization = None
         if rec in ("approve", "approve-modified"):
             # A window of `days` days that starts on, and counts, the decision date.
-            authorization = (as_of, as_of + self._approval_window)
+            window = self._approval_window
+            if facts.renewal and self._renewal_window is not None:
+                window = self._renewal_window
+            authorization = (as_of, as_of + window)
         built: dict[str, Finding] = {}
         slot = self._slot
         findings = Findings(raws, slot, self._criteria_order, self._criteria_known, built)

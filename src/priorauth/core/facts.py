@@ -142,3 +142,4 @@ class Facts:
     created: date | None = None
     payer: Coding | None = None
     plans: tuple[str, ...] = ()
+    renewal: bool = False  # the request renews an earlier authorization (X12 1322 "R")

@@ -31,6 +31,10 @@ from priorauth.intake.values import (
     parse_date,
 )
 
+CERTIFICATION_TYPE = (
+    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-certificationType"
+)
+_RENEWAL = "R"  # X12 1322 certification type: renewal
 REQUESTED_SERVICE = (
     "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-requestedService"
 )
@@ -170,7 +174,21 @@ def _read(index: BundleIndex, as_of: date | None, claims: ClaimsHistory | None) 
         created=created_on,
         payer=payer,
         plans=plans,
+        renewal=_renewal(claim),
     )
+
+
+def _renewal(claim: Resource) -> bool:
+    """The request renews an earlier authorization (X12 1322 "R" on the Claim, or on its
+    first item as PAS 1.x and the PAS examples carry it)."""
+    items = claim.get("item")
+    holders = [claim, *(items[:1] if type(items) is list else [])]
+    for holder in holders:
+        extensions = holder.get("extension") if type(holder) is dict else None
+        for ext in extensions if type(extensions) is list else ():
+            if type(ext) is dict and ext.get("url") == CERTIFICATION_TYPE:
+                return any(code == _RENEWAL for _, code in codings(ext.get("valueCodeableConcept")))
+    return False
 
 
 def _coverage_route(

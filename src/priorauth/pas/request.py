@@ -6,15 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from priorauth.errors import InvalidRequest
+from priorauth.intake.pas_bundle import CERTIFICATION_TYPE
 from priorauth.intake.references import BundleIndex
 from priorauth.intake.request import PasRequest
 from priorauth.intake.values import MAX_MEMBER_ID
 from priorauth.pas.records import Identifier, RequestKeys
 
 NPI = "http://hl7.org/fhir/sid/us-npi"
-CERTIFICATION_TYPE = (
-    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-certificationType"
-)
+
 _EXPEDITED = frozenset({"stat", "urgent"})
 # What the case table's columns hold (store/models.py; a test keeps them in step): a
 # longer key is refused here, with a 4xx, never by the database (PostgreSQL enforces).

@@ -19,6 +19,7 @@ from priorauth.auth import scopes as sc
 from priorauth.auth.actors import SYSTEM, Actor
 from priorauth.core.codes import ndc11
 from priorauth.core.evaluator import CompiledPolicy
+from priorauth.core.model import Renewal
 from priorauth.core.result import Determination
 from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import validate_bundle
@@ -497,7 +498,10 @@ class PriorAuthService(SubscriptionsMixin):
         if kind != "deny":
             authorized = self._authorized(current, policy, kind, product_ndc, quantity)
         today: date = self.clock().date()
-        days = (policy.policy.approval.days if policy else None) or 90
+        renewal = self._renewal(current, policy)
+        days = (
+            renewal.days if renewal else (policy.policy.approval.days if policy else None)
+        ) or 90
         decision = Decision(
             kind=kind,  # type: ignore[arg-type]
             decided_at=self.clock(),
@@ -525,7 +529,7 @@ class PriorAuthService(SubscriptionsMixin):
                     case_id,
                     decision,
                     also=lambda s: self._decision_also(s, case_id, entry),
-                    lifetime=self._lifetime(current, policy),
+                    lifetime=self._lifetime(current, policy, renewal),
                 )
             except KeyError as e:
                 raise NotFound(f"no case {case_id}") from e
@@ -535,13 +539,27 @@ class PriorAuthService(SubscriptionsMixin):
         self.notifier.wake()
         return record
 
+    def _renewal(self, record: CaseRecord, policy: CompiledPolicy | None) -> Renewal | None:
+        """The policy's renewal terms when the request renews (X12 1322 "R") and the policy
+        allows renewals; None otherwise (a renewal the policy does not allow is judged, and
+        counted, as a new approval)."""
+        if record.keys.certification != "R" or policy is None:
+            return None
+        return policy.policy.approval.renewal
+
     def _lifetime(
-        self, record: CaseRecord, policy: CompiledPolicy | None
+        self, record: CaseRecord, policy: CompiledPolicy | None, renewal: Renewal | None = None
     ) -> case_store.Lifetime | None:
         """The lifetime rule of the case's policy (its newest version if the one judged
-        under is no longer loaded); None when the policy states no lifetime limit."""
+        under is no longer loaded); None when the policy states no lifetime limit. A
+        renewal counts against the policy's renewal limit, not the lifetime limit."""
         if policy is None and record.policy_id in self.library.versions:
             policy = self.library.versions[record.policy_id][-1]
+        if renewal is not None and policy is not None:
+            if renewal.limit is None:
+                return None
+            name = policy.policy.approval.therapy_class or policy.policy.id
+            return case_store.Lifetime(f"{name}/renewal", renewal.limit)
         approval = policy.policy.approval if policy is not None else None
         if policy is None or approval is None or approval.lifetime_limit is None:
             return None

@@ -258,6 +258,11 @@ def _free_slot(session: Session, lifetime: Lifetime, member_key: str) -> str | N
 
 def _limit_reached(lifetime: Lifetime) -> LifetimeLimitReached:
     times = "once" if lifetime.limit == 1 else f"{lifetime.limit} times"
+    if lifetime.therapy_class.endswith("/renewal"):
+        return LifetimeLimitReached(
+            f"the member has used every renewal of {lifetime.therapy_class[: -len('/renewal')]}"
+            f" the policy allows: renewed at most {times}"
+        )
     return LifetimeLimitReached(
         f"the member already holds an approval for {lifetime.therapy_class}: "
         f"approved at most {times} per lifetime"
