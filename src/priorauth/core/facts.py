@@ -30,7 +30,7 @@ class Observation:
     """One laboratory result or vital sign that counts (status final/amended/corrected)."""
 
     ref: str
-    code: str  # the LOINC code it was indexed under
+    code: str  # the code key it was indexed under (core.codes.code_key: bare for LOINC)
     when: date | None  # effectiveDateTime, else effectivePeriod.end, else issued
     value: float | None = None  # valueQuantity.value
     unit: str | None = None  # UCUM code, else the unit text
@@ -130,7 +130,8 @@ class Facts:
     items: tuple[RequestedItem, ...]
     claim_diagnoses: tuple[Coding, ...] = ()
     conditions: tuple[Condition, ...] = ()
-    # LOINC code -> results, most recent first (undated last)
+    # code key (core.codes.code_key: the bare code for LOINC, else "SYSTEM-URL|code")
+    # -> results, most recent first (undated last)
     observations: dict[str, tuple[Observation, ...]] = field(default_factory=dict)
     medications: tuple[Medication, ...] = ()
     attestations: dict[str, Attestation] = field(default_factory=dict)

@@ -83,7 +83,7 @@ class Evidence:
                 ) from exc
 
     def observations(self) -> dict[str, tuple[Observation, ...]]:
-        """LOINC code -> results, most recent first, undated last."""
+        """Code key (see core.codes.code_key) -> results, most recent first, undated last."""
         out: dict[str, tuple[Observation, ...]] = {}
         for code, found in self._observations.items():
             if len(found) == 1:
@@ -146,24 +146,30 @@ class Evidence:
         concept = get("code")
         if type(concept) is not dict or type(coding_list := concept.get("coding")) is not list:
             raise InvalidRequest("must be a CodeableConcept with codings", at(ref, "code"))
+        # Every coding is indexed under its code key (core.codes.code_key, inlined):
+        # the bare code for LOINC, "SYSTEM-URL|code" for any other system.
         if len(coding_list) == 1:
             coding = coding_list[0]
-            loincs = (
-                [code]
-                if type(coding) is dict
-                and coding.get("system") == LOINC
-                and type(code := coding.get("code")) is str
-                else []
-            )
+            if type(coding) is dict and type(code := coding.get("code")) is str:
+                system = coding.get("system")
+                if system == LOINC:
+                    keys = [code]
+                else:
+                    keys = [f"{system}|{code}"] if type(system) is str and system else []
+            else:
+                keys = []
         else:
-            loincs = []
+            keys = []
             for coding in coding_list:
                 if (
                     type(coding) is dict
-                    and coding.get("system") == LOINC
                     and type(code := coding.get("code")) is str
+                    and type(system := coding.get("system")) is str
+                    and system
                 ):
-                    loincs.append(code)
+                    key = code if system == LOINC else f"{system}|{code}"
+                    if key not in keys:
+                        keys.append(key)
         value = unit = comparator = None
         quantity = get("valueQuantity")
         if quantity is not None:
@@ -178,7 +184,7 @@ class Evidence:
                     value = number(value, ref, "valueQuantity.value")
                 if not 0 <= value < math.inf:
                     raise InvalidRequest("must not be negative", at(ref, "valueQuantity.value"))
-                if _BODY_WEIGHT in loincs:
+                if _BODY_WEIGHT in keys:
                     kg = value * _LB_TO_KG if type(unit) is str and unit in _POUNDS else value
                     if not 0 < kg <= _MAX_KG:
                         raise InvalidRequest(
@@ -218,7 +224,7 @@ class Evidence:
             )
         when = stamp[0] if stamp[0] is not date.min else None
         found_by_code = self._observations
-        for code in loincs:
+        for code in keys:
             # Positional: the fields' order (ref, code, when, value, unit, coded,
             # interpretation, uln, uln_unit, comparator); keywords cost twice as much.
             result = _new_observation(
