@@ -43,6 +43,38 @@ class Observation:
 
 
 @dataclass(slots=True)
+class Attachment:
+    """One attachment of a document: what it is and where its content is."""
+
+    content_type: str | None
+    url: str | None
+    title: str | None
+    has_data: bool = False  # the content is inline (Attachment.data)
+
+    @property
+    def usable(self) -> bool:
+        """It carries its content (a url or inline data), not only a description."""
+        return self.url is not None or self.has_data
+
+
+@dataclass(slots=True)
+class Record:
+    """A Procedure, DiagnosticReport, ImagingStudy or DocumentReference about the patient.
+
+    Entered-in-error ones are set aside by intake; any other status is kept (the
+    checks say which count as current).
+    """
+
+    ref: str
+    resource_type: str
+    codes: frozenset[str]  # code keys (core.codes.code_key) of its codings
+    when: date | None  # the date it was performed / is effective / was written
+    status: str | None
+    title: str | None = None  # code text, description or attachment title
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(slots=True)
 class Condition:
     ref: str
     codes: tuple[Coding, ...]
@@ -142,3 +174,7 @@ class Facts:
     created: date | None = None
     payer: Coding | None = None
     plans: tuple[str, ...] = ()
+    # Procedures, DiagnosticReports, ImagingStudies and DocumentReferences: code key ->
+    # records, most recent first (undated last); the key "<resourceType>" (e.g.
+    # "DocumentReference") holds every record of that type, coded or not.
+    records: dict[str, tuple[Record, ...]] = field(default_factory=dict)

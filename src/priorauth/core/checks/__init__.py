@@ -83,6 +83,7 @@ def _load_kinds() -> None:
         negation,
         patient,
         plan,
+        records,
         statements,
     )
 
