@@ -1,4 +1,4 @@
-"""Reading evidence beyond Observations: Procedures, reports, imaging, documents; any code system."""
+"""Reading evidence beyond Observations (Procedures, reports, imaging, documents), any system."""
 
 from __future__ import annotations
 
