@@ -25,6 +25,7 @@ _LAB_KINDS = frozenset(
         "lab_threshold",
         "lab_present",
         "lab_negative",
+        "lab_series",
         "history_of_positive",
         "creatinine_clearance",
         "infection_screen",

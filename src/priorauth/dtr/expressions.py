@@ -19,7 +19,9 @@ _COUNTS = "where(status in ('final' | 'amended' | 'corrected'))"
 # FHIRPath has no min()/max() in R4-era engines; aggregate() is portable.
 _LOWEST = "aggregate(iif($total.empty() or $this < $total, $this, $total))"
 _HIGHEST = "aggregate(iif($total.empty() or $this > $total, $this, $total))"
-_LAB_KINDS = frozenset({"lab_threshold", "lab_present", "lab_negative", "history_of_positive"})
+_LAB_KINDS = frozenset(
+    {"lab_threshold", "lab_present", "lab_negative", "lab_series", "history_of_positive"}
+)
 
 
 def launch_context() -> list[Json]:
