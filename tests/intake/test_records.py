@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import date
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from priorauth.core.evaluator import compile_policy
+from priorauth.core.facts import Facts
 from priorauth.demo.samples import hemgenix_request
 from priorauth.errors import InvalidRequest
 from priorauth.intake.pas_bundle import read_bundle
@@ -196,3 +201,115 @@ def test_malformed_records_are_invalid_requests(field: str, value: Any) -> None:
 
 def test_a_bundle_without_records_has_none() -> None:
     assert read_bundle(hemgenix_request(name="t-none")).records == {}
+
+
+# --- robustness: any change to a record reads or is refused, never crashes --------------
+
+
+def _with_records() -> Bundle:
+    bundle = hemgenix_request(name="t-records-fuzz")
+    _record(
+        bundle,
+        "Procedure",
+        "p",
+        status="completed",
+        code=_coded("http://www.ama-assn.org/go/cpt", "76705", "US"),
+        performedPeriod={"start": "2026-03-01", "end": "2026-03-02"},
+    )
+    _record(
+        bundle,
+        "DiagnosticReport",
+        "r",
+        status="final",
+        code=_coded("http://loinc.org", "24558-9"),
+        effectiveDateTime="2026-03-03",
+        presentedForm=[{"contentType": "application/pdf", "url": "Binary/r"}],
+    )
+    _record(
+        bundle,
+        "ImagingStudy",
+        "i",
+        status="available",
+        started="2026-03-04",
+        procedureCode=[_coded(LAB, "LIV-US")],
+    )
+    _record(
+        bundle,
+        "DocumentReference",
+        "d",
+        status="current",
+        type=_coded("http://loinc.org", "11506-3"),
+        context={"period": {"end": "2026-03-05"}},
+        content=[{"attachment": {"contentType": "text/plain", "data": "aGk=", "title": "N"}}],
+    )
+    return bundle
+
+
+_TEMPLATE = _with_records()
+_FIRST_RECORD = next(
+    i for i, e in enumerate(_TEMPLATE["entry"]) if e["resource"]["resourceType"] == "Procedure"
+)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out.extend(_paths(value, (*prefix, key)))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            out.extend(_paths(value, (*prefix, i)))
+    return out
+
+
+_PATHS = [
+    p
+    for i in range(_FIRST_RECORD, len(_TEMPLATE["entry"]))
+    for p in _paths(_TEMPLATE["entry"][i]["resource"], ("entry", i, "resource"))[1:]
+    if p[3] not in ("resourceType", "id")
+]
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-10, 10**6)
+    | st.text(max_size=12)
+    | st.sampled_from(["2026-13-01", "2026", "entered-in-error", "current", ""]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(derandomize=True)
+@given(st.lists(st.tuples(st.integers(0, len(_PATHS) - 1), _JSON), min_size=1, max_size=3))
+def test_any_record_mutation_reads_or_raises_invalid_request(
+    changes: list[tuple[int, Any]],
+) -> None:
+    bundle = copy.deepcopy(_TEMPLATE)
+    for index, value in changes:
+        *parents, last = _PATHS[index]
+        node: Any = bundle
+        try:
+            for part in parents:
+                node = node[part]
+            if isinstance(node, dict) and not isinstance(last, str):
+                continue  # an earlier change made a list an object: not JSON's keys
+            node[last] = value
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier change removed this path
+    result: Facts | InvalidRequest
+    try:
+        result = read_bundle(orjson.dumps(bundle))
+    except InvalidRequest as error:
+        result = error
+    if isinstance(result, InvalidRequest):
+        assert result.message
+        assert "\n" not in str(result)
+    else:
+        for records in result.records.values():
+            assert all(r.ref.split("/")[0] == r.resource_type for r in records)
+
+
+def test_the_record_template_reads() -> None:
+    assert len(read_bundle(_with_records()).records["DocumentReference"]) == 1
