@@ -157,7 +157,9 @@ def test_lab_series(series: list[Observation], expected: str, in_reason: str) ->
 
 def test_lab_series_count_one_and_no_window() -> None:
     check = SERIES.replace("count: 2", "count: 1").replace("window_days: 365", "window_days: null")
-    assert z(check, results(neg(4000))).status == "met"
+    one = z(check, results(neg(4000)))
+    assert one.status == "met"
+    assert one.reason.startswith("The latest result of Inhibitor of any date is negative")
     assert z(check, results(neg(4000, 0.9), neg(5000))).status == "not_met"
 
 

@@ -52,6 +52,7 @@ def lab_series(cid: str, c: LabSeriesCheck, ctx: CompileContext) -> CheckFn:
     unit = c.units.canonical
     label = c.label
     plural = "result" if count == 1 else f"{count} results"
+    are = "is" if count == 1 else "are"
 
     def reading(o: Observation) -> str | None:
         """'negative', 'positive', or None when the result cannot be read against the cutoff."""
@@ -102,7 +103,7 @@ def lab_series(cid: str, c: LabSeriesCheck, ctx: CompileContext) -> CheckFn:
     def too_few(latest: list[Observation]) -> Explanation:
         found = "none" if not latest else f"only {len(latest)}"
         return (
-            f"The latest {plural} of {label} ({codes}) {scope} are needed; {found} found.",
+            f"The latest {plural} of {label} ({codes}) {scope} {are} needed; {found} found.",
             tuple(latest),
         )
 
@@ -119,7 +120,7 @@ def lab_series(cid: str, c: LabSeriesCheck, ctx: CompileContext) -> CheckFn:
         dates = ", ".join(str(o.when) for o in latest)
         spaced = f", at least {gap} days apart" if gap and count > 1 else ""
         return (
-            f"The latest {plural} of {label} {scope} are negative "
+            f"The latest {plural} of {label} {scope} {are} negative "
             f"(cutoff {cutoff:g} {unit}; {dates}){spaced}.",
             tuple(latest),
         )
