@@ -20,6 +20,7 @@ from priorauth.core.facts import (
     Observation,
     Patient,
     Prescriber,
+    Record,
     RequestedItem,
 )
 from priorauth.demo.samples import DEFAULT_ATTESTATIONS
@@ -161,3 +162,46 @@ NDC_CODE = NDC
 
 def replace_patient(f: Facts, **changes: Any) -> Facts:
     return dataclasses.replace(f, patient=dataclasses.replace(f.patient, **changes))
+
+
+def record(
+    kind: str,
+    *codes: str,
+    days: int | None = 9,
+    status: str | None = None,
+    title: str | None = None,
+    attachments: tuple[Any, ...] = (),
+    ref: str | None = None,
+) -> Record:
+    """A Procedure/DiagnosticReport/ImagingStudy/DocumentReference `days` before AS_OF.
+
+    `codes` are code keys (bare for LOINC); the status defaults to the type's current one.
+    """
+    current = {
+        "Procedure": "completed",
+        "DiagnosticReport": "final",
+        "ImagingStudy": "available",
+        "DocumentReference": "current",
+    }
+    return Record(
+        ref=ref or f"{kind}/{'-'.join(codes) or 'x'}-{days}-{status}",
+        resource_type=kind,
+        codes=frozenset(codes),
+        when=None if days is None else AS_OF - timedelta(days=days),
+        status=status if status is not None else current[kind],
+        title=title,
+        attachments=attachments,
+    )
+
+
+def with_records(f: Facts, *records: Record) -> Facts:
+    """The facts with these records indexed as intake indexes them (by code key and type)."""
+    out: dict[str, list[Record]] = {}
+    ordered = sorted(
+        records, key=lambda r: (r.when is None, -(r.when.toordinal() if r.when else 0))
+    )
+    for r in ordered:
+        out.setdefault(r.resource_type, []).append(r)
+        for k in r.codes:
+            out.setdefault(k, []).append(r)
+    return dataclasses.replace(f, records={k: tuple(v) for k, v in out.items()})

@@ -31,8 +31,8 @@ def _find(changes: list[dict], change: str, key: str, field: str | None = None) 
 def test_6_6_2024_selected_revision() -> None:
     changes = _diff("2024-06-01", "2024-06-06")
     assert _find(changes, "logic", "no-prior-gene-therapy", "check.hcpcs")["new"] == [
-        "J1411",
-        "J1414",
+        "hcpcs|J1411",
+        "hcpcs|J1414",
     ]
     assert _find(changes, "removed", "routine-prophylaxis-2-months")["old_id"] == "E.iv"
     assert "negative for Factor IX" in _find(changes, "wording", "negative-for-inhibitors")["new"]

@@ -57,20 +57,32 @@ def test_the_shipped_files_are_clean() -> None:
             "linkId fix-exposure-days is asked as boolean here but as number in E.i",
             "link_id: fix-exposure-days, expect",
         ),
-        ('codes: ["3187-2"]', 'codes: ["3187-3"]', "D", "3187-3 is not a valid LOINC code", None),
-        ('codes: ["D67"]', 'codes: ["67D"]', "DX", "67D is not an ICD-10-CM code", None),
         (
-            'codes: ["777-3"]\n      units: {canonical: "10*9/L", factors: '
+            'codes: ["loinc|3187-2"]',
+            'codes: ["loinc|3187-3"]',
+            "D",
+            "3187-3 is not a valid LOINC code",
+            None,
+        ),
+        (
+            'codes: ["icd10cm|D67"]',
+            'codes: ["icd10cm|67D"]',
+            "DX",
+            "67D is not an ICD-10-CM code",
+            None,
+        ),
+        (
+            'codes: ["loinc|777-3"]\n      units: {canonical: "10*9/L", factors: '
             '{"10*9/L": 1, "10*3/uL": 1, "10*3/mm3": 1}}\n',
-            'codes: ["777-3"]\n',
+            'codes: ["loinc|777-3"]\n',
             "K",
             "an absolute threshold needs units",
             None,
         ),
         (
-            'codes: ["777-3"]\n      units: {canonical: "10*9/L", factors: '
+            'codes: ["loinc|777-3"]\n      units: {canonical: "10*9/L", factors: '
             '{"10*9/L": 1, "10*3/uL": 1, "10*3/mm3": 1}}\n      window_days: 30',
-            'codes: ["777-3"]\n      units: {canonical: "10*9/L", factors: '
+            'codes: ["loinc|777-3"]\n      units: {canonical: "10*9/L", factors: '
             '{"10*9/L": 1, "10*3/uL": 1, "10*3/mm3": 1}}\n      window_days: 0',
             "K",
             "a window must be at least one day",

@@ -108,3 +108,47 @@ def test_a_new_policy_is_a_data_file(tmp_path: Path) -> None:
     f = facts(patient={"birth_date": date(2006, 1, 1)})  # 20 years old
     assert lib.in_force("cigna-ip0535", f.as_of).evaluate(f).findings["B"].status == "met"
     assert lib.in_force("acme-hemgenix", f.as_of).evaluate(f).findings["B"].status == "not_met"
+
+
+def test_every_shipped_code_list_names_its_system() -> None:
+    """A bare code means the kind's default system; the shipped files say which, every time."""
+    from priorauth.core.codes import code_lists, is_bare
+    from priorauth.core.model import walk
+
+    files = sorted(DATA.glob("cigna-ip0535-*.yaml"))
+    assert files
+    for f in files:
+        p = parse_policy(f.read_text(encoding="utf-8"), f.name)
+        checked = 0
+        for c in walk(p.criteria + p.exclusions):
+            if c.check is None:
+                continue
+            for path, tokens, _ in code_lists(c.check.model_dump()):
+                bare = [t for t in tokens if is_bare(t)]
+                assert not bare, f"{f.name} {c.id} {path}: {bare}"
+                checked += 1
+        assert checked >= 10, f.name  # the lists were found, not skipped
+    for name, codes in builtin().codesets.get("hemophilia-b", {}).items():
+        if name != "hepatitis-b-c-antivirals":  # medication names, not codes
+            assert all(not is_bare(t) for t in codes), name
+
+
+def test_a_bare_code_and_its_system_form_judge_alike() -> None:
+    """`loinc|3187-2` and `3187-2` compile to the same key: naming the systems changed nothing."""
+    from priorauth.core.evaluator import CompiledPolicy
+    from tests.core.factories import condition, facts, obs
+
+    explicit = CompiledPolicy(parse_policy(SHIPPED))
+    bare = CompiledPolicy(
+        parse_policy(SHIPPED.replace('"loinc|', '"').replace('"icd10cm|', '"'), "bare.yaml")
+    )
+    for f in (
+        facts(),
+        facts(replace={"3187-2": [obs("3187-2", 4.0, "%")], "29463-7": None}),
+        facts(diagnoses=("D68.1",), conditions=(condition("B18.1"),), taxonomies=("208D00000X",)),
+    ):
+        a, b = explicit.evaluate(f), bare.evaluate(f)
+        assert a.recommendation == b.recommendation
+        for cid, fa in a.findings.items():
+            fb = b.findings[cid]
+            assert (fa.status, fa.reason) == (fb.status, fb.reason), cid

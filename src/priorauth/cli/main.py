@@ -223,13 +223,18 @@ def policy_check(
     """Every problem of the files at once, as FILE:LINE: CRITERION: MESSAGE; exit 1 if any."""
     from priorauth.policies.lint import check_files
 
-    problems = check_files(files)
-    for p in problems:
+    found = check_files(files)
+    for p in found:
         typer.echo(str(p))
+    problems = [p for p in found if not p.warning]
     if problems:
         typer.echo(f"{len(problems)} problem(s) in {len(files)} file(s)", err=True)
         raise typer.Exit(1)
-    typer.echo(f"{len(files)} file(s) checked: no problems")
+    warnings = len(found) - len(problems)
+    typer.echo(
+        f"{len(files)} file(s) checked: no problems"
+        + (f", {warnings} warning(s)" if warnings else "")
+    )
 
 
 @policy_app.command("test")

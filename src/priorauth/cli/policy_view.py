@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from priorauth.core.model import Criterion, Dosing, Policy
+from priorauth.core.model import (
+    ClinicalRecordCheck,
+    Criterion,
+    DocumentCheck,
+    Dosing,
+    LabSeriesCheck,
+    Policy,
+)
 
 _KIND = {
     "documentation": "documentation required",
@@ -14,6 +22,24 @@ _KIND = {
     "attestation": "prescriber attestation",
     "md_verification": "Medical Director verification",
 }
+
+
+def _check(c: Criterion) -> str:
+    """The check's kind, with what the records kinds look for."""
+    check = c.check
+    if check is None:
+        return ""
+    if isinstance(check, LabSeriesCheck):
+        window = f" in {check.window_days} days" if check.window_days is not None else ""
+        return (
+            f"lab_series: latest {check.count} < {check.cutoff:g} {check.units.canonical}, "
+            f"{check.min_gap_days} days apart{window}"
+        )
+    if isinstance(check, ClinicalRecordCheck):
+        return f"clinical_record: {'/'.join(check.resources)} {', '.join(check.codes)}"
+    if isinstance(check, DocumentCheck):
+        return f"document: {', '.join(check.codes) or 'any type'}"
+    return check.kind
 
 
 def _add(node: Tree, c: Criterion) -> None:
@@ -25,7 +51,7 @@ def _add(node: Tree, c: Criterion) -> None:
         label += f"  [dim]({how})[/dim]"
     else:
         kind = _KIND.get(c.evidence or "", "")
-        check = c.check.kind if c.check else ""
+        check = escape(_check(c))
         label += f"  [cyan]\\[{kind}][/cyan] [dim]{check}[/dim]"
     branch = node.add(label)
     for ch in c.children:

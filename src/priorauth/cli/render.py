@@ -35,13 +35,22 @@ def evidence_line(e: dict[str, Any]) -> str:
         return f"{e['derived']}: {_num(e['value'])}{unit}{formula}"
     if "link_id" in e:
         return f"{e['resource']}: {e['value']}"
-    if "loinc" in e:
+    if "record" in e:
+        title = f" {e['value']}" if e.get("value") else ""
+        files = ", ".join(
+            a.get("title") or a.get("url") or "inline content" for a in e.get("attachments", [])
+        )
+        attached = f"; attached: {files}" if files else ""
+        status = e.get("status") or "no status"
+        return f"{e['resource']}{title} ({status}) on {e['date'] or 'undated'}{attached}"
+    if "loinc" in e or ("code" in e and "date" in e):
         if e.get("value") is not None:
             shown = f"{_num(e['value'])} {e.get('unit') or ''}".strip()
         else:
             shown = ", ".join(c.split("|")[1] for c in e.get("coded", [])) or "no value"
         uln = f" (ULN {_num(e['uln'])})" if e.get("uln") is not None else ""
-        return f"{e['resource']} LOINC {e['loinc']}: {shown}{uln} on {e['date'] or 'undated'}"
+        code = f"LOINC {e['loinc']}" if "loinc" in e else e["code"]
+        return f"{e['resource']} {code}: {shown}{uln} on {e['date'] or 'undated'}"
     if "field" in e:
         return f"{e['resource']} {e['field']}: {e['value']}"
     if "codes" in e:

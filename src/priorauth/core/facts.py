@@ -30,7 +30,7 @@ class Observation:
     """One laboratory result or vital sign that counts (status final/amended/corrected)."""
 
     ref: str
-    code: str  # the LOINC code it was indexed under
+    code: str  # the code key it was indexed under (core.codes.code_key: bare for LOINC)
     when: date | None  # effectiveDateTime, else effectivePeriod.end, else issued
     value: float | None = None  # valueQuantity.value
     unit: str | None = None  # UCUM code, else the unit text
@@ -40,6 +40,38 @@ class Observation:
     uln_unit: str | None = None
     # valueQuantity.comparator ("<", "<=", ">=", ">"): the value is a bound, not a measurement
     comparator: str | None = None
+
+
+@dataclass(slots=True)
+class Attachment:
+    """One attachment of a document: what it is and where its content is."""
+
+    content_type: str | None
+    url: str | None
+    title: str | None
+    has_data: bool = False  # the content is inline (Attachment.data)
+
+    @property
+    def usable(self) -> bool:
+        """It carries its content (a url or inline data), not only a description."""
+        return self.url is not None or self.has_data
+
+
+@dataclass(slots=True)
+class Record:
+    """A Procedure, DiagnosticReport, ImagingStudy or DocumentReference about the patient.
+
+    Entered-in-error ones are set aside by intake; any other status is kept (the
+    checks say which count as current).
+    """
+
+    ref: str
+    resource_type: str
+    codes: frozenset[str]  # code keys (core.codes.code_key) of its codings
+    when: date | None  # the date it was performed / is effective / was written
+    status: str | None
+    title: str | None = None  # code text, description or attachment title
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(slots=True)
@@ -131,7 +163,8 @@ class Facts:
     items: tuple[RequestedItem, ...]
     claim_diagnoses: tuple[Coding, ...] = ()
     conditions: tuple[Condition, ...] = ()
-    # LOINC code -> results, most recent first (undated last)
+    # code key (core.codes.code_key: the bare code for LOINC, else "SYSTEM-URL|code")
+    # -> results, most recent first (undated last)
     observations: dict[str, tuple[Observation, ...]] = field(default_factory=dict)
     medications: tuple[Medication, ...] = ()
     attestations: dict[str, Attestation] = field(default_factory=dict)
@@ -142,4 +175,8 @@ class Facts:
     created: date | None = None
     payer: Coding | None = None
     plans: tuple[str, ...] = ()
+    # Procedures, DiagnosticReports, ImagingStudies and DocumentReferences: code key ->
+    # records, most recent first (undated last); the key "<resourceType>" (e.g.
+    # "DocumentReference") holds every record of that type, coded or not.
+    records: dict[str, tuple[Record, ...]] = field(default_factory=dict)
     renewal: bool = False  # the request renews an earlier authorization (X12 1322 "R")

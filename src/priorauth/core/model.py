@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from priorauth.core.codes import ndc11
+from priorauth.core.codes import code_lists, ndc11, parse_code
 
 EvidenceKind = Literal["documentation", "claims", "attestation", "md_verification", "benefit_plan"]
 
@@ -91,7 +91,7 @@ class LabPresentCheck(_Strict):
     codes: list[str] = Field(min_length=1)
     label: str
     units: Units | None = None
-    window_days: int = Field(ge=0)
+    window_days: int | None = Field(None, ge=0, description="None: any date")
 
 
 class LabNegativeCheck(_Strict):
@@ -99,7 +99,7 @@ class LabNegativeCheck(_Strict):
     codes: list[str] = Field(min_length=1)
     label: str
     units: Units
-    window_days: int = Field(ge=0)
+    window_days: int | None = Field(None, ge=0, description="None: any date")
     cutoff: float = Field(description="negative when value < cutoff (canonical unit)")
 
 
@@ -217,6 +217,53 @@ class BenefitPlanExclusionCheck(_Strict):
     document: str = Field(description="the plan document that excludes it")
 
 
+# --- records kinds ---
+
+
+RecordResource = Literal["Procedure", "DiagnosticReport", "ImagingStudy"]
+
+
+class LabSeriesCheck(_Strict):
+    """A series of results: the latest `count` in the window all negative, spaced apart."""
+
+    kind: Literal["lab_series"]
+    label: str
+    codes: list[str] = Field(min_length=1, description="SYSTEM|CODE tokens (bare: LOINC)")
+    units: Units
+    cutoff: float = Field(description="negative when value < cutoff (canonical unit)")
+    count: int = Field(2, ge=1, description="how many of the latest results must be negative")
+    min_gap_days: int = Field(0, ge=0, description="consecutive results at least this far apart")
+    window_days: int | None = Field(None, ge=0, description="None: any date")
+
+
+class ClinicalRecordCheck(_Strict):
+    """A current Procedure, DiagnosticReport or ImagingStudy with one of the codes."""
+
+    kind: Literal["clinical_record"]
+    label: str
+    resources: list[RecordResource] = Field(
+        ["Procedure", "DiagnosticReport", "ImagingStudy"], min_length=1
+    )
+    codes: list[str] = Field(min_length=1, description="SYSTEM|CODE tokens (bare: LOINC)")
+    window_days: int | None = Field(None, ge=0, description="None: any date")
+    attestation: str | None = Field(None, description="a linkId whose answer can stand in")
+
+
+class DocumentCheck(_Strict):
+    """A current DocumentReference with an attachment, of one of the types (or any)."""
+
+    kind: Literal["document"]
+    label: str
+    codes: list[str] = Field(
+        [], description="DocumentReference type/category SYSTEM|CODE tokens; empty: any document"
+    )
+    window_days: int | None = Field(None, ge=0, description="None: any date")
+    attestation: str | None = Field(None, description="a linkId whose answer can stand in")
+
+
+# --- end of records kinds ---
+
+
 Check = Annotated[
     DiagnosisCheck
     | SexCheck
@@ -235,7 +282,10 @@ Check = Annotated[
     | ExclusionByCriterionCheck
     | HistoryOfPositiveCheck
     | NoHistoryOfPositiveCheck
-    | BenefitPlanExclusionCheck,
+    | BenefitPlanExclusionCheck
+    | LabSeriesCheck
+    | ClinicalRecordCheck
+    | DocumentCheck,
     Field(discriminator="kind"),
 ]
 
@@ -562,6 +612,11 @@ class Policy(_Strict):
     approval: Approval
     dosing: Dosing | None = None
     qualitative: Qualitative
+    systems: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")], str] = Field(
+        {},
+        description="code system aliases for SYSTEM|CODE tokens (alias -> system URL), "
+        "added to the built-in ones (loinc, snomed, icd10cm, hcpcs, cpt, ndc, nucc, rxnorm)",
+    )
     codesets_from: list[str] = Field(
         [], description="shared code-set files (codesets/NAME.yaml) this policy draws on"
     )
@@ -578,6 +633,22 @@ class Policy(_Strict):
             if c.id in seen:
                 raise ValueError(f"criterion id {c.id} appears twice")
             seen.add(c.id)
+        return self
+
+    @model_validator(mode="after")
+    def _codes_name_known_systems(self) -> Policy:
+        for alias, url in self.systems.items():
+            if ":" not in url:
+                raise ValueError(f"systems: {alias} must name a system URL or URN, not {url!r}")
+        for c in walk(self.criteria + self.exclusions):
+            if c.check is None:
+                continue
+            for _, tokens, default in code_lists(c.check.model_dump()):
+                for token in tokens:
+                    try:
+                        parse_code(token, default, self.systems)
+                    except ValueError as e:
+                        raise ValueError(f"{c.id}: {e}") from None
         return self
 
 

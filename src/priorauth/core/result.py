@@ -14,6 +14,7 @@ from priorauth.core.facts import (
     Condition,
     Medication,
     Observation,
+    Record,
     RequestedItem,
 )
 
@@ -46,7 +47,9 @@ class Recorded:
 
 
 # Evidence is the fact itself where one exists, so nothing is copied per evaluation.
-Evidence = Observation | Attestation | Condition | Medication | ClaimLine | Derived | Recorded
+Evidence = (
+    Observation | Attestation | Condition | Medication | ClaimLine | Derived | Recorded | Record
+)
 
 
 Why = str | Callable[[], str]

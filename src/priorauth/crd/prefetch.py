@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from priorauth.core.codes import parse_code
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.facts import LOINC
 from priorauth.coverage.references import reference_id
@@ -24,6 +25,7 @@ _LAB_KINDS = frozenset(
         "lab_threshold",
         "lab_present",
         "lab_negative",
+        "lab_series",
         "history_of_positive",
         "creatinine_clearance",
         "infection_screen",
@@ -32,23 +34,31 @@ _LAB_KINDS = frozenset(
 
 
 def observation_codes(policies: Iterable[CompiledPolicy]) -> list[str]:
-    """Every LOINC code a lab criterion of the policies reads, in policy order."""
+    """Every observation code a lab criterion of the policies reads, as search tokens.
+
+    A token is "SYSTEM-URL|code" (a bare code in a policy is LOINC), in policy order.
+    """
     codes: dict[str, None] = {}
     for policy in policies:
+        systems = policy.policy.systems
         for c in policy.criteria.values():
             check = c.check
             if check is None or check.kind not in _LAB_KINDS:
                 continue
+            listed: list[str] = []
             for name in _LAB_FIELDS:
-                codes.update(dict.fromkeys(getattr(check, name, ()) or ()))
+                listed.extend(getattr(check, name, ()) or ())
             for panel in getattr(check, "panels", ()) or ():
-                codes.update(dict.fromkeys(panel.codes))
+                listed.extend(panel.codes)
+            for token in listed:
+                system, code = parse_code(token, LOINC, systems)
+                codes[f"{system}|{code}"] = None
     return list(codes)
 
 
 def templates(policies: Iterable[CompiledPolicy]) -> dict[str, str]:
     """The prefetch keys a CRD service asks for (CDS Hooks 2.0 template syntax)."""
-    loinc = ",".join(f"{LOINC}|{code}" for code in observation_codes(policies))
+    loinc = ",".join(observation_codes(policies))
     patient = "{{context.patientId}}"
     return {
         "patient": f"Patient/{patient}",

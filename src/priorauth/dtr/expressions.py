@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from priorauth.core.codes import codes_of, parse_codes
 from priorauth.core.facts import ICD10CM, LOINC, NUCC
 from priorauth.core.model import Criterion
 from priorauth.intake.pas_bundle import BIRTH_SEX
@@ -17,7 +19,9 @@ _COUNTS = "where(status in ('final' | 'amended' | 'corrected'))"
 # FHIRPath has no min()/max() in R4-era engines; aggregate() is portable.
 _LOWEST = "aggregate(iif($total.empty() or $this < $total, $this, $total))"
 _HIGHEST = "aggregate(iif($total.empty() or $this > $total, $this, $total))"
-_LAB_KINDS = frozenset({"lab_threshold", "lab_present", "lab_negative", "history_of_positive"})
+_LAB_KINDS = frozenset(
+    {"lab_threshold", "lab_present", "lab_negative", "lab_series", "history_of_positive"}
+)
 
 
 def launch_context() -> list[Json]:
@@ -65,10 +69,18 @@ def var_name(criterion_id: str) -> str:
     return "ev" + criterion_id.replace(".", "x")
 
 
-def prefill(c: Criterion) -> tuple[str, Json | None, str] | None:
+def _tokens(codes: list[str], systems: Mapping[str, str] | None) -> str:
+    # A search token per code, in the system the policy names (a bare code is LOINC).
+    return ",".join(f"{s}|{code}" for s, code in parse_codes(codes, LOINC, systems))
+
+
+def prefill(
+    c: Criterion, systems: Mapping[str, str] | None = None
+) -> tuple[str, Json | None, str] | None:
     """(item type, the variable it needs or None, FHIRPath) for a documentation criterion.
 
     None when the EHR's US Core data cannot answer it (claims, dosing, statements).
+    `systems` are the policy's code system aliases.
     """
     check = c.check
     if check is None:
@@ -76,9 +88,7 @@ def prefill(c: Criterion) -> tuple[str, Json | None, str] | None:
     name = var_name(c.id)
     if check.kind in _LAB_KINDS or check.kind == "creatinine_clearance":
         codes = getattr(check, "codes", None) or getattr(check, "measured_codes", [])
-        query = "Observation?patient={{%patient.id}}&code=" + ",".join(
-            f"{LOINC}|{code}" for code in codes
-        )
+        query = "Observation?patient={{%patient.id}}&code=" + _tokens(codes, systems)
         values = f"%{name}.entry.resource.{_COUNTS}.valueQuantity.value"
         pick = getattr(check, "pick", "latest")
         if check.kind == "history_of_positive":
@@ -89,9 +99,7 @@ def prefill(c: Criterion) -> tuple[str, Json | None, str] | None:
         return "decimal", variable(name, query + "&_sort=-date"), f"{values}.first()"
     if check.kind == "infection_screen":
         codes = [code for panel in check.panels for code in panel.codes]
-        query = "Observation?patient={{%patient.id}}&_sort=-date&code=" + ",".join(
-            f"{LOINC}|{code}" for code in codes
-        )
+        query = "Observation?patient={{%patient.id}}&_sort=-date&code=" + _tokens(codes, systems)
         results = f"%{name}.entry.resource.{_COUNTS}.valueCodeableConcept"
         return (
             "string",
@@ -99,8 +107,9 @@ def prefill(c: Criterion) -> tuple[str, Json | None, str] | None:
             f"({results}.text | {results}.coding.display).first()",
         )
     if check.kind == "diagnosis":
-        exact = [code for code in check.codes if not code.endswith("*")]
-        prefixes = [code[:-1] for code in check.codes if code.endswith("*")]
+        icd = codes_of(check.codes, ICD10CM, systems)
+        exact = [code for code in icd if not code.endswith("*")]
+        prefixes = [code[:-1] for code in icd if code.endswith("*")]
         tests = [f"code = '{code}'" for code in exact] + [
             f"code.startsWith('{p}')" for p in prefixes
         ]

@@ -22,7 +22,9 @@ def _build(policy: CompiledPolicy, base_url: str, adaptive: bool) -> Json:
     asked = {q.criterion.id: q for q in questions(policy)}
     variables: list[Json] = []
     items = [
-        item for c in p.criteria + p.exclusions if (item := _item(c, asked, variables)) is not None
+        item
+        for c in p.criteria + p.exclusions
+        if (item := _item(c, asked, variables, p.systems)) is not None
     ]
     profile = ADAPTIVE_PROFILE if adaptive else DTR_PROFILE
     q: Json = {
@@ -52,15 +54,19 @@ def build(policy: CompiledPolicy, base_url: str, adaptive: bool = False) -> Json
     return copy.deepcopy(_build(policy, base_url, adaptive))
 
 
-def _item(c: Criterion, asked: dict[str, Question], variables: list[Json]) -> Json | None:
+def _item(
+    c: Criterion, asked: dict[str, Question], variables: list[Json], systems: dict[str, str]
+) -> Json | None:
     if c.children:
-        children = [i for ch in c.children if (i := _item(ch, asked, variables)) is not None]
+        children = [
+            i for ch in c.children if (i := _item(ch, asked, variables, systems)) is not None
+        ]
         if not children:
             return None
         _enable(c, children, asked)
         return {"linkId": c.id, "text": f"{c.id}. {c.text}", "type": "group", "item": children}
     found: list[Json] = []
-    if c.evidence == "documentation" and (pre := expressions.prefill(c)) is not None:
+    if c.evidence == "documentation" and (pre := expressions.prefill(c, systems)) is not None:
         kind, var, expression = pre
         if var is not None:
             variables.append(var)

@@ -1,4 +1,4 @@
-"""Clinical evidence of a PAS bundle: observations, conditions, medications, attestations."""
+"""Clinical evidence of a PAS bundle: observations, records, conditions, medications, answers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ import math
 from datetime import date
 from typing import Any
 
-from priorauth.core.facts import LOINC, Attestation, Condition, Medication, Observation
+from priorauth.core.codes import code_key
+from priorauth.core.facts import (
+    LOINC,
+    Attachment,
+    Attestation,
+    Condition,
+    Medication,
+    Observation,
+    Record,
+)
 from priorauth.errors import InvalidRequest
 from priorauth.intake.references import BundleIndex, Resource, contained
 from priorauth.intake.values import (
@@ -47,6 +56,7 @@ class Evidence:
         self.medications: list[Medication] = []
         self.attestations: dict[str, Attestation] = {}
         self._observations: dict[str, list[tuple[tuple[date, str], Observation]]] = {}
+        self._records: list[tuple[tuple[date, str], Record]] = []
         self._attested_on: dict[str, date] = {}
 
     def read(self) -> None:
@@ -56,6 +66,10 @@ class Evidence:
             "MedicationStatement": self._medication,
             "MedicationRequest": self._medication,
             "QuestionnaireResponse": self._questionnaire_response,
+            "Procedure": self._record,
+            "DiagnosticReport": self._record,
+            "ImagingStudy": self._record,
+            "DocumentReference": self._record,
         }
         mine = self.index.keys_of(self.patient)
         for resource, ref in self.index.entries:
@@ -83,7 +97,7 @@ class Evidence:
                 ) from exc
 
     def observations(self) -> dict[str, tuple[Observation, ...]]:
-        """LOINC code -> results, most recent first, undated last."""
+        """Code key (see core.codes.code_key) -> results, most recent first, undated last."""
         out: dict[str, tuple[Observation, ...]] = {}
         for code, found in self._observations.items():
             if len(found) == 1:
@@ -94,6 +108,82 @@ class Evidence:
             found.sort(key=_stamp, reverse=True)
             out[code] = tuple([obs for _, obs in found])
         return out
+
+    def records(self) -> dict[str, tuple[Record, ...]]:
+        """Code key (and resource type) -> records, most recent first, undated last."""
+        if not self._records:
+            return {}
+        self._records.sort(key=_record_stamp, reverse=True)
+        out: dict[str, list[Record]] = {}
+        for _, r in self._records:
+            out.setdefault(r.resource_type, []).append(r)
+            for key in r.codes:
+                out.setdefault(key, []).append(r)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def _record(self, resource: Resource, ref: str) -> None:
+        kind = resource["resourceType"]
+        status = resource.get("status")
+        if status is not None and type(status) is not str:
+            raise InvalidRequest("must be a code", at(ref, "status"))
+        doc_status = resource.get("docStatus") if kind == "DocumentReference" else None
+        if status == "entered-in-error" or doc_status == "entered-in-error":
+            self.notes.append(f"{ref} set aside: status entered-in-error")
+            return
+        fields, dates = _RECORD_SHAPE[kind]
+        concepts: list[Any] = []
+        for name in fields:
+            value = resource.get(name)
+            for concept in value if type(value) is list else () if value is None else (value,):
+                if type(concept) is not dict:
+                    raise InvalidRequest("must be a CodeableConcept", at(ref, name))
+                concepts.append(concept)
+        keys: set[str] = set()
+        title = None
+        for concept in concepts:
+            for system, code in codings(concept):
+                if system:
+                    keys.add(code_key(system, code))
+            if title is None:
+                title = _text_of(concept)
+        stamp = self._dated(resource, ref, dates)
+        attachments: list[Attachment] = []
+        if kind == "DocumentReference":
+            title = _string(resource.get("description")) or title
+            for i, content in enumerate(as_list(resource.get("content"), ref, "content")):
+                found = as_object(content, ref, f"content[{i}]").get("attachment")
+                if found is not None:
+                    attachments.append(_attachment(found, ref, f"content[{i}].attachment"))
+        elif kind == "DiagnosticReport":
+            forms = as_list(resource.get("presentedForm"), ref, "presentedForm")
+            for i, found in enumerate(forms):
+                attachments.append(_attachment(found, ref, f"presentedForm[{i}]"))
+        elif kind == "ImagingStudy":
+            title = _string(resource.get("description")) or title
+        if title is None and attachments:
+            title = next((a.title for a in attachments if a.title), None)
+        when = stamp[0] if stamp[0] is not date.min else None
+        record = Record(ref, kind, frozenset(keys), when, status, title, tuple(attachments))
+        self._records.append((stamp, record))
+
+    def _dated(self, resource: Resource, ref: str, paths: tuple[str, ...]) -> tuple[date, str]:
+        """The first present date of `paths` ("a.b" reads an element of an object)."""
+        for path in paths:
+            raw: Any = resource
+            walked: list[str] = []
+            for part in path.split("."):
+                if raw is None:
+                    break
+                raw = as_object(raw, ref, ".".join(walked)).get(part) if walked else raw.get(part)
+                walked.append(part)
+            if raw is None:
+                continue
+            parsed = parse_date(raw, ref, path)
+            if parsed is None:
+                self.notes.append(f"{ref}: date is only a year or month, so it is undated")
+                return _UNDATED
+            return (parsed, raw)
+        return _UNDATED
 
     def _foreign(self, resource: Resource, ref: str) -> str | None:
         subject = resource.get("subject")
@@ -146,24 +236,30 @@ class Evidence:
         concept = get("code")
         if type(concept) is not dict or type(coding_list := concept.get("coding")) is not list:
             raise InvalidRequest("must be a CodeableConcept with codings", at(ref, "code"))
+        # Every coding is indexed under its code key (core.codes.code_key, inlined):
+        # the bare code for LOINC, "SYSTEM-URL|code" for any other system.
         if len(coding_list) == 1:
             coding = coding_list[0]
-            loincs = (
-                [code]
-                if type(coding) is dict
-                and coding.get("system") == LOINC
-                and type(code := coding.get("code")) is str
-                else []
-            )
+            if type(coding) is dict and type(code := coding.get("code")) is str:
+                system = coding.get("system")
+                if system == LOINC:
+                    keys = [code]
+                else:
+                    keys = [f"{system}|{code}"] if type(system) is str and system else []
+            else:
+                keys = []
         else:
-            loincs = []
+            keys = []
             for coding in coding_list:
                 if (
                     type(coding) is dict
-                    and coding.get("system") == LOINC
                     and type(code := coding.get("code")) is str
+                    and type(system := coding.get("system")) is str
+                    and system
                 ):
-                    loincs.append(code)
+                    key = code if system == LOINC else f"{system}|{code}"
+                    if key not in keys:
+                        keys.append(key)
         value = unit = comparator = None
         quantity = get("valueQuantity")
         if quantity is not None:
@@ -178,7 +274,7 @@ class Evidence:
                     value = number(value, ref, "valueQuantity.value")
                 if not 0 <= value < math.inf:
                     raise InvalidRequest("must not be negative", at(ref, "valueQuantity.value"))
-                if _BODY_WEIGHT in loincs:
+                if _BODY_WEIGHT in keys:
                     kg = value * _LB_TO_KG if type(unit) is str and unit in _POUNDS else value
                     if not 0 < kg <= _MAX_KG:
                         raise InvalidRequest(
@@ -218,7 +314,7 @@ class Evidence:
             )
         when = stamp[0] if stamp[0] is not date.min else None
         found_by_code = self._observations
-        for code in loincs:
+        for code in keys:
             # Positional: the fields' order (ref, code, when, value, unit, coded,
             # interpretation, uln, uln_unit, comparator); keywords cost twice as much.
             result = _new_observation(
@@ -306,6 +402,44 @@ class Evidence:
                 ref=f"{ref}#{link_id}", link_id=link_id, value=value, when=when
             )
             self._attested_on[link_id] = rank
+
+
+# Per resource type: the CodeableConcept elements whose codings index it, and where its
+# date is, in order of preference.
+_RECORD_SHAPE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "Procedure": (("code",), ("performedDateTime", "performedPeriod.end", "performedPeriod.start")),
+    "DiagnosticReport": (("code",), ("effectiveDateTime", "effectivePeriod.end", "issued")),
+    "ImagingStudy": (("procedureCode",), ("started",)),
+    "DocumentReference": (("type", "category"), ("date", "context.period.end")),
+}
+
+
+def _record_stamp(pair: tuple[tuple[date, str], Record]) -> tuple[date, str]:
+    return pair[0]
+
+
+def _string(value: object) -> str | None:
+    return value if type(value) is str and value else None
+
+
+def _text_of(concept: dict[str, Any]) -> str | None:
+    text = _string(concept.get("text"))
+    if text is not None:
+        return text
+    for coding in concept.get("coding") or ():
+        if type(coding) is dict and (shown := _string(coding.get("display"))) is not None:
+            return shown
+    return None
+
+
+def _attachment(raw: Any, ref: str, path: str) -> Attachment:
+    a = as_object(raw, ref, path)
+    return Attachment(
+        _string(a.get("contentType")),
+        _string(a.get("url")),
+        _string(a.get("title")),
+        _string(a.get("data")) is not None,
+    )
 
 
 def _shown(status: object) -> str:

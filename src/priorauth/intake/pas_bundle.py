@@ -167,6 +167,7 @@ def _read(index: BundleIndex, as_of: date | None, claims: ClaimsHistory | None) 
         ),
         conditions=tuple(evidence.conditions),
         observations=evidence.observations(),
+        records=evidence.records(),
         medications=tuple(evidence.medications),
         attestations=evidence.attestations,
         claims=claims,

@@ -11,6 +11,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from priorauth.core.codes import code_lists, is_bare, parse_code, system_name
+from priorauth.core.facts import ICD10CM, LOINC, NDC
 from priorauth.core.model import (
     AttestationCheck,
     CreatinineClearanceCheck,
@@ -37,9 +39,11 @@ class Problem:
     line: int
     criterion: str | None
     message: str
+    warning: bool = False  # a warning does not fail `policy check`
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.criterion or '-'}: {self.message}"
+        head = "warning: " if self.warning else ""
+        return f"{self.file}:{self.line}: {self.criterion or '-'}: {head}{self.message}"
 
 
 def loinc_ok(code: str) -> bool:
@@ -144,13 +148,22 @@ def check_text(
         return None, problems
     paths = _criterion_paths(raw)
     problems = [
-        Problem(name, lines.of((*paths.get(cid or "", ()), *field)), cid, message)
+        Problem(
+            name,
+            lines.of((*paths.get(cid or "", ()), *field)),
+            cid,
+            message,
+            message.startswith(BARE_CODES),
+        )
         for cid, field, message in lint(policy)
     ]
     return policy, problems
 
 
-def lint(policy: Policy) -> Iterator[tuple[str | None, tuple[str, ...], str]]:
+BARE_CODES = "code list does not name its system"
+
+
+def lint(policy: Policy) -> Iterator[tuple[str | None, Path_, str]]:
     """What the schema cannot see: references, answer types, code shapes, units, windows."""
     by_id: dict[str, Criterion] = {}
     for c in _walk(policy.criteria + policy.exclusions):
@@ -170,23 +183,7 @@ def lint(policy: Policy) -> Iterator[tuple[str | None, tuple[str, ...], str]]:
                     f"linkId {link_id} is asked as {kind} here but as {seen[0]} in {seen[1]}",
                 )
         data = check.model_dump()
-        for field in ("codes", "measured_codes", "creatinine_codes"):
-            for code in data.get(field) or []:
-                if check.kind in ("diagnosis", "no_condition"):
-                    continue
-                if not loinc_ok(code):
-                    yield c.id, ("check", field), f"{code} is not a valid LOINC code"
-        for panel in data.get("panels") or []:
-            for code in panel["codes"]:
-                if not loinc_ok(code):
-                    yield c.id, ("check", "panels"), f"{code} is not a valid LOINC code"
-        if check.kind in ("diagnosis", "no_condition") or "conditions" in data:
-            for code in data.get("codes" if "codes" in data else "conditions") or []:
-                if not _ICD10.match(code.upper()):
-                    yield c.id, ("check", "codes"), f"{code} is not an ICD-10-CM code or prefix"
-        for code in data.get("ndc") or []:
-            if not _NDC.match(code):
-                yield c.id, ("check", "ndc"), f"{code} is not an NDC (4-4-2, 5-3-2, 5-4-1 or 11)"
+        yield from _codes(c.id, data, policy.systems)
         if data.get("value") is not None and data.get("units") is None:
             yield c.id, ("check", "value"), "a threshold value needs its units"
         if data.get("window_days") == 0:
@@ -202,9 +199,29 @@ def lint(policy: Policy) -> Iterator[tuple[str | None, tuple[str, ...], str]]:
             yield None, ("service",), f"service CPT {code} is not a CPT code"
 
 
+def _codes(
+    cid: str, data: dict[str, Any], systems: dict[str, str]
+) -> Iterator[tuple[str | None, Path_, str]]:
+    """Each code list: named system (a warning when bare), and each code's shape in its system."""
+    for path, tokens, default in code_lists(data):
+        where = ("check", *path)
+        bare = [t for t in tokens if is_bare(t)]
+        if bare:
+            example = f"{system_name(default)}|{bare[0]}"
+            yield cid, where, f"{BARE_CODES}: write {example!r} (a bare code means {default})"
+        for token in tokens:
+            system, code = parse_code(token, default, systems)  # the model checked the aliases
+            if system == LOINC and not loinc_ok(code):
+                yield cid, where, f"{code} is not a valid LOINC code"
+            elif system == ICD10CM and not _ICD10.match(code.upper()):
+                yield cid, where, f"{code} is not an ICD-10-CM code or prefix"
+            elif system == NDC and not _NDC.match(code):
+                yield cid, where, f"{code} is not an NDC (4-4-2, 5-3-2, 5-4-1 or 11)"
+
+
 def _references(
     c: Criterion, by_id: dict[str, Criterion]
-) -> Iterator[tuple[str | None, tuple[str, ...], str]]:
+) -> Iterator[tuple[str | None, Path_, str]]:
     check = c.check
     refs: list[tuple[str, str, str]] = []  # (field, target, what it must be)
     if isinstance(check, CreatinineClearanceCheck) or (
@@ -291,7 +308,7 @@ def check_files(paths: list[Path]) -> list[Problem]:
         load_codesets(path.parent, shared)
         policy, found = check_text(text, str(path), shared)
         problems.extend(found)
-        if policy is not None and not found:
+        if policy is not None and all(p.warning for p in found):
             good.append((path, policy))
     try:
         for path, policy in good:

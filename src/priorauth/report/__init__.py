@@ -10,7 +10,15 @@ from typing import Any
 
 from priorauth.core.dose import Dose
 from priorauth.core.evaluator import CompiledPolicy
-from priorauth.core.facts import Attestation, ClaimLine, Condition, Medication, Observation
+from priorauth.core.facts import (
+    LOINC,
+    Attestation,
+    ClaimLine,
+    Condition,
+    Medication,
+    Observation,
+    Record,
+)
 from priorauth.core.result import MET, NOT_MET, Derived, Determination, Evidence, Finding, Recorded
 
 SCHEMA = "priorauth.determination/1"
@@ -20,7 +28,10 @@ _EXCLUSION_STATUS = {MET: "applies", NOT_MET: "does_not_apply"}
 def evidence_to_dict(e: Evidence) -> dict[str, Any]:
     out: dict[str, Any]
     if isinstance(e, Observation):
-        out = {"resource": e.ref, "loinc": e.code, "date": e.when.isoformat() if e.when else None}
+        # The code it was found under: "loinc" for LOINC, else "code" as "SYSTEM-URL|code".
+        code_field = "code" if "|" in e.code else "loinc"
+        dated = e.when.isoformat() if e.when else None
+        out = {"resource": e.ref, code_field: e.code, "date": dated}
         if e.value is not None:
             out["value"], out["unit"] = e.value, e.unit
         if e.coded:
@@ -47,6 +58,8 @@ def evidence_to_dict(e: Evidence) -> dict[str, Any]:
             "codes": [f"{s}|{c}" for s, c in e.codes],
             "date": e.when.isoformat() if e.when else None,
         }
+    if isinstance(e, Record):
+        return record_to_dict(e)
     if isinstance(e, Derived):
         out = {"derived": e.label, "value": e.value}
         if e.unit:
@@ -58,6 +71,29 @@ def evidence_to_dict(e: Evidence) -> dict[str, Any]:
         return out
     assert isinstance(e, Recorded)
     return {"resource": e.ref, "field": e.label, "value": e.value}
+
+
+def record_to_dict(e: Record) -> dict[str, Any]:
+    """A Procedure, DiagnosticReport, ImagingStudy or DocumentReference cited as evidence."""
+    out: dict[str, Any] = {
+        "resource": e.ref,
+        "record": e.resource_type,
+        "codes": sorted(k if "|" in k else f"{LOINC}|{k}" for k in e.codes),
+        "status": e.status,
+        "value": e.title,
+        "date": e.when.isoformat() if e.when else None,
+    }
+    if e.attachments:
+        out["attachments"] = [
+            {
+                "title": a.title,
+                "content_type": a.content_type,
+                "url": a.url,
+                "inline": a.has_data,
+            }
+            for a in e.attachments
+        ]
+    return out
 
 
 def _finding(f: Finding, policy: CompiledPolicy, exclusion: bool) -> dict[str, Any]:

@@ -148,11 +148,19 @@ def evidence_line(e: dict[str, Any]) -> str:
     parts = []
     if e.get("loinc"):
         parts.append(f"LOINC {e['loinc']}")
+    elif e.get("code"):
+        parts.append(str(e["code"]))
+    if e.get("record"):
+        parts.append(f"{e['record']} {e.get('value') or ''}".rstrip())
+        if e.get("status"):
+            parts.append(f"status {e['status']}")
+        for a in e.get("attachments") or ():
+            parts.append(f"attached {a.get('title') or a.get('url') or 'inline content'}")
     if e.get("link_id"):
         parts.append(f"prescriber's answer to '{e['link_id']}'")
     if e.get("field"):
         parts.append(str(e["field"]))
-    if "value" in e and e["value"] is not None:
+    if "value" in e and e["value"] is not None and not e.get("record"):
         parts.append(f"{_num(e['value'])}{' ' + e['unit'] if e.get('unit') else ''}")
     if e.get("coded"):
         parts.append(", ".join(c.rsplit("|", 1)[-1] for c in e["coded"]))
@@ -161,7 +169,8 @@ def evidence_line(e: dict[str, Any]) -> str:
     if e.get("medication"):
         parts.append(f"medication {', '.join(e['medication'])}")
     if e.get("codes"):
-        label = "claim line" if "date" in e and "active" not in e else "codes"
+        claim_line = "date" in e and "active" not in e and not e.get("record")
+        label = "claim line" if claim_line else "codes"
         parts.append(f"{label} {', '.join(c.rsplit('|', 1)[-1] for c in e['codes'])}")
     if "active" in e:
         parts.append("active" if e["active"] else "not active")

@@ -84,6 +84,7 @@ def _load_kinds() -> None:
         negation,
         patient,
         plan,
+        records,
         statements,
     )
 

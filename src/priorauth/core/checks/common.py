@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 
-from priorauth.core.facts import SNOMED, Attestation, Facts, Observation
+from priorauth.core.codes import code_key, parse_codes, shown_codes
+from priorauth.core.facts import LOINC, SNOMED, Attestation, Facts, Observation
 from priorauth.core.model import Qualitative, Units
 from priorauth.core.result import (
     MET,
@@ -67,6 +68,15 @@ def passes(op: str, value: float, limit: float, comparator: str | None = None) -
         return None
     answer, test = rule
     return answer if _cmp(test, value, limit) else None
+
+
+def lab_codes(codes: list[str], aliases: Mapping[str, str]) -> tuple[tuple[str, ...], str]:
+    """A lab check's code list as (the keys results are indexed under, how sentences name it).
+
+    Done once at compile time: `loinc|3187-2` and a bare `3187-2` both become the key "3187-2".
+    """
+    pairs = parse_codes(codes, LOINC, aliases)
+    return tuple(dict.fromkeys(code_key(s, c) for s, c in pairs)), shown_codes(pairs)
 
 
 def results_for(codes: tuple[str, ...]) -> Callable[[Facts], tuple[Observation, ...]]:

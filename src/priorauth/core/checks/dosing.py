@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from priorauth.core.checks import CheckFn, CompileContext, State, compiler
-from priorauth.core.checks.common import EPS, convert, latest_within, passes, show, within
+from priorauth.core.checks.common import (
+    EPS,
+    convert,
+    lab_codes,
+    latest_within,
+    passes,
+    show,
+    within,
+)
 from priorauth.core.dose import DoseRule, Worked
 from priorauth.core.facts import Facts, Observation
 from priorauth.core.model import CreatinineClearanceCheck, DoseByWeightCheck
@@ -36,8 +44,8 @@ def _clearance_deps(c: CreatinineClearanceCheck) -> list[str]:
 
 @compiler("creatinine_clearance", depends=_clearance_deps)
 def creatinine_clearance(cid: str, c: CreatinineClearanceCheck, ctx: CompileContext) -> CheckFn:
-    measured = tuple(c.measured_codes)
-    creat = tuple(c.creatinine_codes)
+    measured = lab_codes(c.measured_codes, ctx.policy.systems)[0]
+    creat = lab_codes(c.creatinine_codes, ctx.policy.systems)[0]
     window = c.window_days
     delta = timedelta(days=window)
     t = c.threshold

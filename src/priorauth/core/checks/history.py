@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from priorauth.core.checks import CheckFn, CompileContext, State, compiler
 from priorauth.core.checks.common import attested
-from priorauth.core.codes import ndc11
+from priorauth.core.codes import codes_of, ndc11
 from priorauth.core.facts import HCPCS, NDC, ClaimLine, Facts
 from priorauth.core.model import ExclusionByCriterionCheck, NoPriorClaimsCheck
 from priorauth.core.result import MET, NOT_MET, UNKNOWN, Explanation, Raw, Status, explain
@@ -12,8 +12,9 @@ from priorauth.core.result import MET, NOT_MET, UNKNOWN, Explanation, Raw, Statu
 
 @compiler("no_prior_claims")
 def no_prior_claims(cid: str, c: NoPriorClaimsCheck, ctx: CompileContext) -> CheckFn:
-    hcpcs = frozenset(c.hcpcs)
-    ndcs = frozenset(n for n in (ndc11(x) for x in c.ndc) if n) | (
+    aliases = ctx.policy.systems
+    hcpcs = frozenset(codes_of(c.hcpcs, HCPCS, aliases))
+    ndcs = frozenset(n for n in (ndc11(x) for x in codes_of(c.ndc, NDC, aliases)) if n) | (
         ctx.kit_ndcs if c.include_kit_ndcs else frozenset()
     )
     attestation = c.attestation

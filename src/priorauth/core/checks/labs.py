@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from priorauth.core.checks import INLINE, CheckFn, CompileContext, State, compiler
 from priorauth.core.checks.common import (
@@ -11,6 +11,7 @@ from priorauth.core.checks.common import (
     Classifier,
     attested,
     convert,
+    lab_codes,
     latest_up_to,
     latest_within,
     passes,
@@ -44,8 +45,8 @@ def _bound_unsettled(label: str, o: Observation, rule: str) -> Raw:
 
 @compiler("lab_threshold")
 def lab_threshold(cid: str, c: LabThresholdCheck, ctx: CompileContext) -> CheckFn:
-    read = results_for(tuple(c.codes))
-    codes = "/".join(c.codes)
+    keys, codes = lab_codes(c.codes, ctx.policy.systems)
+    read = results_for(keys)
     window = c.window_days
     delta = timedelta(days=window) if window is not None else None
     op = c.op
@@ -121,13 +122,13 @@ def lab_threshold(cid: str, c: LabThresholdCheck, ctx: CompileContext) -> CheckF
                 UNKNOWN,
                 None,
                 lambda: (
-                    f"No {label} (LOINC {codes}) {scope}; the latest is {show(allr[0])}.",
+                    f"No {label} ({codes}) {scope}; the latest is {show(allr[0])}.",
                     (allr[0],),
                 ),
             )
-        return (UNKNOWN, None, lambda: (f"No {label} result (LOINC {codes}) {scope}.", ()))
+        return (UNKNOWN, None, lambda: (f"No {label} result ({codes}) {scope}.", ()))
 
-    single = c.codes[0] if len(c.codes) == 1 else None
+    single = keys[0] if len(keys) == 1 else None
 
     def latest_in_window(facts: Facts, st: State) -> Raw:
         # The common case inlined: the latest result in the window, a plain
@@ -209,12 +210,26 @@ def lab_threshold(cid: str, c: LabThresholdCheck, ctx: CompileContext) -> CheckF
     return check
 
 
+def _latest(
+    obs: tuple[Observation, ...], delta: timedelta | None, as_of: date
+) -> Observation | None:
+    """The latest result in the window (or of any date not after the review date)."""
+    if delta is None:
+        return latest_up_to(obs, as_of)
+    return latest_within(obs, as_of - delta, as_of)
+
+
+def _scope(window: int | None) -> str:
+    return f"within {window} days" if window is not None else "of any date"
+
+
 @compiler("lab_present")
 def lab_present(cid: str, c: LabPresentCheck, ctx: CompileContext) -> CheckFn:
-    read = results_for(tuple(c.codes))
-    codes = "/".join(c.codes)
+    keys, codes = lab_codes(c.codes, ctx.policy.systems)
+    read = results_for(keys)
     window = c.window_days
-    delta = timedelta(days=window)
+    delta = timedelta(days=window) if window is not None else None
+    scope = _scope(window)
     label = c.label
     units = c.units
     factors = units.factors if units is not None else {}
@@ -223,11 +238,11 @@ def lab_present(cid: str, c: LabPresentCheck, ctx: CompileContext) -> CheckFn:
     def check(facts: Facts, st: State) -> Raw:
         allr = read(facts)
         as_of = st.as_of
-        o = latest_within(allr, as_of - delta, as_of)
+        o = _latest(allr, delta, as_of)
         if o is None:
             if allr:
                 return (UNKNOWN, None, (none_in_window, allr[0]))
-            return (UNKNOWN, None, (f"No {label} (LOINC {codes}) within {window} days.", ()))
+            return (UNKNOWN, None, (f"No {label} ({codes}) {scope}.", ()))
         if units is None:
             return (MET, None, (present, o))
         f = factors.get(o.unit or "") if o.value is not None else None
@@ -238,12 +253,12 @@ def lab_present(cid: str, c: LabPresentCheck, ctx: CompileContext) -> CheckFn:
 
     def none_in_window(latest: Observation) -> Explanation:
         return (
-            f"No {label} (LOINC {codes}) within {window} days; the latest is {show(latest)}.",
+            f"No {label} ({codes}) {scope}; the latest is {show(latest)}.",
             (latest,),
         )
 
     def present(o: Observation) -> Explanation:
-        return f"{label} {show(o)}, within {window} days.", (o,)
+        return f"{label} {show(o)}, {scope}.", (o,)
 
     def unusable(o: Observation) -> Explanation:
         return f"{label} {show(o)} is not a usable value in an accepted unit.", (o,)
@@ -252,7 +267,7 @@ def lab_present(cid: str, c: LabPresentCheck, ctx: CompileContext) -> CheckFn:
         return (
             f"{label} {show(o)}"
             + ("" if o.unit == canonical else f" = {v:.1f} {canonical}")
-            + f", within {window} days.",
+            + f", {scope}.",
             (o,),
         )
 
@@ -261,19 +276,20 @@ def lab_present(cid: str, c: LabPresentCheck, ctx: CompileContext) -> CheckFn:
 
 @compiler("lab_negative")
 def lab_negative(cid: str, c: LabNegativeCheck, ctx: CompileContext) -> CheckFn:
-    read = results_for(tuple(c.codes))
+    keys, _ = lab_codes(c.codes, ctx.policy.systems)
+    read = results_for(keys)
     classify = Classifier(ctx.policy.qualitative)
     window = c.window_days
-    delta = timedelta(days=window)
+    delta = timedelta(days=window) if window is not None else None
+    scope = _scope(window)
     unit = c.units.canonical
     label = c.label
     cutoff = c.cutoff
 
     def check(facts: Facts, st: State) -> Raw:
-        as_of = st.as_of
-        o = latest_within(read(facts), as_of - delta, as_of)
+        o = _latest(read(facts), delta, st.as_of)
         if o is None:
-            return (UNKNOWN, None, (f"No {label} result within {window} days.", ()))
+            return (UNKNOWN, None, (f"No {label} result {scope}.", ()))
         q = classify(o)
         if q is None and o.value is not None:
             v = convert(o, c.units)
@@ -309,8 +325,12 @@ def lab_negative(cid: str, c: LabNegativeCheck, ctx: CompileContext) -> CheckFn:
 @compiler("infection_screen")
 def infection_screen(cid: str, c: InfectionScreenCheck, ctx: CompileContext) -> CheckFn:
     classify = Classifier(ctx.policy.qualitative)
-    panels = [(p.name, tuple(p.codes), frozenset(p.viral_load)) for p in c.panels]
-    conditions = IcdPatterns.of(c.conditions)
+    aliases = ctx.policy.systems
+    panels = [
+        (p.name, lab_codes(p.codes, aliases)[0], frozenset(lab_codes(p.viral_load, aliases)[0]))
+        for p in c.panels
+    ]
+    conditions = IcdPatterns.of(c.conditions, aliases)
     all_negative = "Hepatitis B negative and hepatitis C not detected."
 
     def active(cond: Condition) -> Raw | None:
@@ -372,7 +392,7 @@ def infection_screen(cid: str, c: InfectionScreenCheck, ctx: CompileContext) -> 
 
 @compiler("history_of_positive")
 def history_of_positive(cid: str, c: HistoryOfPositiveCheck, ctx: CompileContext) -> CheckFn:
-    read = results_for(tuple(c.codes))
+    read = results_for(lab_codes(c.codes, ctx.policy.systems)[0])
     classify = Classifier(ctx.policy.qualitative)
     unit = c.units.canonical
     cutoff = c.cutoff

@@ -6,16 +6,16 @@ from datetime import date
 
 from priorauth.core.checks import CheckFn, CompileContext, State, compiler
 from priorauth.core.checks.common import attested
-from priorauth.core.codes import IcdPatterns
-from priorauth.core.facts import ICD10CM, Condition, Facts, Patient, Prescriber
+from priorauth.core.codes import IcdPatterns, codes_of
+from priorauth.core.facts import ICD10CM, NUCC, Condition, Facts, Patient, Prescriber
 from priorauth.core.model import DiagnosisCheck, MinAgeCheck, PrescriberSpecialtyCheck, SexCheck
 from priorauth.core.result import MET, NOT_MET, UNKNOWN, Derived, Explanation, Raw, Recorded
 
 
 @compiler("diagnosis")
 def diagnosis(cid: str, c: DiagnosisCheck, ctx: CompileContext) -> CheckFn:
-    pats = IcdPatterns.of(c.codes)
-    wanted = ", ".join(c.codes)
+    pats = IcdPatterns.of(c.codes, ctx.policy.systems)
+    wanted = ", ".join(codes_of(c.codes, ICD10CM, ctx.policy.systems))
 
     def check(facts: Facts, st: State) -> Raw:
         claim_icd = [code for system, code in facts.claim_diagnoses if system == ICD10CM]
@@ -118,7 +118,7 @@ def min_age(cid: str, c: MinAgeCheck, ctx: CompileContext) -> CheckFn:
 
 @compiler("prescriber_specialty")
 def prescriber_specialty(cid: str, c: PrescriberSpecialtyCheck, ctx: CompileContext) -> CheckFn:
-    allowed = frozenset(c.taxonomies)
+    allowed = frozenset(codes_of(c.taxonomies, NUCC, ctx.policy.systems))
     attestation = c.attestation
 
     def check(facts: Facts, st: State) -> Raw:

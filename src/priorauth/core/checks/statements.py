@@ -92,7 +92,7 @@ def no_medication(cid: str, c: NoMedicationCheck, ctx: CompileContext) -> CheckF
 
 @compiler("no_condition")
 def no_condition(cid: str, c: NoConditionCheck, ctx: CompileContext) -> CheckFn:
-    pats = IcdPatterns.of(c.codes)
+    pats = IcdPatterns.of(c.codes, ctx.policy.systems)
     attestation = c.attestation
     none: Raw = (MET, None, ("No such active Condition in the request.", ()))
 
