@@ -21,6 +21,7 @@ HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 CPT = "http://www.ama-assn.org/go/cpt"
 NDC = "http://hl7.org/fhir/sid/ndc"
 NUCC = "http://nucc.org/provider-taxonomy"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 Coding = tuple[str, str]
 
@@ -51,11 +52,17 @@ class Condition:
 
 @dataclass(slots=True)
 class Medication:
-    """An active MedicationStatement or MedicationRequest other than the one requested."""
+    """A MedicationStatement or MedicationRequest other than the one requested."""
 
     ref: str
     names: str  # lower-cased medication text and codings' displays, joined
     active: bool
+    codes: tuple[Coding, ...] = ()  # the medication's codings (RxNorm, NDC, ...)
+    # The documented use: MedicationStatement.effective[x]; MedicationRequest
+    # dispenseRequest.validityPeriod, else authoredOn (start and end alike). None: not stated.
+    start: date | None = None
+    end: date | None = None
+    status: str | None = None  # the resource's status code, as sent
 
 
 @dataclass(slots=True)
