@@ -169,6 +169,7 @@ def age(cid: str, c: AgeCheck, ctx: CompileContext) -> CheckFn:
 def prescriber_specialty(cid: str, c: PrescriberSpecialtyCheck, ctx: CompileContext) -> CheckFn:
     allowed = frozenset(c.taxonomies)
     attestation = c.attestation
+    accepts = f"accepts as {c.label}" if c.label else "accepts"
 
     def check(facts: Facts, st: State) -> Raw:
         pr = facts.prescriber
@@ -178,7 +179,7 @@ def prescriber_specialty(cid: str, c: PrescriberSpecialtyCheck, ctx: CompileCont
                 return (MET, None, (accepted, t, pr))
         if attestation and attestation in facts.attestations:
             known = (
-                f"Specialty {', '.join(taxa)} is not on the list"
+                f"Specialty {', '.join(taxa)} is not one the policy {accepts}"
                 if taxa
                 else "No specialty recorded"
             )
@@ -188,12 +189,12 @@ def prescriber_specialty(cid: str, c: PrescriberSpecialtyCheck, ctx: CompileCont
         return (UNKNOWN, None, (not_known, pr))
 
     def accepted(t: str, pr: Prescriber) -> Explanation:
-        return f"The prescriber's specialty {t} is one the policy accepts.", _specialties(pr)
+        return f"The prescriber's specialty {t} is one the policy {accepts}.", _specialties(pr)
 
     def not_accepted(pr: Prescriber) -> Explanation:
         return (
             f"The prescriber's specialty ({', '.join(pr.taxonomies)}) is not one the "
-            "policy accepts, and no attestation says otherwise.",
+            f"policy {accepts}, and no attestation says otherwise.",
             _specialties(pr),
         )
 
