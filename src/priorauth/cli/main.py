@@ -220,16 +220,20 @@ def policy_diff(
 def policy_check(
     files: Annotated[list[Path], typer.Argument(help="policy files (or plans/ files) to lint")],
 ) -> None:
-    """Every problem of the files at once, as FILE:LINE: CRITERION: MESSAGE; exit 1 if any."""
+    """Every problem of the files at once, as FILE:LINE: CRITERION: MESSAGE; exit 1 on an error."""
     from priorauth.policies.lint import check_files
 
     problems = check_files(files)
     for p in problems:
         typer.echo(str(p))
-    if problems:
-        typer.echo(f"{len(problems)} problem(s) in {len(files)} file(s)", err=True)
+    errors = [p for p in problems if not p.warning]
+    if errors:
+        typer.echo(f"{len(errors)} problem(s) in {len(files)} file(s)", err=True)
         raise typer.Exit(1)
-    typer.echo(f"{len(files)} file(s) checked: no problems")
+    warned = len(problems)
+    typer.echo(
+        f"{len(files)} file(s) checked: no problems" + (f", {warned} warning(s)" if warned else "")
+    )
 
 
 @policy_app.command("test")

@@ -10,8 +10,10 @@ finding can cite its evidence.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 # A coding is (system, code). Systems the engine cares about:
 LOINC = "http://loinc.org"
@@ -148,3 +150,6 @@ class Facts:
     created: date | None = None
     payer: Coding | None = None
     plans: tuple[str, ...] = ()
+    # The decoded request Bundle, read only by the `fhirpath` kind (the escape hatch);
+    # None when the facts were not read from a bundle. Never modified.
+    bundle: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)

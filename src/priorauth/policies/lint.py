@@ -16,6 +16,7 @@ from priorauth.core.model import (
     CreatinineClearanceCheck,
     Criterion,
     ExclusionByCriterionCheck,
+    FhirPathCheck,
     KitByWeightCheck,
     LabPresentCheck,
     Policy,
@@ -37,9 +38,11 @@ class Problem:
     line: int
     criterion: str | None
     message: str
+    warning: bool = False  # worth a look, but the file may be used as it is
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.criterion or '-'}: {self.message}"
+        head = "warning: " if self.warning else ""
+        return f"{self.file}:{self.line}: {self.criterion or '-'}: {head}{self.message}"
 
 
 def loinc_ok(code: str) -> bool:
@@ -146,8 +149,24 @@ def check_text(
     problems = [
         Problem(name, lines.of((*paths.get(cid or "", ()), *field)), cid, message)
         for cid, field, message in lint(policy)
+    ] + [
+        Problem(name, lines.of((*paths.get(cid or "", ()), *field)), cid, message, warning=True)
+        for cid, field, message in warnings(policy)
     ]
     return policy, problems
+
+
+def warnings(policy: Policy) -> Iterator[tuple[str | None, tuple[str, ...], str]]:
+    """What a policy may say but should rarely: the escape hatch."""
+    for c in _walk(policy.criteria + policy.exclusions):
+        if isinstance(c.check, FhirPathCheck):
+            yield (
+                c.id,
+                ("check", "expression"),
+                "the fhirpath kind is an escape hatch: its sentences cannot say what was "
+                "read, DTR cannot ask for it, and policy diff sees only the text; prefer a "
+                "predicate kind",
+            )
 
 
 def lint(policy: Policy) -> Iterator[tuple[str | None, tuple[str, ...], str]]:
@@ -276,7 +295,7 @@ def check_files(paths: list[Path]) -> list[Problem]:
         load_codesets(path.parent, shared)
         policy, found = check_text(text, str(path), shared)
         problems.extend(found)
-        if policy is not None and not found:
+        if policy is not None and all(p.warning for p in found):
             good.append((path, policy))
     try:
         for path, policy in good:

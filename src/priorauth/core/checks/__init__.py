@@ -78,6 +78,7 @@ def _load_kinds() -> None:
     # Importing the modules registers their compilers.
     from priorauth.core.checks import (  # noqa: F401
         dosing,
+        fhirpath,
         history,
         labs,
         negation,
