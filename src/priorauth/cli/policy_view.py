@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from priorauth.core.model import Criterion, Policy
+from priorauth.core.model import (
+    AgeCheck,
+    Check,
+    Criterion,
+    FhirPathCheck,
+    HasClaimsCheck,
+    HasMedicationCheck,
+    Policy,
+)
 
 _KIND = {
     "documentation": "documentation required",
@@ -14,6 +23,35 @@ _KIND = {
     "attestation": "prescriber attestation",
     "md_verification": "Medical Director verification",
 }
+
+
+def _summary(check: Check) -> str:
+    """The kind, and for the history kinds what they look for."""
+    kind = check.kind
+    if isinstance(check, AgeCheck):
+        low, high = check.min_years, check.max_years
+        span = (
+            f"{low}-{high}"
+            if low is not None and high is not None
+            else (f">= {low}" if low is not None else f"<= {high}")
+        )
+        return f"{kind} {span} years at {check.at}"
+    if isinstance(check, HasMedicationCheck | HasClaimsCheck):
+        parts = [check.label]
+        if isinstance(check, HasClaimsCheck):
+            parts.append(f">= {check.min_count} claim(s)")
+            if check.min_span_days is not None:
+                parts.append(f"over >= {check.min_span_days} days")
+        elif check.min_duration_days is not None:
+            parts.append(f">= {check.min_duration_days} days of use")
+        if check.lookback_days is not None:
+            parts.append(f"within {check.lookback_days} days")
+        if check.attestation:
+            parts.append(f"else attestation {check.attestation}")
+        return f"{kind}: {', '.join(parts)}"
+    if isinstance(check, FhirPathCheck):
+        return f"{kind} (escape hatch): {check.label}"
+    return kind
 
 
 def _add(node: Tree, c: Criterion) -> None:
@@ -25,7 +63,7 @@ def _add(node: Tree, c: Criterion) -> None:
         label += f"  [dim]({how})[/dim]"
     else:
         kind = _KIND.get(c.evidence or "", "")
-        check = c.check.kind if c.check else ""
+        check = escape(_summary(c.check)) if c.check else ""
         label += f"  [cyan]\\[{kind}][/cyan] [dim]{check}[/dim]"
     branch = node.add(label)
     for ch in c.children:
