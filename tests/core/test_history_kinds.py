@@ -14,6 +14,7 @@ from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.facts import HCPCS, NDC, ClaimLine, ClaimsHistory, Facts, Medication
 from priorauth.core.model import Check
 from priorauth.core.result import explain
+from priorauth.errors import PolicyInvalid
 from priorauth.policies import parse_policy
 from tests.core.factories import AS_OF, facts
 from tests.policies.test_policy_files import SHIPPED
@@ -380,3 +381,12 @@ def test_the_kinds_judge_alike_inside_a_compiled_policy(inline: bool) -> None:
     found = policy.evaluate(f).findings
     assert (found["Z.b"].status, found["Z.c"].status) == ("unknown", "unknown")
     assert "the prescriber has not answered 'on-prophylaxis'" in found["Z.b"].reason
+
+
+@pytest.mark.parametrize("code", ["rxnrom|1234", "ndc|", "hcpcs| "])
+def test_a_code_naming_no_known_system_is_refused(code: str) -> None:
+    policy = SHIPPED.replace("\nexclusions:\n", "\n" + EXTRA + "\nexclusions:\n", 1).replace(
+        '"hcpcs|J7185"', f'"{code}"'
+    )
+    with pytest.raises(PolicyInvalid, match=r"code system|is not SYSTEM"):
+        CompiledPolicy(parse_policy(policy))

@@ -66,9 +66,14 @@ def coding_keys(codes: Iterable[str], default: str) -> frozenset[Coding]:
         system, bar, code = entry.rpartition("|")
         if not bar:
             system, code = default, entry
-        else:
-            system = SYSTEMS.get(system.lower(), system)
-        if not code or not system:
+        elif system.lower() in SYSTEMS:
+            system = SYSTEMS[system.lower()]
+        elif ":" not in system:  # neither an alias nor a URL / URN: a typo, say so
+            known = ", ".join(SYSTEMS)
+            raise ValueError(
+                f"{entry!r}: {system!r} is not a code system (one of {known}, or a URL)"
+            )
+        if not code.strip():
             raise ValueError(f"{entry!r} is not SYSTEM|CODE")
         out.add(_key(system, code.strip()))
     return frozenset(out)
