@@ -209,6 +209,9 @@ HAS_MED = {
         ((med(),), {"min_duration_days": 30, "attestation": "q"}, True, "met"),
         # a use that starts after the review date is no history
         ((med(start=-5, end=-100),), {"min_duration_days": 30}, None, "not_met"),
+        ((med(start=-5, end=-100),), {}, None, "not_met"),
+        ((med(start=-5, end=-100), med()), {}, None, "met"),
+        ((med(start=0, end=0),), {}, None, "met"),  # on the review date itself
         # not taken / in error: no history
         ((med(status="entered-in-error", start=400, end=0),), {}, None, "not_met"),
         ((med(status="not-taken", start=400, end=0),), {}, None, "not_met"),

@@ -179,8 +179,11 @@ def has_medication(cid: str, c: HasMedicationCheck, ctx: CompileContext) -> Chec
         as_of = st.as_of
         since = as_of - timedelta(days=lookback) if lookback is not None else date.min
         found = [m for m in facts.medications if matches(m)]
-        if found and not needs_dates:
-            return (MET, None, (on_record, tuple(found)))
+        if not needs_dates:
+            # Any use not known to begin after the review date is history enough.
+            begun = tuple(m for m in found if (m.start or m.end or as_of) <= as_of)
+            if begun:
+                return (MET, None, (on_record, begun))
         used: list[tuple[Medication, date, date]] = []
         undated: list[Medication] = []
         for m in found:
