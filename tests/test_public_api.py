@@ -196,14 +196,15 @@ def test_all_names_resolve_and_others_do_not() -> None:
 
 def test_import_is_cheap_and_evaluate_needs_no_service_stack() -> None:
     """`import priorauth` loads no third-party package; evaluate() loads no SQL, HTTP or FHIR
-    model library (checked in a fresh interpreter, not timed)."""
+    model library, nor the FHIRPath engine (checked in a fresh interpreter, not timed)."""
     probe = """
 import json, sys
 import priorauth
 after_import = sorted(m for m in sys.modules if m.split(".")[0] in ("pydantic", "orjson", "yaml"))
 from priorauth.demo.samples import hemgenix_request
 priorauth.evaluate(hemgenix_request(name="probe"))
-heavy = ("sqlalchemy", "fastapi", "starlette", "fhir", "typer", "rich", "jinja2", "httpx")
+heavy = ("sqlalchemy", "fastapi", "starlette", "fhir", "typer", "rich", "jinja2", "httpx",
+         "fhirpathpy")
 after_evaluate = sorted({m.split(".")[0] for m in sys.modules} & set(heavy))
 print(json.dumps([after_import, after_evaluate]))
 """

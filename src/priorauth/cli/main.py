@@ -220,7 +220,7 @@ def policy_diff(
 def policy_check(
     files: Annotated[list[Path], typer.Argument(help="policy files (or plans/ files) to lint")],
 ) -> None:
-    """Every problem of the files at once, as FILE:LINE: CRITERION: MESSAGE; exit 1 if any."""
+    """Every problem of the files at once, as FILE:LINE: CRITERION: MESSAGE; exit 1 on an error."""
     from priorauth.policies.lint import check_files
 
     found = check_files(files)

@@ -8,10 +8,15 @@ from rich.table import Table
 from rich.tree import Tree
 
 from priorauth.core.model import (
+    AgeCheck,
+    Check,
     ClinicalRecordCheck,
     Criterion,
     DocumentCheck,
     Dosing,
+    FhirPathCheck,
+    HasClaimsCheck,
+    HasMedicationCheck,
     LabSeriesCheck,
     Policy,
 )
@@ -39,7 +44,36 @@ def _check(c: Criterion) -> str:
         return f"clinical_record: {'/'.join(check.resources)} {', '.join(check.codes)}"
     if isinstance(check, DocumentCheck):
         return f"document: {', '.join(check.codes) or 'any type'}"
-    return check.kind
+    return _summary(check)
+
+
+def _summary(check: Check) -> str:
+    """The kind, and for the history kinds what they look for."""
+    kind = check.kind
+    if isinstance(check, AgeCheck):
+        low, high = check.min_years, check.max_years
+        span = (
+            f"{low}-{high}"
+            if low is not None and high is not None
+            else (f">= {low}" if low is not None else f"<= {high}")
+        )
+        return f"{kind} {span} years at {check.at}"
+    if isinstance(check, HasMedicationCheck | HasClaimsCheck):
+        parts = [check.label]
+        if isinstance(check, HasClaimsCheck):
+            parts.append(f">= {check.min_count} claim(s)")
+            if check.min_span_days is not None:
+                parts.append(f"over >= {check.min_span_days} days")
+        elif check.min_duration_days is not None:
+            parts.append(f">= {check.min_duration_days} days of use")
+        if check.lookback_days is not None:
+            parts.append(f"within {check.lookback_days} days")
+        if check.attestation:
+            parts.append(f"else attestation {check.attestation}")
+        return f"{kind}: {', '.join(parts)}"
+    if isinstance(check, FhirPathCheck):
+        return f"{kind} (escape hatch): {check.label}"
+    return kind
 
 
 def _add(node: Tree, c: Criterion) -> None:

@@ -166,7 +166,13 @@ def default_system(kind: str, field: str) -> str:
     found = _FIELD_DEFAULTS.get(field)
     if found is not None:
         return found
+    if kind in _KIND_DEFAULTS:
+        return _KIND_DEFAULTS[kind]
     return ICD10CM if kind in ICD_KINDS else LOINC
+
+
+# Kinds whose bare `codes` are not laboratory codes.
+_KIND_DEFAULTS = {"has_medication": RXNORM, "has_claims": HCPCS}
 
 
 def code_lists(check: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...], list[str], str]]:

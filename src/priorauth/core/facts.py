@@ -10,8 +10,10 @@ finding can cite its evidence.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 # A coding is (system, code). Systems the engine cares about:
 LOINC = "http://loinc.org"
@@ -21,6 +23,7 @@ HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 CPT = "http://www.ama-assn.org/go/cpt"
 NDC = "http://hl7.org/fhir/sid/ndc"
 NUCC = "http://nucc.org/provider-taxonomy"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 Coding = tuple[str, str]
 
@@ -83,11 +86,17 @@ class Condition:
 
 @dataclass(slots=True)
 class Medication:
-    """An active MedicationStatement or MedicationRequest other than the one requested."""
+    """A MedicationStatement or MedicationRequest other than the one requested."""
 
     ref: str
     names: str  # lower-cased medication text and codings' displays, joined
     active: bool
+    codes: tuple[Coding, ...] = ()  # the medication's codings (RxNorm, NDC, ...)
+    # The documented use: MedicationStatement.effective[x]; MedicationRequest
+    # dispenseRequest.validityPeriod, else authoredOn (start and end alike). None: not stated.
+    start: date | None = None
+    end: date | None = None
+    status: str | None = None  # the resource's status code, as sent
 
 
 @dataclass(slots=True)
@@ -180,3 +189,6 @@ class Facts:
     # "DocumentReference") holds every record of that type, coded or not.
     records: dict[str, tuple[Record, ...]] = field(default_factory=dict)
     renewal: bool = False  # the request renews an earlier authorization (X12 1322 "R")
+    # The decoded request Bundle, read only by the `fhirpath` kind (the escape hatch);
+    # None when the facts were not read from a bundle. Never modified.
+    bundle: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)

@@ -54,6 +54,9 @@ class MinAgeCheck(_Strict):
 
 class NoPriorClaimsCheck(_Strict):
     kind: Literal["no_prior_claims"]
+    label: str | None = Field(
+        None, description="what the claims are of, in the policy's words (the sentences say it)"
+    )
     hcpcs: list[str] = []
     ndc: list[str] = []
     include_kit_ndcs: bool = False
@@ -113,6 +116,9 @@ class InfectionScreenCheck(_Strict):
     kind: Literal["infection_screen"]
     panels: list[Panel] = Field(min_length=1)
     conditions: list[str] = []
+    label: str | None = Field(
+        None, description="what the listed conditions are, in the policy's words"
+    )
 
 
 class NoMedicationCheck(_Strict):
@@ -143,6 +149,7 @@ class AttestationCheck(_Strict):
 class PrescriberSpecialtyCheck(_Strict):
     kind: Literal["prescriber_specialty"]
     taxonomies: list[str] = Field(min_length=1)
+    label: str | None = Field(None, description="the specialty the policy asks for, in its words")
     attestation: str | None = None
 
 
@@ -264,6 +271,80 @@ class DocumentCheck(_Strict):
 # --- end of records kinds ---
 
 
+# --- history kinds ---
+
+
+class AgeCheck(_Strict):
+    """Whole years of age in an inclusive range, at the review date or the date of service."""
+
+    kind: Literal["age"]
+    min_years: int | None = Field(None, ge=0, description="inclusive; None: no lower bound")
+    max_years: int | None = Field(None, ge=0, description="inclusive; None: no upper bound")
+    at: Literal["review", "service"] = Field(
+        "review",
+        description="review: the review date; service: the earliest serviced date of the "
+        "claim's items (else the review date)",
+    )
+
+    @model_validator(mode="after")
+    def _a_range(self) -> AgeCheck:
+        if self.min_years is None and self.max_years is None:
+            raise ValueError("give min_years, max_years or both")
+        if (
+            self.min_years is not None
+            and self.max_years is not None
+            and self.min_years > self.max_years
+        ):
+            raise ValueError("min_years is above max_years")
+        return self
+
+
+class HasMedicationCheck(_Strict):
+    """A history of a medication on record (MedicationStatement / MedicationRequest)."""
+
+    kind: Literal["has_medication"]
+    label: str = Field(min_length=1, description="the medication in the policy's words")
+    names: list[str] = Field([], description="lower-case name fragments")
+    codes: list[str] = Field([], description="SYSTEM|CODE, e.g. rxnorm|..., ndc|...")
+    lookback_days: int | None = Field(
+        None, ge=1, description="only use within this many days before the review date"
+    )
+    min_duration_days: int | None = Field(
+        None, ge=1, description="days from the first documented start to the last end of use"
+    )
+    attestation: str | None = None
+
+    @model_validator(mode="after")
+    def _names_or_codes(self) -> HasMedicationCheck:
+        if not self.names and not self.codes:
+            raise ValueError("give names, codes or both")
+        return self
+
+
+class HasClaimsCheck(_Strict):
+    """Paid claims for a service in the payer's claims history."""
+
+    kind: Literal["has_claims"]
+    label: str = Field(min_length=1, description="what the claims are of, in the policy's words")
+    codes: list[str] = Field(min_length=1, description="SYSTEM|CODE, e.g. hcpcs|J7185, ndc|...")
+    lookback_days: int | None = Field(
+        None, ge=1, description="only claims within this many days before the review date"
+    )
+    min_count: int = Field(1, ge=1, description="claims (ExplanationOfBenefit) needed")
+    min_span_days: int | None = Field(
+        None, ge=1, description="days from the first to the last matching claim"
+    )
+    attestation: str | None = None
+
+
+class FhirPathCheck(_Strict):
+    """The escape hatch: a FHIRPath expression over the request Bundle (shipped policies: no)."""
+
+    kind: Literal["fhirpath"]
+    label: str = Field(min_length=1, description="what the expression establishes")
+    expression: str = Field(min_length=1, description="FHIRPath, evaluated on the Bundle")
+
+
 Check = Annotated[
     DiagnosisCheck
     | SexCheck
@@ -285,7 +366,11 @@ Check = Annotated[
     | BenefitPlanExclusionCheck
     | LabSeriesCheck
     | ClinicalRecordCheck
-    | DocumentCheck,
+    | DocumentCheck
+    | AgeCheck
+    | HasMedicationCheck
+    | HasClaimsCheck
+    | FhirPathCheck,
     Field(discriminator="kind"),
 ]
 

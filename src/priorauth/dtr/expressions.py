@@ -120,7 +120,7 @@ def prefill(
     if check.kind == "sex":
         birth_sex = f"%patient.extension.where(url = '{BIRTH_SEX}').valueCode"
         return "string", None, f"iif({birth_sex}.exists(), {birth_sex}.first(), %patient.gender)"
-    if check.kind == "min_age":
+    if check.kind in ("min_age", "age"):
         return "date", None, "%patient.birthDate"
     if check.kind == "prescriber_specialty":
         query = "PractitionerRole?practitioner={{%user.id}}"

@@ -381,7 +381,54 @@ class Evidence:
                 if type(coding) is dict and type(coding.get("display")) is str
             )
         joined = " | ".join(name.lower() for name in names)
-        self.medications.append(Medication(ref, joined, med.get("status") == "active"))
+        status = med.get("status")
+        start, end = self._use(med, ref)
+        self.medications.append(
+            Medication(
+                ref,
+                joined,
+                status == "active",
+                codings(concept),
+                start,
+                end,
+                status if type(status) is str else None,
+            )
+        )
+
+    def _use(self, med: Resource, ref: str) -> tuple[date | None, date | None]:
+        """The documented period of use: start and end, each None when not stated.
+
+        MedicationStatement: effectivePeriod, else effectiveDateTime. MedicationRequest:
+        dispenseRequest.validityPeriod, else authoredOn. A date that cannot be read
+        leaves the use undated (a note says so) rather than refusing the request: the
+        evidence is history, and an unreadable date only weakens it.
+        """
+        if med.get("resourceType") == "MedicationStatement":
+            period, path, single, single_path = (
+                med.get("effectivePeriod"),
+                "effectivePeriod",
+                med.get("effectiveDateTime"),
+                "effectiveDateTime",
+            )
+        else:
+            dispense = med.get("dispenseRequest")
+            period = dispense.get("validityPeriod") if type(dispense) is dict else None
+            path = "dispenseRequest.validityPeriod"
+            single, single_path = med.get("authoredOn"), "authoredOn"
+        try:
+            if type(period) is dict and (period.get("start") or period.get("end")):
+                start = period.get("start")
+                end = period.get("end")
+                return (
+                    parse_date(start, ref, f"{path}.start") if start else None,
+                    parse_date(end, ref, f"{path}.end") if end else None,
+                )
+            if single:
+                when = parse_date(single, ref, single_path)
+                return when, when
+        except InvalidRequest:
+            self.notes.append(f"{ref}: a date of use cannot be read, so the use is undated")
+        return None, None
 
     def _questionnaire_response(self, qr: Resource, ref: str) -> None:
         status = qr.get("status")

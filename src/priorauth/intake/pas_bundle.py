@@ -71,7 +71,7 @@ def read_bundle(
     try:
         index = request.index
         index.check()
-        facts = _read(index, as_of, claims)
+        facts = _read(index, as_of, claims, bundle)
     except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
         # A field of an unexpected JSON type deep inside a resource; the explicit
         # checks name the common ones, the shape check most others, and this keeps
@@ -120,7 +120,9 @@ def _check_bundle(bundle: Any) -> list[Any]:
     return entries
 
 
-def _read(index: BundleIndex, as_of: date | None, claims: ClaimsHistory | None) -> Facts:
+def _read(
+    index: BundleIndex, as_of: date | None, claims: ClaimsHistory | None, bundle: dict[str, Any]
+) -> Facts:
     claim, cref = index.entries[0]
     if claim["resourceType"] != "Claim":
         raise InvalidRequest("the first entry of a PAS request must be a Claim", "Bundle.entry[0]")
@@ -176,6 +178,7 @@ def _read(index: BundleIndex, as_of: date | None, claims: ClaimsHistory | None) 
         payer=payer,
         plans=plans,
         renewal=_renewal(claim),
+        bundle=bundle,
     )
 
 

@@ -45,6 +45,32 @@ def parse_plan(text: str, name: str = "<plan>") -> PlanDocument:
 
 CODESETS_FOLDER = "codesets"  # shared code-set files: NAME.yaml maps list names to codes
 SharedCodesets = dict[str, dict[str, list[str]]]  # file stem -> list name -> codes
+# A code set may be written as a FHIR-like value set: {system: icd10cm, include: [D66, "D68.*"]}.
+# Its codes are ICD-10-CM codes and prefixes, the default system of the diagnosis and
+# condition kinds, so it expands to the plain list those kinds read.
+_VALUE_SET_SYSTEMS = frozenset({"icd10cm", "icd-10-cm", "http://hl7.org/fhir/sid/icd-10-cm"})
+
+
+def _code_list(value: Any, where: str) -> list[str]:
+    """A code set's codes: a list of strings, or a value set {system, include}."""
+    if isinstance(value, list) and all(isinstance(x, str) for x in value):
+        return value
+    if isinstance(value, dict) and set(value) == {"system", "include"}:
+        system, include = value["system"], value["include"]
+        if not isinstance(system, str) or system.lower() not in _VALUE_SET_SYSTEMS:
+            raise PolicyInvalid(
+                f"{where}: a value set's system must be icd10cm (ICD-10-CM), not {system!r}"
+            )
+        if (
+            isinstance(include, list)
+            and include
+            and all(isinstance(x, str) and x.strip() for x in include)
+        ):
+            return [x.strip() for x in include]
+        raise PolicyInvalid(f"{where}: a value set includes a list of codes and 'X12.*' prefixes")
+    raise PolicyInvalid(
+        f"{where}: a code set is a list of codes or a value set {{system: icd10cm, include: [...]}}"
+    )
 
 
 def resolve_codesets(raw: Any, name: str, shared: SharedCodesets | None = None) -> Any:
@@ -61,7 +87,10 @@ def resolve_codesets(raw: Any, name: str, shared: SharedCodesets | None = None) 
         lookup.update((shared or {})[stem])
     own = raw.get("codesets")
     if isinstance(own, dict):
-        lookup.update(own)
+        lookup.update(
+            (k, _code_list(v, f"{name}: codesets.{k}") if isinstance(v, dict) else v)
+            for k, v in own.items()
+        )
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
@@ -95,13 +124,11 @@ def load_codesets(folder: Traversable, into: SharedCodesets) -> None:
             data = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as e:
             raise PolicyInvalid(f"{f.name}: not YAML: {e}") from e
-        ok = isinstance(data, dict) and all(
-            isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v)
-            for k, v in data.items()
-        )
-        if not ok:
+        if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
             raise PolicyInvalid(f"{f.name}: a code-set file maps names to lists of codes")
-        into[f.name.removesuffix(".yaml")] = data
+        into[f.name.removesuffix(".yaml")] = {
+            k: _code_list(v, f"{f.name}: {k}") for k, v in data.items()
+        }
 
 
 @functools.cache

@@ -19,6 +19,7 @@ from priorauth.core.model import (
     Criterion,
     DoseByWeightCheck,
     ExclusionByCriterionCheck,
+    FhirPathCheck,
     LabPresentCheck,
     Policy,
     SexCheck,
@@ -156,11 +157,27 @@ def check_text(
             message.startswith(BARE_CODES),
         )
         for cid, field, message in lint(policy)
+    ] + [
+        Problem(name, lines.of((*paths.get(cid or "", ()), *field)), cid, message, warning=True)
+        for cid, field, message in warnings(policy)
     ]
     return policy, problems
 
 
 BARE_CODES = "code list does not name its system"
+
+
+def warnings(policy: Policy) -> Iterator[tuple[str | None, tuple[str, ...], str]]:
+    """What a policy may say but should rarely: the escape hatch."""
+    for c in _walk(policy.criteria + policy.exclusions):
+        if isinstance(c.check, FhirPathCheck):
+            yield (
+                c.id,
+                ("check", "expression"),
+                "the fhirpath kind is an escape hatch: its sentences cannot say what was "
+                "read, DTR cannot ask for it, and policy diff sees only the text; prefer a "
+                "predicate kind",
+            )
 
 
 def lint(policy: Policy) -> Iterator[tuple[str | None, Path_, str]]:

@@ -79,6 +79,7 @@ def _load_kinds() -> None:
     # Importing the modules registers their compilers.
     from priorauth.core.checks import (  # noqa: F401
         dosing,
+        fhirpath,
         history,
         labs,
         negation,

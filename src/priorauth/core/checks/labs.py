@@ -331,7 +331,14 @@ def infection_screen(cid: str, c: InfectionScreenCheck, ctx: CompileContext) -> 
         for p in c.panels
     ]
     conditions = IcdPatterns.of(c.conditions, aliases)
-    all_negative = "Hepatitis B negative and hepatitis C not detected."
+    # A panel of viral-load tests only is "not detected"; any other is "negative".
+    results = [
+        f"{p.name} {'not detected' if set(p.codes) <= set(p.viral_load) else 'negative'}"
+        for p in c.panels
+    ]
+    said = results[0] if len(results) == 1 else f"{', '.join(results[:-1])} and {results[-1]}"
+    all_negative = f"{said[:1].upper()}{said[1:]}."
+    condition_label = f"{c.label} " if c.label else ""
 
     def active(cond: Condition) -> Raw | None:
         for s, k in cond.codes:
@@ -340,7 +347,7 @@ def infection_screen(cid: str, c: InfectionScreenCheck, ctx: CompileContext) -> 
         return None
 
     def active_explained(cond: Condition) -> Explanation:
-        return f"Active hepatitis Condition {cond.ref}.", (cond,)
+        return f"Active {condition_label}Condition {cond.ref}.", (cond,)
 
     def positive_explained(
         positive: list[tuple[str, Observation]], evidence: list[Observation]

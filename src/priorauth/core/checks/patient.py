@@ -8,7 +8,13 @@ from priorauth.core.checks import CheckFn, CompileContext, State, compiler
 from priorauth.core.checks.common import attested
 from priorauth.core.codes import IcdPatterns, codes_of
 from priorauth.core.facts import ICD10CM, NUCC, Condition, Facts, Patient, Prescriber
-from priorauth.core.model import DiagnosisCheck, MinAgeCheck, PrescriberSpecialtyCheck, SexCheck
+from priorauth.core.model import (
+    AgeCheck,
+    DiagnosisCheck,
+    MinAgeCheck,
+    PrescriberSpecialtyCheck,
+    SexCheck,
+)
 from priorauth.core.result import MET, NOT_MET, UNKNOWN, Derived, Explanation, Raw, Recorded
 
 
@@ -116,10 +122,54 @@ def min_age(cid: str, c: MinAgeCheck, ctx: CompileContext) -> CheckFn:
     return check
 
 
+def years_between(born: date, on: date) -> int:
+    """Whole years of age on a date: the birthday itself counts (29 February: from 1 March)."""
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+@compiler("age")
+def age(cid: str, c: AgeCheck, ctx: CompileContext) -> CheckFn:
+    low, high = c.min_years, c.max_years
+    at_service = c.at == "service"
+    if low is not None and high is not None:
+        wanted = f"{low} to {high} years" if low != high else f"{low} years"
+    elif low is not None:
+        wanted = f"at least {low} years"
+    else:
+        wanted = f"at most {high} years"
+    no_birth_date: Raw = (UNKNOWN, None, ("No complete birth date.", ()))
+
+    def check(facts: Facts, st: State) -> Raw:
+        p = facts.patient
+        b = p.birth_date
+        if b is None:
+            return no_birth_date
+        on, which = st.as_of, "the review date"
+        if at_service:
+            served = [i.serviced for i in facts.items if i.serviced is not None]
+            if served:
+                on, which = min(served), "the date of service"
+            else:
+                which = "the review date (the claim gives no date of service)"
+        years = years_between(b, on)
+        ok = (low is None or years >= low) and (high is None or years <= high)
+        return (MET if ok else NOT_MET, float(years), (aged, p, b, on, which, years, ok))
+
+    def aged(p: Patient, b: date, on: date, which: str, years: int, ok: bool) -> Explanation:
+        return (
+            f"Born {b.isoformat()}: {years} years old on {which}, {on.isoformat()} "
+            f"({'within' if ok else 'outside'} {wanted}).",
+            (Recorded(p.ref, "birth date", b.isoformat()), Derived("age", years, "years")),
+        )
+
+    return check
+
+
 @compiler("prescriber_specialty")
 def prescriber_specialty(cid: str, c: PrescriberSpecialtyCheck, ctx: CompileContext) -> CheckFn:
     allowed = frozenset(codes_of(c.taxonomies, NUCC, ctx.policy.systems))
     attestation = c.attestation
+    accepts = f"accepts as {c.label}" if c.label else "accepts"
 
     def check(facts: Facts, st: State) -> Raw:
         pr = facts.prescriber
@@ -129,7 +179,7 @@ def prescriber_specialty(cid: str, c: PrescriberSpecialtyCheck, ctx: CompileCont
                 return (MET, None, (accepted, t, pr))
         if attestation and attestation in facts.attestations:
             known = (
-                f"Specialty {', '.join(taxa)} is not on the list"
+                f"Specialty {', '.join(taxa)} is not one the policy {accepts}"
                 if taxa
                 else "No specialty recorded"
             )
@@ -139,12 +189,12 @@ def prescriber_specialty(cid: str, c: PrescriberSpecialtyCheck, ctx: CompileCont
         return (UNKNOWN, None, (not_known, pr))
 
     def accepted(t: str, pr: Prescriber) -> Explanation:
-        return f"The prescriber's specialty {t} is one the policy accepts.", _specialties(pr)
+        return f"The prescriber's specialty {t} is one the policy {accepts}.", _specialties(pr)
 
     def not_accepted(pr: Prescriber) -> Explanation:
         return (
             f"The prescriber's specialty ({', '.join(pr.taxonomies)}) is not one the "
-            "policy accepts, and no attestation says otherwise.",
+            f"policy {accepts}, and no attestation says otherwise.",
             _specialties(pr),
         )
 
