@@ -47,17 +47,21 @@ def search(resources: list[Json]) -> Json:
 
 def prefetch_for(res: dict[str, list[Json]], drop_labs: tuple[str, ...] = ()) -> Json:
     observations = [
-        o for o in res["Observation"] if o["code"]["coding"][0]["code"] not in drop_labs
+        o for o in res.get("Observation", []) if o["code"]["coding"][0]["code"] not in drop_labs
     ]
     statements = res.get("MedicationStatement", [])
     return {
         "patient": res["Patient"][0],
-        "coverage": search(res["Coverage"]),
+        "coverage": search(res["Coverage"] + res.get("Organization", [])),
         "observations": search(observations),
-        "conditions": search(res["Condition"]),
+        "conditions": search(res.get("Condition", [])),
         "medicationStatements": search(statements),
         "medicationRequests": search([]),
-        "practitionerRoles": search(res["PractitionerRole"]),
+        "practitionerRoles": search(res.get("PractitionerRole", [])),
+        "procedures": search(res.get("Procedure", [])),
+        "diagnosticReports": search(res.get("DiagnosticReport", [])),
+        "imagingStudies": search(res.get("ImagingStudy", [])),
+        "documentReferences": search(res.get("DocumentReference", [])),
     }
 
 

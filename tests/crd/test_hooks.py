@@ -57,7 +57,9 @@ def test_discovery_lists_both_order_hooks_with_prefetch(app_client: TestClient) 
     for s in services:
         assert set(example) <= set(s)  # hook, title, description, id, prefetch
         assert s["prefetch"]["patient"] == "Patient/{{context.patientId}}"
-        assert s["prefetch"]["coverage"] == example["prefetch"]["coverage"]
+        # The kit's query, with the payer Organization included: its identifier routes.
+        coverage = s["prefetch"]["coverage"]
+        assert coverage == example["prefetch"]["coverage"] + "&_include=Coverage:payor"
         # The lab codes come from the policy's criteria, not from a hand-written list.
         assert "http://loinc.org|3187-2" in s["prefetch"]["observations"]
         assert "http://loinc.org|29463-7" not in s["prefetch"]["observations"] or True

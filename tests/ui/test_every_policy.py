@@ -21,7 +21,7 @@ from priorauth.cli.main import app as cli
 from priorauth.coverage.information import COVERAGE_INFORMATION, violations
 from priorauth.policies.cases import case_folders, packaged_cases
 from priorauth.service.app_service import PriorAuthService
-from tests.crd.ehr import MR_PROFILE, ehr_resources, search
+from tests.crd.ehr import MR_PROFILE, ehr_resources, prefetch_for
 
 CASES = case_folders(packaged_cases())
 POLICIES = sorted({f.parent.name for f in CASES})
@@ -79,15 +79,7 @@ def _order_sign(bundle: dict[str, Any]) -> dict[str, Any]:
                 "entry": [{"resource": order}],
             },
         },
-        "prefetch": {
-            "patient": res["Patient"][0],
-            "coverage": search(res["Coverage"]),
-            "observations": search(res.get("Observation", [])),
-            "conditions": search(res.get("Condition", [])),
-            "medicationStatements": search(res.get("MedicationStatement", [])),
-            "medicationRequests": search([]),
-            "practitionerRoles": search(res.get("PractitionerRole", [])),
-        },
+        "prefetch": prefetch_for(res),
     }
 
 

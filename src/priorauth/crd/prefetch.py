@@ -62,13 +62,24 @@ def templates(policies: Iterable[CompiledPolicy]) -> dict[str, str]:
     patient = "{{context.patientId}}"
     return {
         "patient": f"Patient/{patient}",
-        "coverage": f"Coverage?patient={patient}&status=active",
+        # The payer Organization comes along: its identifier routes to the payer's policies.
+        "coverage": f"Coverage?patient={patient}&status=active&_include=Coverage:payor",
         "observations": f"Observation?patient={patient}&code={loinc}",
         "conditions": f"Condition?patient={patient}",
         "medicationStatements": f"MedicationStatement?patient={patient}&status=active",
         "medicationRequests": f"MedicationRequest?patient={patient}&status=active",
         "practitionerRoles": "PractitionerRole?practitioner={{userPractitionerId}}",
+        # Evidence beyond Observations (procedures, reports, imaging, documents): optional.
+        "procedures": f"Procedure?patient={patient}",
+        "diagnosticReports": f"DiagnosticReport?patient={patient}",
+        "imagingStudies": f"ImagingStudy?patient={patient}",
+        "documentReferences": f"DocumentReference?patient={patient}&status=current",
     }
+
+
+# Keys an EHR may leave out with no fhirServer to fetch them from: the criteria that read
+# them are then unknown, and the card names what is missing, instead of a 412.
+OPTIONAL = frozenset({"procedures", "diagnosticReports", "imagingStudies", "documentReferences"})
 
 
 def fill(template: str, req: HookRequest) -> str | None:
@@ -108,6 +119,9 @@ def resolve(
             out[key] = resources_of(value)
             continue
         query = fill(template, req)
+        if key in OPTIONAL and (req.fhir_server is None or req.token is None):
+            out[key] = []
+            continue
         if query is None:
             out[key] = []  # the user is not a Practitioner: nothing to look up
         else:

@@ -98,7 +98,7 @@ class CrdService:
         coverage = _coverage(data.get("coverage", []), req.patient_id, found)
         resources = [
             r for key, rs in data.items() if key not in ("patient", "coverage") for r in rs
-        ]
+        ] + [r for r in data.get("coverage", []) if r.get("resourceType") == "Organization"]
         out: Json = {"cards": [], "systemActions": []}
         # Judged from a read-only session, outside the write lock; only the assertions
         # and their audit records are written under it, in one short transaction.
