@@ -127,7 +127,7 @@ def test_every_shipped_code_list_names_its_system() -> None:
                 bare = [t for t in tokens if is_bare(t)]
                 assert not bare, f"{f.name} {c.id} {path}: {bare}"
                 checked += 1
-        assert checked >= 10, f.name  # the lists were found, not skipped
+        assert checked >= 5, f.name  # the lists were found, not skipped
     for name, codes in builtin().codesets.get("hemophilia-b", {}).items():
         if name != "hepatitis-b-c-antivirals":  # medication names, not codes
             assert all(not is_bare(t) for t in codes), name
