@@ -36,6 +36,7 @@ from fhirpathpy import compile as fhirpath_compile
 
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.facts import ICD10CM, LOINC, NUCC
+from priorauth.core.model import DoseByWeightCheck
 from priorauth.demo.samples import hemgenix_request
 from priorauth.intake.pas_bundle import BIRTH_SEX, read_bundle
 from priorauth.policies import builtin
@@ -168,7 +169,7 @@ def fhirpath_expressions(policy: CompiledPolicy, as_of: Any) -> dict[str, str]:
                 f"{_labs(k.measured_codes, since)}.valueQuantity.value.first() >= {k.threshold}"
                 f" or ((140 - 46) * {weight} / (72 * {scr})) >= {k.threshold}"
             )
-        elif k.kind in ("dose_by_weight", "kit_by_weight"):
+        elif isinstance(k, DoseByWeightCheck):
             dosing = policy.policy.dosing
             assert dosing is not None and dosing.per_kg is not None and dosing.vial is not None
             out[cid] = (

@@ -217,7 +217,7 @@ def test_overlap_is_a_one_line_cli_error(tmp_path: Path) -> None:
 def test_a_policy_can_name_cpt_codes(tmp_path: Path) -> None:
     """Services are HCPCS, CPT or NDC: a CPT-coded request routes to a CPT policy."""
     cpt_policy = _acme().replace("  hcpcs: [J1411]\n", '  hcpcs: []\n  cpt: ["96365"]\n')
-    cpt_policy = cpt_policy.replace("include_kit_ndcs: true", "include_kit_ndcs: false")
+    cpt_policy = cpt_policy.replace("include_product_ndcs: true", "include_product_ndcs: false")
     (tmp_path / "payers.yaml").write_text(ACME_PAYERS)
     (tmp_path / "acme-infusion.yaml").write_text(cpt_policy)
     lib = load_directory(tmp_path, builtin())

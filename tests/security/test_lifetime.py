@@ -474,7 +474,7 @@ def _other_policy(pid: str, hcpcs: str, *swaps: tuple[str, str]) -> str:
         SHIPPED,
         ("id: cigna-ip0535", f"id: {pid}"),
         ("hcpcs: [J1411]", f"hcpcs: [{hcpcs}]"),
-        ("include_kit_ndcs: true", "include_kit_ndcs: false"),
+        ("include_product_ndcs: true", "include_product_ndcs: false"),
         *swaps,
     )
 

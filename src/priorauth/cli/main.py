@@ -290,7 +290,7 @@ def policy_show(
     on: Annotated[str | None, typer.Option(help="the version in force on YYYY-MM-DD")] = None,
     policies: PoliciesOption = None,
 ) -> None:
-    """Print a policy's criteria tree, kits and approval terms."""
+    """Print a policy's criteria tree, dosing and approval terms."""
     from priorauth.cli.policy_view import show_policy
     from priorauth.errors import NoPolicyInForce
 

@@ -23,7 +23,7 @@ class Dose:
     amount: str | None = None  # the dose itself where the unit does not say it: "12 mg"
 
     def describe(self) -> str:
-        """'1 kit, NDC 0053-0180-18 (18 vials)' / '264 mL (33 vials)' / '120 units (12 mg)'."""
+        """'1 kit, NDC 12345-0180-18 (18 vials)' / '264 mL (33 vials)' / '120 units (12 mg)'."""
         what = f"{_number(self.quantity)} {_plural(self.unit, self.quantity)}"
         if self.amount:
             what += f" ({self.amount})"

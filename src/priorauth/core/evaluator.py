@@ -107,7 +107,7 @@ class CompiledPolicy:
         self._service_hcpcs = frozenset(policy.service.hcpcs)
         self._service_cpt = frozenset(policy.service.cpt)
         self._service_ndcs = frozenset(n for n in (ndc11(x) for x in policy.service.ndc) if n) | (
-            self.product_ndcs if policy.service.include_kit_ndcs else frozenset()
+            self.product_ndcs if policy.service.include_product_ndcs else frozenset()
         )
         if policy.approval.days is None:
             raise PolicyInvalid(
@@ -160,7 +160,7 @@ class CompiledPolicy:
         return out
 
     def service_codes(self) -> frozenset[str]:
-        """The billing codes this policy governs, as "HCPCS J1411" / "CPT 96365" / "NDC ..."."""
+        """The billing codes this policy governs, as "HCPCS J1234" / "CPT 96365" / "NDC ..."."""
         return (
             frozenset(f"HCPCS {c}" for c in self._service_hcpcs)
             | frozenset(f"CPT {c}" for c in self._service_cpt)

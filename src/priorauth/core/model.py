@@ -3,7 +3,7 @@
 A policy is a tree of criteria in the policy's own outline. A group combines
 its children with `all`, `one`, `none` or `at_least` N; a leaf names one `check` (a predicate kind
 with its parameters). Exclusions ("Conditions Not Covered") are checks whose
-finding `applies` or `does_not_apply`. Kits, code sets, windows and the
+finding `applies` or `does_not_apply`. Dosing, code sets, windows and the
 approval terms are data too. Adding a policy means writing a file; only a new
 kind of predicate needs code (see `core/checks/`).
 """
@@ -25,6 +25,14 @@ class _Strict(BaseModel):
 
 
 # --- checks: one model per predicate kind -----------------------------------
+
+
+def _product_ndcs(data: Any) -> Any:
+    """Files written before 2026-12 say include_kit_ndcs for include_product_ndcs."""
+    if isinstance(data, dict) and "include_kit_ndcs" in data:
+        data = dict(data)
+        data.setdefault("include_product_ndcs", data.pop("include_kit_ndcs"))
+    return data
 
 
 class Units(_Strict):
@@ -54,12 +62,18 @@ class MinAgeCheck(_Strict):
 
 class NoPriorClaimsCheck(_Strict):
     kind: Literal["no_prior_claims"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        return _product_ndcs(data)
+
     label: str | None = Field(
         None, description="what the claims are of, in the policy's words (the sentences say it)"
     )
     hcpcs: list[str] = []
     ndc: list[str] = []
-    include_kit_ndcs: bool = False
+    include_product_ndcs: bool = Field(False, description="also every product NDC of `dosing`")
     attestation: str | None = None
     attestation_required_when_clean: bool = Field(
         description="True: a clean claims history still needs the prescriber's confirmation"
@@ -444,7 +458,7 @@ class VialCount(_Strict):
 
 
 class Product(_Strict):
-    """One package a policy authorizes (a kit of vials, a carton), by its NDC."""
+    """One package a policy authorizes (a carton, a kit of vials, a vial), by its NDC."""
 
     ndc: str = Field(description="the NDC as printed: 4-4-2, 5-3-2, 5-4-1, or 11 digits")
     vials: int | list[VialCount] | None = Field(
@@ -470,7 +484,7 @@ class Dosing(_Strict):
     """The authorized service: its billing unit and how the right product and quantity are found.
 
     - `table`: the dose (per_kg * weight) is covered by the smallest product whose contents
-      hold it; `quantity` packages are authorized (one kit per dose, say).
+      hold it; `quantity` packages are authorized (one package a dose, say).
     - `per_kg`: the quantity is per_kg * weight in the billing unit, rounded up to whole
       vials when `vial` is given, else to `increment` as `round` says.
     - `fixed`: `quantity` of the unit, whatever the weight.
@@ -502,13 +516,14 @@ class Dosing(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _legacy_kit_table(cls, data: Any) -> Any:
-        # Files written before the authorized-service model: ml_per_kg, vial_ml and kits.
-        if isinstance(data, dict) and "kits" in data and "products" not in data:
+        # Files written before 2026-12 (the authorized-service model): ml_per_kg, vial_ml, kits.
+        legacy = "kits"  # the table's name before 2026-12
+        if isinstance(data, dict) and legacy in data and "products" not in data:
             data = dict(data)
             per_kg, vial = data.pop("ml_per_kg", None), data.pop("vial_ml", None)
-            data["products"] = data.pop("kits")
+            data["products"] = data.pop(legacy)
             data.setdefault("method", "table")
-            data.setdefault("unit", "kit")
+            data.setdefault("unit", "kit")  # every such table was billed so before 2026-12
             if per_kg is not None:
                 data["per_kg"] = {"amount": per_kg, "unit": "mL"}
             if vial is not None:
@@ -595,10 +610,15 @@ class Dosing(_Strict):
 class Service(_Strict):
     """How a request names the service this policy covers."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        return _product_ndcs(data)
+
     hcpcs: list[str] = []
     cpt: list[str] = Field([], description="CPT (HCPCS Level I) codes")
     ndc: list[str] = []
-    include_kit_ndcs: bool = False
+    include_product_ndcs: bool = Field(False, description="also every product NDC of `dosing`")
     names: list[str] = Field([], description="lower-case product names (for order-time checks)")
 
 
@@ -647,7 +667,7 @@ class Approval(_Strict):
         None,
         pattern=r"^[a-z0-9][a-z0-9-]*$",
         description="the class the lifetime limit counts across: every policy naming the "
-        "same class shares one count per member (e.g. two gene therapies for one disease)",
+        "same class shares one count per member (e.g. two one-time treatments of one condition)",
     )
     medical_director_review: Literal["all", "denials", "none"]
     reviewer: str = Field(
@@ -657,7 +677,7 @@ class Approval(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _legacy_units(cls, data: Any) -> Any:
-        # `units` (kits per approval) was the name of `administrations` before 2026-12.
+        # `units` (packages per approval) was the name of `administrations` before 2026-12.
         if isinstance(data, dict) and "units" in data and "administrations" not in data:
             data = dict(data)
             data["administrations"] = data.pop("units")

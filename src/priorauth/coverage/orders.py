@@ -27,7 +27,7 @@ class Service:
     def of(cls, policy: CompiledPolicy) -> Service:
         data = policy.policy.service
         ndcs = {n for n in (ndc11(x) for x in data.ndc) if n}
-        if data.include_kit_ndcs:
+        if data.include_product_ndcs:
             ndcs |= policy.product_ndcs
         return cls(policy, frozenset(data.hcpcs), frozenset(ndcs), tuple(data.names))
 

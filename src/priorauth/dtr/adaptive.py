@@ -67,7 +67,7 @@ def payer_answers(policy: CompiledPolicy, facts: Facts, det: Determination) -> d
         if finding is not None and finding.status == NOT_MET:
             out[q.link_id] = False  # a paid gene-therapy claim is on file
         elif facts.claims is not None and facts.claims.available:
-            out[q.link_id] = True  # claims on file, none for a gene therapy
+            out[q.link_id] = True  # claims on file, none for the listed codes
     return out
 
 

@@ -122,7 +122,7 @@ def _unmet_criteria(case: CaseRecord) -> list[str]:
 
 
 def authorized_text(decision: Decision) -> str:
-    """'1 kit, NDC 0053-0180-18 (18 vials)' / '264 mL': what a decision authorizes."""
+    """What a decision authorizes: '264 mL (33 vials)', '1 kit, NDC 12345-0180-18 (18 vials)'."""
     parts = []
     if decision.quantity is not None:
         parts.append(f"{decision.quantity:g} {decision.unit or ''}".strip())

@@ -45,7 +45,7 @@ def parse_plan(text: str, name: str = "<plan>") -> PlanDocument:
 
 CODESETS_FOLDER = "codesets"  # shared code-set files: NAME.yaml maps list names to codes
 SharedCodesets = dict[str, dict[str, list[str]]]  # file stem -> list name -> codes
-# A code set may be written as a FHIR-like value set: {system: icd10cm, include: [D66, "D68.*"]}.
+# A code set may be written as a FHIR-like value set: {system: icd10cm, include: [A01, "B02.*"]}.
 # Its codes are ICD-10-CM codes and prefixes, the default system of the diagnosis and
 # condition kinds, so it expands to the plain list those kinds read.
 _VALUE_SET_SYSTEMS = frozenset({"icd10cm", "icd-10-cm", "http://hl7.org/fhir/sid/icd-10-cm"})

@@ -41,7 +41,7 @@ class Dose:
     ndc: str | None = None
     vials: int | None = None
     label: str | None = None
-    text: str | None = None  # "1 kit, NDC ... (18 vials)" as the engine worded it
+    text: str | None = None  # "264 mL (33 vials)" as the engine worded it
     code: str | None = None  # the billing code, SYSTEM|CODE, where the policy names one
 
     @classmethod
@@ -59,8 +59,8 @@ class Dose:
                 _str(d.get("label")),
                 _str(d.get("text")),
             )
-        if isinstance(k.get("ndc"), str):  # a row stored before `dose`: one kit
-            return cls(1.0, "kit", k["ndc"], count)
+        if isinstance(k.get("ndc"), str):  # a row stored before `dose` (2026-12): one kit
+            return cls(1.0, "kit", k["ndc"], count)  # stored before 2026-12
         return None
 
     def describe(self) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from priorauth.core.codes import ndc11
 from priorauth.core.evaluator import CompiledPolicy
-from priorauth.core.model import Criterion, walk
+from priorauth.core.model import Criterion, DoseByWeightCheck, walk
 from priorauth.pas.records import CLIENT_DECIDER, CaseRecord
 from priorauth.report.evaluation import Requested, StoredFinding
 
@@ -285,7 +285,7 @@ def dose_of(record: CaseRecord, policy: CompiledPolicy | None) -> DoseView:
     computation = formula = None
     if policy is not None and ev is not None:
         for c in walk(policy.policy.criteria):
-            if c.check is not None and c.check.kind in ("dose_by_weight", "kit_by_weight"):
+            if isinstance(c.check, DoseByWeightCheck):
                 f = ev.finding(c.id)
                 computation = f.reason if f else None
                 formula = next(

@@ -41,7 +41,7 @@ class State:
 class CompileContext:
     policy: Policy
     dose: DoseRule | None  # the policy's dosing, compiled
-    kit_ndcs: frozenset[str]  # 11-digit NDCs of every product the policy's dosing names
+    product_ndcs: frozenset[str]  # 11-digit NDCs of every product the policy's dosing names
 
 
 M = TypeVar("M")

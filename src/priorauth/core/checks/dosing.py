@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import get_args
 
 from priorauth.core.checks import CheckFn, CompileContext, State, compiler
 from priorauth.core.checks.common import (
@@ -253,5 +254,5 @@ def _dose_unit(rule: DoseRule) -> str | None:
     return per_kg.unit if per_kg else None
 
 
-for _kind in ("dose", "dose_by_weight", "kit_by_weight"):
+for _kind in get_args(DoseByWeightCheck.model_fields["kind"].annotation):
     compiler(_kind, depends=_dose_deps)(_dose)

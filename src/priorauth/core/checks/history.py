@@ -71,7 +71,7 @@ def no_prior_claims(cid: str, c: NoPriorClaimsCheck, ctx: CompileContext) -> Che
     aliases = ctx.policy.systems
     hcpcs = frozenset(codes_of(c.hcpcs, HCPCS, aliases))
     ndcs = frozenset(n for n in (ndc11(x) for x in codes_of(c.ndc, NDC, aliases)) if n) | (
-        ctx.kit_ndcs if c.include_kit_ndcs else frozenset()
+        ctx.product_ndcs if c.include_product_ndcs else frozenset()
     )
     attestation = c.attestation
     clean_is_enough = not c.attestation_required_when_clean or attestation is None
