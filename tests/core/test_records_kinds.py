@@ -334,3 +334,25 @@ def test_document_attestation() -> None:
     assert z(check, facts(answers={"notes-on-file": True})).status == "met"
     assert z(check, facts(answers={"notes-on-file": False})).status == "not_met"
     assert z(check, facts()).status == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("result", "expected", "in_reason"),
+    [
+        (obs(f"{LAB}|AAV5-TAB", coded=NEGATIVE), "met", "is negative"),
+        (obs(f"{LAB}|AAV5-TAB", coded=POSITIVE), "not_met", "is positive"),
+        # A number, with no cutoff in the policy: neither, for a person to read.
+        (obs(f"{LAB}|AAV5-TAB", 0.2, "{index}"), "unknown", "neither negative nor positive"),
+    ],
+)
+def test_lab_negative_of_a_qualitative_test_needs_no_units(
+    result: Observation, expected: str, in_reason: str
+) -> None:
+    check = f'{{kind: lab_negative, label: AAV5 antibody, codes: ["{LAB}|AAV5-TAB"]}}'
+    found = z(check, results(result))
+    assert (found.status, in_reason in found.reason) == (expected, True), found.reason
+
+
+def test_lab_negative_units_and_cutoff_go_together() -> None:
+    with pytest.raises(PolicyInvalid, match="units and cutoff together"):
+        with_z('{kind: lab_negative, label: T, codes: ["loinc|3185-6"], cutoff: 0.6}')

@@ -115,9 +115,17 @@ class LabNegativeCheck(_Strict):
     kind: Literal["lab_negative"]
     codes: list[str] = Field(min_length=1)
     label: str
-    units: Units
+    units: Units | None = Field(None, description="None: a qualitative test (no cutoff)")
     window_days: int | None = Field(None, ge=0, description="None: any date")
-    cutoff: float = Field(description="negative when value < cutoff (canonical unit)")
+    cutoff: float | None = Field(
+        None, description="negative when value < cutoff (canonical unit); None: qualitative"
+    )
+
+    @model_validator(mode="after")
+    def _cutoff_with_units(self) -> LabNegativeCheck:
+        if (self.units is None) != (self.cutoff is None):
+            raise ValueError("give units and cutoff together, or neither (a qualitative test)")
+        return self
 
 
 class Panel(_Strict):

@@ -282,17 +282,21 @@ def lab_negative(cid: str, c: LabNegativeCheck, ctx: CompileContext) -> CheckFn:
     window = c.window_days
     delta = timedelta(days=window) if window is not None else None
     scope = _scope(window)
-    unit = c.units.canonical
+    units = c.units
+    unit = units.canonical if units else ""
     label = c.label
-    cutoff = c.cutoff
+    cutoff = c.cutoff if c.cutoff is not None else 0.0
 
     def check(facts: Facts, st: State) -> Raw:
         o = _latest(read(facts), delta, st.as_of)
         if o is None:
             return (UNKNOWN, None, (f"No {label} result {scope}.", ()))
         q = classify(o)
-        if q is None and o.value is not None:
-            v = convert(o, c.units)
+        if q is None and o.value is not None and units is None:
+            # A qualitative test: a number alone, with no cutoff in the policy, says neither.
+            return (UNKNOWN, None, (neither, o))
+        if q is None and o.value is not None and units is not None:
+            v = convert(o, units)
             if v is None:
                 return (UNKNOWN, None, (not_accepted, o))
             below = passes("lt", v, cutoff, o.comparator)
