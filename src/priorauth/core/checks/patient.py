@@ -110,7 +110,7 @@ def min_age(cid: str, c: MinAgeCheck, ctx: CompileContext) -> CheckFn:
         if b is None:
             return no_birth_date
         a = st.as_of
-        age = a.year - b.year - ((a.month, a.day) < (b.month, b.day))
+        age = years_between(b, a)
         return (MET if age >= years else NOT_MET, float(age), (aged, p, b, a, age))
 
     def aged(p: Patient, b: date, a: date, age: int) -> Explanation:
