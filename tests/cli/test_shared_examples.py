@@ -62,7 +62,11 @@ def test_examples_as_sent(name: str) -> None:
             assert sorted(set(got) - {"E.ii.b"}) == sorted(ids), got
     if name in KITS:
         assert d["kit"] == {"vials": 18, "ndc": KITS[name]}
-        assert d["authorization"] == {"start": "2026-05-04", "end": "2026-08-01"}
+        assert d["authorization"] == {
+            "start": "2026-05-04",
+            "end": "2026-08-01",
+            "administrations": 1,
+        }
     if name == "approve-modified.json":
         assert d["requested"]["ndc"] == "0053-0170-17"
 

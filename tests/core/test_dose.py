@@ -240,3 +240,56 @@ def test_a_fixed_dose_in_small_billing_units() -> None:
                 "dose": {"amount": 12, "unit": "mg"},
             }
         )
+
+
+MG_10 = {
+    "unit": "unit",
+    "method": "per_kg",
+    "per_kg": {"amount": 10.0, "unit": "mg"},
+    "billing_unit": {"amount": 10.0, "unit": "mg"},
+}
+
+
+@pytest.mark.parametrize(
+    ("dosing", "kg", "quantity", "text"),
+    [
+        (MG_10, 72.4, 73, "73 units (730 mg)"),  # 724 mg in 10 mg units, rounded up
+        (MG_10, 72.0, 72, "72 units (720 mg)"),
+        ({**MG_10, "round": "nearest"}, 72.44, 72, "72 units (720 mg)"),
+        (
+            {**MG_10, "vial": {"amount": 100.0, "unit": "mg"}},
+            72.4,
+            80,
+            "80 units (800 mg) (8 vials)",
+        ),  # whole 100 mg vials billed
+    ],
+)
+def test_per_kg_in_billing_units_of_their_own_size(
+    dosing: dict[str, object], kg: float, quantity: float, text: str
+) -> None:
+    worked = rule(**dosing).for_weight(kg)
+    assert worked.dose is not None
+    assert (worked.dose.quantity, worked.dose.describe()) == (quantity, text)
+
+
+def test_a_billing_unit_in_another_unit_than_the_dose_is_refused() -> None:
+    with pytest.raises(ValidationError, match="use one unit"):
+        Dosing.model_validate({**MG_10, "billing_unit": {"amount": 1, "unit": "mL"}})
+
+
+@pytest.mark.parametrize(
+    ("asked", "administrations", "up_to", "modified"),
+    [
+        (264.0, 1, False, False),
+        (528.0, 2, False, False),  # both administrations asked at once
+        (528.0, 1, False, True),
+        (200.0, 1, True, False),  # "does not exceed": less stands
+        (272.0, 1, True, True),  # more is still modified
+        (200.0, 1, False, True),
+    ],
+)
+def test_quantity_per_administration_or_in_total_and_up_to(
+    asked: float, administrations: int, up_to: bool, modified: bool
+) -> None:
+    dose = rule(**PER_ML).for_weight(88.0).dose
+    assert _modified(Requested(None, asked, 1), dose, administrations, up_to) is modified

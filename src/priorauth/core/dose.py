@@ -127,10 +127,17 @@ class DoseRule:
             note = f"the products hold {lo:g} to {hi:g} {unit}, and none is for this dose"
             return Worked(None, amount, formula, steps, note)
         by_dose = d.unit not in (unit, "vial") and d.quantity is not None
+        units = d.billing_unit  # HCPCS units of their own size (10 mg a unit, say)
         if d.vial is not None:
             vials = math.ceil(amount / d.vial.amount - EPS)
             steps += f" → {vials} vials of {d.vial.amount:g} {unit}"
             q = float(vials) if d.unit == "vial" else vials * d.vial.amount
+            if units is not None:
+                q = round(vials * d.vial.amount / units.amount, 9)
+                steps += f" = {q:g} units of {units.amount:g} {units.unit}"
+                full = f"{vials * d.vial.amount:g} {unit}"
+                dose = Dose(q, d.unit, None, vials, None, d.billing_code, full)
+                return Worked(dose, amount, formula, steps)
             if by_dose:
                 # Billed by the dose (one therapeutic dose, whatever it holds).
                 q = d.quantity or 1
@@ -143,18 +150,27 @@ class DoseRule:
             )
             return Worked(dose, amount, formula, steps)
         step = d.increment
-        n = amount / step
-        whole = (
-            math.ceil(n - EPS)
-            if d.round == "up"
-            else math.floor(n + EPS)
-            if d.round == "down"
-            else math.floor(n + 0.5)
-        )
-        q = whole * step
+        if units is not None:
+            # The dose in billing units, rounded as `round` says to `increment` units.
+            n = amount / (units.amount * step)
+            whole = _rounded(n, d.round)
+            q = whole * step
+            steps += f" = {q:g} units of {units.amount:g} {units.unit}"
+            billed = f"{q * units.amount:g} {units.unit}"
+            dose = Dose(q, d.unit, None, None, None, d.billing_code, billed)
+            return Worked(dose, amount, formula, steps)
+        q = _rounded(amount / step, d.round) * step
         if abs(q - amount) > EPS:
             steps += f", rounded {d.round} to {q:g} {d.unit}"
         return Worked(Dose(q, d.unit, None, None, None, d.billing_code), amount, formula, steps)
+
+
+def _rounded(n: float, how: str) -> int:
+    if how == "up":
+        return math.ceil(n - EPS)
+    if how == "down":
+        return math.floor(n + EPS)
+    return math.floor(n + 0.5)
 
 
 def _number(x: float) -> str:

@@ -104,6 +104,8 @@ class CompiledPolicy:
                 self._height_slot = self._slot[check.height_from]
                 self._bmi_cap = check.bmi_cap
         self._fixed_dose = self.dose_rule.fixed() if self.dose_rule is not None else None
+        self._up_to = policy.dosing is not None and policy.dosing.accept == "up_to"
+        self._administrations = policy.approval.administrations
         self._service_hcpcs = frozenset(policy.service.hcpcs)
         self._service_cpt = frozenset(policy.service.cpt)
         self._service_ndcs = frozenset(n for n in (ndc11(x) for x in policy.service.ndc) if n) | (
@@ -118,6 +120,7 @@ class CompiledPolicy:
         renewal = policy.approval.renewal
         # A renewal (where the policy allows one) is authorized for the renewal's window.
         self._renewal_window = timedelta(days=renewal.days - 1) if renewal else None
+        self._renewal_administrations = renewal.administrations if renewal else None
 
     def _compile_leaves(self, ctx: CompileContext) -> list[tuple[str, CheckFn]]:
         leaves = [c for c in self.criteria.values() if c.check is not None]
@@ -212,12 +215,15 @@ class CompiledPolicy:
                 assert kg is not None and self.dose_rule is not None  # met needs a weight
                 cm = raws[self._height_slot][1] if self._height_slot is not None else None
                 dose = self.dose_rule.for_weight(kg, cm, self._bmi_cap).dose
+        administrations = self._administrations
+        if facts.renewal and self._renewal_administrations is not None:
+            administrations = self._renewal_administrations
         rec: Recommendation
         if MET in excl or NOT_MET in top:
             rec = "deny"
         elif UNKNOWN in top or UNKNOWN in excl:
             rec = "pend"
-        elif _modified(requested, dose):
+        elif _modified(requested, dose, administrations, self._up_to):
             rec = "approve-modified"
         else:
             rec = "approve"
@@ -248,6 +254,7 @@ class CompiledPolicy:
             None if rec != "deny" else self._later(self._reasons, raws, built),
             self._md_all or (self._md_denials and rec == "deny"),
             facts.expedited,
+            administrations,
         )
 
     def _later(
@@ -311,11 +318,18 @@ class CompiledPolicy:
 _NOTHING_REQUESTED = Requested(None, None, None)
 
 
-def _modified(requested: Requested | RequestedItem, dose: Dose | None) -> bool:
+def _modified(
+    requested: Requested | RequestedItem,
+    dose: Dose | None,
+    administrations: int = 1,
+    up_to: bool = False,
+) -> bool:
     """The request asks for another product, or another quantity, than the right dose.
 
-    With no dose (the policy leaves the quantity to the reviewer, or it could not be
-    worked out) nothing is modified by the engine.
+    A quantity is read per administration or for all the approval's administrations
+    together; with `up_to`, a quantity at or below the right one stands. With no dose (the
+    policy leaves the quantity to the reviewer, or it could not be worked out) nothing is
+    modified by the engine.
     """
     if dose is None:
         return False
@@ -326,7 +340,12 @@ def _modified(requested: Requested | RequestedItem, dose: Dose | None) -> bool:
     ):
         return True
     q = requested.quantity
-    return q is not None and abs(q - dose.quantity) > EPS
+    if q is None:
+        return False
+    for right in {dose.quantity, dose.quantity * administrations}:
+        if abs(q - right) <= EPS or (up_to and q <= right + EPS):
+            return False
+    return True
 
 
 _Run = Callable[[Facts, State], tuple[tuple[Raw, ...], tuple[Status, ...], tuple[Status, ...]]]

@@ -520,6 +520,11 @@ class Dosing(_Strict):
         None, description="the code the quantity is billed under, as SYSTEM|CODE"
     )
     products: list[Product] = []
+    accept: Literal["exact", "up_to"] = Field(
+        "exact",
+        description="exact: another quantity is modified to the right one; up_to: a request "
+        'at or below it ("does not exceed 10 mg/kg") stands as asked',
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -578,22 +583,29 @@ class Dosing(_Strict):
             raise ValueError(
                 f"per_kg is in {self.per_kg.unit} but the vial in {self.vial.unit}: use one unit"
             )
+        if self.billing_unit and self.per_kg and self.billing_unit.unit != self.per_kg.unit:
+            raise ValueError(
+                f"billing_unit is in {self.billing_unit.unit} but per_kg in "
+                f"{self.per_kg.unit}: use one unit"
+            )
         if (
             m == "per_kg"
             and self.vial is None
             and self.per_kg
             and self.per_kg.unit != self.unit
             and self.quantity is None
+            and self.billing_unit is None
         ):
             raise ValueError(
                 f"per_kg is in {self.per_kg.unit}, the billing unit is {self.unit}: "
-                "give the vial size, or dose in the billing unit"
+                "give the vial size or the billing_unit, or dose in the billing unit"
             )
         if (
             m == "per_kg"
             and self.vial
             and self.unit not in (self.vial.unit, "vial")
             and self.quantity is None
+            and self.billing_unit is None
         ):
             raise ValueError(
                 f"the billing unit {self.unit} is neither the vial's unit ({self.vial.unit}) "
@@ -724,7 +736,15 @@ class Policy(_Strict):
     service: Service
     approval: Approval
     dosing: Dosing | None = None
-    qualitative: Qualitative
+    qualitative: Qualitative = Field(
+        default_factory=lambda: Qualitative(
+            negative_codes=[],
+            positive_codes=[],
+            negative_interpretations=[],
+            positive_interpretations=[],
+        ),
+        description="codes that make a result negative or positive; none when left out",
+    )
     systems: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")], str] = Field(
         {},
         description="code system aliases for SYSTEM|CODE tokens (alias -> system URL), "

@@ -259,6 +259,7 @@ class Determination:
         "_missing",
         "_reasons",
         "_requested",
+        "administrations",
         "as_of",
         "authorization",
         "dose",
@@ -286,6 +287,7 @@ class Determination:
         reasons: list[Unmet] | Callable[[], list[Unmet]] | None = None,
         medical_director_review: bool = True,
         expedited: bool = False,
+        administrations: int = 1,
     ) -> None:
         self.policy_id = policy_id
         self.policy_version = policy_version
@@ -300,6 +302,7 @@ class Determination:
         self._reasons = [] if reasons is None else reasons
         self.medical_director_review = medical_director_review
         self.expedited = expedited
+        self.administrations = administrations  # doses the approval authorizes
 
     @property
     def requested(self) -> Requested:

@@ -73,11 +73,15 @@ def _status_notes(case: CaseRecord) -> list[str]:
         return notes + _withdrawal(case)
     if case.status in ("approved", "modified"):
         notes = []
+        times = case.evaluation.administrations if case.evaluation else 1
+        each = f" for each of {times} administrations" if times > 1 else ""
         if case.status == "modified" and decision is not None:
             notes.append(
-                f"Modified: the authorization covers {authorized_text(decision)}, "
+                f"Modified: the authorization covers {authorized_text(decision)}{each}, "
                 f"in place of {requested_text(case, decision.unit)}."
             )
+        elif each and decision is not None:
+            notes.append(f"The authorization covers {authorized_text(decision)}{each}.")
         if decision is not None and decision.reason and decision.reason.strip():
             notes.append(f"Medical Director note: {decision.reason.strip()}")
         return notes + _withdrawal(case)

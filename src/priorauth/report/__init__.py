@@ -152,7 +152,11 @@ def determination_to_dict(
             "unit": d.requested.unit,
         },
         "authorization": (
-            {"start": d.authorization[0].isoformat(), "end": d.authorization[1].isoformat()}
+            {
+                "start": d.authorization[0].isoformat(),
+                "end": d.authorization[1].isoformat(),
+                "administrations": d.administrations,
+            }
             if d.authorization
             else None
         ),

@@ -203,6 +203,7 @@ class Evaluation:
     reasons: tuple[UnmetReason, ...]
     criteria: Mapping[str, StoredFinding]
     data: dict[str, Any] = field(repr=False)  # the JSON object as stored (the case API shows it)
+    administrations: int = 1  # doses the approval authorizes (the policy's approval terms)
 
     @classmethod
     def parse(cls, data: object) -> Evaluation | None:
@@ -223,6 +224,7 @@ class Evaluation:
                 _str(requested.get("unit")),
             ),
             authorization=_period(data.get("authorization")),
+            administrations=_count(_obj(data.get("authorization")).get("administrations")),
             missing=tuple(m.strip() for m in missing if isinstance(m, str) and m.strip())
             if isinstance(missing, list)
             else (),
@@ -246,6 +248,10 @@ class Evaluation:
             return None, None
         selected = self.policy.selected
         return self.policy.version, selected.plan_document if selected else None
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
 
 
 def _period(value: object) -> tuple[date, date] | None:

@@ -74,7 +74,16 @@ def letter_for(service: Any, record: CaseRecord, names: dict[str, str]) -> Lette
         member=member,
         drug=member.drug,
         policy=_policy_line(p, record.policy_id),
-        authorized=authorized_text(d) if d.kind != "deny" else None,
+        authorized=(
+            authorized_text(d)
+            + (
+                f", for each of {ev.administrations} administrations"
+                if ev is not None and ev.administrations > 1
+                else ""
+            )
+        )
+        if d.kind != "deny"
+        else None,
         requested=requested_text(record, d.unit) if d.kind == "approve-modified" else None,
         window=f"{d.auth_start.isoformat()} to {d.auth_end.isoformat()}"
         if d.auth_start and d.auth_end

@@ -223,7 +223,10 @@ def _dose(cid: str, c: DoseByWeightCheck, ctx: CompileContext) -> CheckFn:
             evidence.append(Derived("product NDC", dose.ndc))
         if dose.vials is not None:
             evidence.append(Derived("vials", dose.vials))
-        return f"{worked.worded()} → {dose.describe()}.", tuple(evidence)
+        said = dose.describe()
+        if said == f"{worked.amount:g} {_dose_unit(rule)}":
+            return f"{worked.worded()}.", tuple(evidence)  # the dose is its own quantity
+        return f"{worked.worded()} → {said}.", tuple(evidence)
 
     return check
 
