@@ -63,7 +63,6 @@ class DoseRule:
         self._table: list[tuple[float, Product]] = sorted(
             ((v, p) for v, p in held if v is not None), key=lambda vp: vp[0]
         )
-        self.ndcs = tuple(p.ndc for p in dosing.products)
 
     def _smallest_vial(self, p: Product) -> float:
         if isinstance(p.vials, list):
