@@ -83,15 +83,15 @@ def plain_information(
 
 def carried(resource: Json) -> list[Json]:
     """The coverage-information extensions an order already carries."""
-    return [
-        e
-        for e in resource.get("extension") or ()
-        if isinstance(e, dict) and e.get("url") == COVERAGE_INFORMATION
-    ]
+    found = resource.get("extension")
+    if not isinstance(found, list):
+        return []
+    return [e for e in found if isinstance(e, dict) and e.get("url") == COVERAGE_INFORMATION]
 
 
 def assertion_id_of(extension: Json) -> str | None:
-    for part in extension.get("extension") or ():
+    parts = extension.get("extension")
+    for part in parts if isinstance(parts, list) else ():
         if isinstance(part, dict) and part.get("url") == "coverage-assertion-id":
             value = part.get("valueString")
             return value if isinstance(value, str) else None
@@ -102,7 +102,8 @@ def same_answer(a: Json, b: Json) -> bool:
     """Whether two coverage-information extensions say the same (date and id aside)."""
 
     def content(ext: Json) -> list[str]:
-        parts = [p for p in ext.get("extension") or () if isinstance(p, dict)]
+        found = ext.get("extension")
+        parts = [p for p in (found if isinstance(found, list) else ()) if isinstance(p, dict)]
         kept = [p for p in parts if p.get("url") not in _BOOKKEEPING]
         return sorted(orjson.dumps(p, option=orjson.OPT_SORT_KEYS).decode() for p in kept)
 
@@ -111,7 +112,12 @@ def same_answer(a: Json, b: Json) -> bool:
 
 def with_coverage_information(resource: Json, extension: Json) -> Json:
     """A copy of the order carrying the extension (an earlier assertion is replaced)."""
-    kept = [e for e in resource.get("extension") or () if e.get("url") != COVERAGE_INFORMATION]
+    found = resource.get("extension")
+    kept = [
+        e
+        for e in (found if isinstance(found, list) else ())
+        if not (isinstance(e, dict) and e.get("url") == COVERAGE_INFORMATION)
+    ]
     return {**resource, "extension": [*kept, extension]}
 
 

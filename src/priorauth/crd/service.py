@@ -156,8 +156,9 @@ class CrdService:
                     assertions.save(s, now=self.svc.clock(), **a.save)
                 if a.action is not None:
                     out["systemActions"].append(a.action)
-                if a.judged:
-                    # The patient's data was judged (and stored): recorded in this transaction.
+                if a.judged or a.save is not None:
+                    # The patient's data was judged or an answer about them stored: recorded
+                    # in this transaction.
                     entity = f"coverage-assertion/{a.assertion_id}"
                     entries.append(Entry(who, hook, "success", entity))
             self.svc.audit.append_in(s, entries, self.svc.clock())
