@@ -316,3 +316,12 @@ def test_clients_add_registers_an_ehr_with_jwks_or_jku(
         assert rows["https://ehr-2.example.org"].jku.endswith("/.well-known/jwks.json")  # type: ignore[union-attr]
         assert set(rows) == {"https://ehr-1.example.org", "https://ehr-2.example.org"}
     engine.dispose()
+
+
+def test_the_policy_page_a_card_links_is_open(api: TestClient, secured: PriorAuthService) -> None:
+    """The External Reference card's link is followed by a clinician's browser: no token."""
+    ehr = register(secured, "https://ehr-a.example.org")
+    r = call(api, ehr.token())
+    [card] = [c for c in r.json()["cards"] if c.get("links")]
+    page = api.get(card["links"][0]["url"])
+    assert page.status_code == 200 and page.json()["criteria"]
