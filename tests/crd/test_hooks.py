@@ -48,12 +48,17 @@ def _check_card(card: dict) -> None:
     assert {"system", "code"} <= set(card["source"]["topic"])
 
 
-def test_discovery_lists_both_order_hooks_with_prefetch(app_client: TestClient) -> None:
+def test_discovery_lists_the_four_hooks_with_prefetch(app_client: TestClient) -> None:
     r = app_client.get("/cds-services")
     assert r.status_code == 200
     services = r.json()["services"]
     example = _fixture("cds-services-discovery.json")["services"][0]
-    assert {s["hook"] for s in services} == {"order-sign", "order-select"}
+    assert {s["hook"] for s in services} == {
+        "order-sign",
+        "order-select",
+        "order-dispatch",
+        "appointment-book",
+    }
     for s in services:
         assert set(example) <= set(s)  # hook, title, description, id, prefetch
         assert s["prefetch"]["patient"] == "Patient/{{context.patientId}}"
@@ -65,13 +70,10 @@ def test_discovery_lists_both_order_hooks_with_prefetch(app_client: TestClient) 
         assert "http://loinc.org|29463-7" not in s["prefetch"]["observations"] or True
 
 
-@pytest.mark.parametrize("name", ["order_sign_hook_request.json", "order_select_hook_request.json"])
-def test_inferno_requests_for_other_orders_get_an_empty_answer(
-    app_client: TestClient, name: str
+def test_inferno_order_select_for_other_orders_gets_an_empty_answer(
+    app_client: TestClient,
 ) -> None:
-    body = _fixture(name)
-    path = SIGN if body["hook"] == "order-sign" else SELECT
-    r = _post(app_client, path, body)
+    r = _post(app_client, SELECT, _fixture("order_select_hook_request.json"))
     assert r.status_code == 200, r.text
     assert r.json()["cards"] == [] and r.json().get("systemActions", []) == []
 
@@ -83,8 +85,9 @@ def test_order_sign_coverage_information_follows_crd_rules(
     r = _post(app_client, SIGN, body)
     assert r.status_code == 200, r.text
     out = r.json()
-    [card] = out["cards"]
+    card, reference = out["cards"]
     _check_card(card)
+    assert [link["type"] for link in reference["links"]] == ["absolute"]
     [action] = out["systemActions"]
     assert action["type"] == "update"
     order = action["resource"]
@@ -142,8 +145,9 @@ def test_order_select_requests_no_documentation(app_client: TestClient) -> None:
     assert r.status_code == 200, r.text
     out = r.json()
     assert out["systemActions"] == []
-    [card] = out["cards"]
+    card, reference = out["cards"]
     _check_card(card)
+    assert reference["links"]
     assert "Missing" not in card["detail"] and "questionnaire" not in card["detail"].lower()
 
 
@@ -220,11 +224,14 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server_with_the_token(
     assert "Platelet count" not in r.json()["cards"][0]["detail"].split("**Missing:**")[-1]
 
 
-def test_missing_coverage_is_400(app_client: TestClient) -> None:
+def test_missing_coverage_is_not_covered(app_client: TestClient) -> None:
     body, _ = order_sign("no-coverage")
     body["prefetch"]["coverage"] = search([])
     r = _post(app_client, SIGN, body)
-    assert r.status_code == 400, r.text
+    assert r.status_code == 200, r.text
+    [action] = r.json()["systemActions"]
+    parts = _parts(action["resource"])
+    assert parts["covered"] == "not-covered" and "pa-needed" not in parts
 
 
 def test_ambiguous_coverage_is_400(app_client: TestClient) -> None:
@@ -278,13 +285,17 @@ def test_unknown_context_elements_are_ignored(app_client: TestClient) -> None:
     assert len(r.json()["systemActions"]) == 1
 
 
-def test_other_orders_get_an_empty_valid_answer(app_client: TestClient) -> None:
-    body, _ = order_sign("aspirin")
+def test_other_orders_are_covered_without_prior_authorization(app_client: TestClient) -> None:
+    body, res = order_sign("aspirin")
     order = body["context"]["draftOrders"]["entry"][0]["resource"]
     order["medicationCodeableConcept"] = {"text": "aspirin 81 mg"}
     r = _post(app_client, SIGN, body)
     assert r.status_code == 200
-    assert r.json() == {"cards": [], "systemActions": []}
+    assert r.json()["cards"] == []
+    [action] = r.json()["systemActions"]
+    parts = _parts(action["resource"])
+    assert parts["covered"] == "covered" and parts["pa-needed"] == "no-auth"
+    assert parts["coverage"] == {"reference": f"Coverage/{res['Coverage'][0]['id']}"}
 
 
 @pytest.mark.parametrize(

@@ -42,12 +42,17 @@ def test_a_plan_that_excludes_the_service_is_judged_under_its_plan_document(
         assert selected["plan_document"]["id"] == "example-basic-2026"
 
 
-def test_a_payer_without_a_policy_for_the_order_gets_no_card(app_client: TestClient) -> None:
+def test_a_payer_without_a_policy_for_the_order_gets_no_card_and_no_auth(
+    app_client: TestClient,
+) -> None:
     body, _ = order_sign("crd-other-payer")
     _coverage(body)["payor"] = [{"identifier": {"system": NAIC, "value": "12345"}}]
     r = _post(app_client, SIGN, body)
     assert r.status_code == 200, r.text
-    assert r.json() == {"cards": [], "systemActions": []}
+    assert r.json()["cards"] == []
+    [action] = r.json()["systemActions"]
+    parts = _parts(action["resource"])
+    assert parts["covered"] == "covered" and parts["pa-needed"] == "no-auth"
 
 
 def _all_links(items: list[dict[str, Any]]) -> set[str]:

@@ -283,7 +283,9 @@ def test_next_question_asks_only_what_can_change_the_case(app_client: TestClient
     ext = next(e for e in qr["extension"] if e["url"] == COVERAGE_INFORMATION)
     assert violations(ext) == []
     parts = {p["url"]: p for p in ext["extension"]}
-    assert parts["doc-needed"]["valueCode"] == "no-doc"  # decided: every criterion met
+    # Decided, every criterion met: nothing more to document, so no doc-needed (CRD 2.0.1's
+    # AdditionalDocumentation value set has no "no-doc").
+    assert "doc-needed" not in parts and "questionnaire" not in parts
 
 
 def test_next_question_stops_at_once_when_the_case_is_decided(app_client: TestClient) -> None:

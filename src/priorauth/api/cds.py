@@ -24,11 +24,19 @@ async def discovery(crd: Crd) -> JsonResponse:
     return JsonResponse(crd.discovery())
 
 
-@router.post("/cds-services/{service_id}", summary="Call a CRD service (order-sign, order-select)")
-async def call(
-    crd: Crd, service_id: str, who: Annotated[Actor, Depends(require(sc.CDS))], body: Body
-) -> JsonResponse:
+# The caller: a client's access token, or the JWT a registered EHR signs per call.
+EhrOrClient = Annotated[Actor, Depends(require(sc.CDS, hooks=True))]
+
+
+@router.post("/cds-services/{service_id}", summary="Call a CRD service (a CDS hook)")
+async def call(crd: Crd, service_id: str, who: EhrOrClient, body: Body) -> JsonResponse:
     return JsonResponse(await run_in_threadpool(crd.call, service_id, body, who))
+
+
+# Public like discovery: the payer's published policy criteria, no patient data.
+@router.get("/crd/policies/{policy_id}/{version}", summary="A policy version's text (CRD links)")
+async def policy_text(crd: Crd, policy_id: str, version: str) -> JsonResponse:
+    return JsonResponse(crd.policy_text(policy_id, version))
 
 
 def install(app: FastAPI, service: PriorAuthService) -> None:

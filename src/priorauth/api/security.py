@@ -15,6 +15,7 @@ from priorauth.api.errors import http_status
 from priorauth.api.responses import JsonResponse
 from priorauth.auth import scopes as sc
 from priorauth.auth.actors import Actor
+from priorauth.auth.ehr import is_hook_jwt
 from priorauth.auth.tokens import ALGORITHMS, TokenError, verify_access_token
 from priorauth.keys import ACCESS_TOKEN
 from priorauth.service import clients
@@ -33,8 +34,11 @@ def warn_if_open(auth_enabled: bool) -> None:
         sys.stderr.write(f"priorauth: WARNING: {msg}\n")
 
 
-def require(scope: str) -> Callable[[Request], Awaitable[Actor]]:
+def require(scope: str, *, hooks: bool = False) -> Callable[[Request], Awaitable[Actor]]:
     """A dependency: the caller's Actor, refused unless its token carries `scope`.
+
+    With `hooks` (the CDS Hooks services), the bearer token may also be the JWT a registered
+    EHR signs for the call (CDS Hooks 2.0), its aud the service's URL under base_url.
 
     Order: rate limit, then token, then audit. A request without a valid token spends its
     address's budget before anything is written, so a flood of them is refused (and counted)
@@ -55,12 +59,22 @@ def require(scope: str) -> Callable[[Request], Awaitable[Actor]]:
         why, challenge = "no bearer token", 'Bearer realm="priorauth"'
         if header.lower().startswith("bearer "):
             why, challenge = "invalid token", 'Bearer error="invalid_token"'
-            try:
-                actor_or_none = verify_access_token(
-                    header[7:].strip(), svc.keys.verifying(ACCESS_TOKEN), source
-                )
-            except jwt.PyJWTError:
-                actor_or_none = None
+            bearer = header[7:].strip()
+            if hooks and is_hook_jwt(bearer):
+                audience = svc.settings.base_url.rstrip("/") + request.url.path
+                try:
+                    actor_or_none = await run_in_threadpool(
+                        clients.verify_ehr_call, svc, bearer, audience, source
+                    )
+                except TokenError as e:
+                    why = f"EHR JWT refused: {e.message}"
+            else:
+                try:
+                    actor_or_none = verify_access_token(
+                        bearer, svc.keys.verifying(ACCESS_TOKEN), source
+                    )
+                except jwt.PyJWTError:
+                    actor_or_none = None
         if actor_or_none is None:
             anonymous = Actor(source=source)
             await limit(svc, svc.anon_limiter, source or "unknown", anonymous)

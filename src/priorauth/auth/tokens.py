@@ -49,6 +49,7 @@ class RegisteredClient:
     organization: str | None
     role: str
     active: bool
+    jku: str | None = None  # an EHR's registered JWKS URL (CDS Hooks), fetched when used
 
 
 # The store's side of issuing: find a client by id; spend an assertion id (False when it
@@ -90,7 +91,7 @@ def issue(
     client = find(client_id) if isinstance(client_id, str) else None
     if client is None or not client.active:
         raise TokenError("invalid_client", "unknown or inactive client")
-    key = _key_for(client.jwks, header)
+    key = key_for(client.jwks, header)
     try:
         claims = jwt.decode(
             assertion,
@@ -150,7 +151,7 @@ def _numeric_date(value: object) -> datetime:
         raise TokenError("invalid_client", "the assertion's exp is out of range") from e
 
 
-def _key_for(jwks: dict[str, Any], header: dict[str, Any]) -> Any:
+def key_for(jwks: dict[str, Any], header: dict[str, Any]) -> Any:
     keys = [k for k in jwks.get("keys", []) if isinstance(k, dict)]
     kid = header.get("kid")
     matching = [k for k in keys if kid is None or k.get("kid") == kid]
@@ -217,11 +218,12 @@ def check_registration(
     organization: str | None,
     *,
     payer_system: bool = False,
+    jku: str | None = None,
 ) -> tuple[str | None, str]:
     """The organization and role of a client to register; ValueError says what is wrong.
 
     A provider's system is bound to its organization; the payer's own system, explicitly
-    asked for, to none.
+    asked for, to none. An EHR may register a JWKS URL (`jku`) instead of inline keys.
     """
     organization = (organization or "").strip() or None
     if payer_system and organization:
@@ -239,6 +241,13 @@ def check_registration(
             f"{' '.join(case_scopes)} open the payer's case API, which a provider "
             "organization's client may not use; register the payer's system with --payer-system"
         )
+    if jku is not None:
+        if not jku.startswith("https://") and not jku.startswith("http://"):
+            raise ValueError("the jku must be an absolute http(s) URL")
+        if len(jku) > 500:
+            raise ValueError("the jku is longer than 500 characters")
+        if not jwks.get("keys"):
+            return organization, sc.PAYER_SYSTEM if payer_system else sc.PROVIDER
     if not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
         raise ValueError("the JWKS has no keys")
     for k in jwks["keys"]:

@@ -46,9 +46,12 @@ def _engine() -> Engine:
 
 @clients_app.command("add")
 def clients_add(
-    name: Annotated[str, typer.Argument(help="the client id to register")],
-    jwks: Annotated[Path, typer.Option(help="the client's public JWKS (JSON)")],
-    scopes: Annotated[list[str], typer.Option("--scopes", help="allowed scopes (repeatable)")],
+    name: Annotated[str, typer.Argument(help="the client id to register (an EHR: its JWT `iss`)")],
+    jwks: Annotated[Path | None, typer.Option(help="the client's public JWKS (JSON)")] = None,
+    scopes: Annotated[
+        list[str] | None,
+        typer.Option("--scopes", help="allowed scopes (repeatable; an EHR: the CDS scope)"),
+    ] = None,
     org: Annotated[
         str | None,
         typer.Option(help="a provider system: its organization's NPI; it acts for that one only"),
@@ -60,10 +63,25 @@ def clients_add(
             help="the payer's own system: it acts for, and sees, every organization",
         ),
     ] = False,
+    ehr: Annotated[
+        bool,
+        typer.Option(
+            "--ehr",
+            help="an EHR calling the CRD hooks with a JWT it signs per call (CDS Hooks 2.0)",
+        ),
+    ] = False,
+    jku: Annotated[
+        str | None,
+        typer.Option(
+            help="an EHR's JWKS URL: the only jku its JWTs may name, fetched through the "
+            "outbound address policy (instead of, or with, --jwks)"
+        ),
+    ] = None,
 ) -> None:
     """Register a backend client that authenticates with a signed JWT (RS384 or ES384).
 
     Give exactly one of --org (a provider organization's system) or --payer-system.
+    An EHR (--ehr) is registered under its JWT `iss`, with --jwks or --jku.
     """
     from priorauth.auth import scopes as sc
     from priorauth.store.clients import register_client
@@ -77,20 +95,40 @@ def clients_add(
             "say whose system this is: --org NPI (a provider organization's; it sees that "
             "organization only) or --payer-system (the payer's own; it sees every organization)"
         )
-    try:
-        keys = json.loads(jwks.read_text())
-    except OSError as e:
-        fatal(f"cannot read {str(jwks)!r}: {e.strerror or e}")
-    except json.JSONDecodeError as e:
-        fatal(f"{jwks.name} is not JSON: {e}")
-    wanted = [s for part in scopes for s in part.split()]
+    if jku is not None and not ehr:
+        fatal("--jku is for an EHR's hook JWTs: give --ehr too")
+    if jwks is None and jku is None:
+        fatal("give the client's public keys: --jwks FILE (or, for an EHR, --jku URL)")
+    keys: dict[str, object] = {}
+    if jwks is not None:
+        try:
+            keys = json.loads(jwks.read_text())
+        except OSError as e:
+            fatal(f"cannot read {str(jwks)!r}: {e.strerror or e}")
+        except json.JSONDecodeError as e:
+            fatal(f"{jwks.name} is not JSON: {e}")
+        if not isinstance(keys, dict):
+            fatal(f"{jwks.name} is not a JWKS (a JSON object with keys)")
+    wanted = [s for part in scopes or () for s in part.split()]
+    if ehr and not wanted:
+        wanted = [sc.CDS]
+    if not wanted:
+        fatal("give the client's scopes: --scopes SCOPE (repeatable)")
     unknown = [s for s in wanted if s not in sc.ALL]
     if unknown:
         fatal(f"unknown scope(s): {', '.join(unknown)}; known: {' '.join(sc.ALL)}")
     with session_factory(_engine())() as s:
         try:
             row = register_client(
-                s, name, name, keys, wanted, org, datetime.now(UTC), payer_system=payer_system
+                s,
+                name,
+                name,
+                keys,
+                wanted,
+                org,
+                datetime.now(UTC),
+                payer_system=payer_system,
+                jku=jku,
             )
         except ValueError as e:
             fatal(str(e))
@@ -99,6 +137,9 @@ def clients_add(
     typer.echo(f"registered client {name} with scopes: {' '.join(wanted)}")
     for line in _what_it_sees(row.role, row.organization, wanted):
         typer.echo(f"  {line}")
+    if ehr:
+        where = f"the JWKS at {jku}" if jku else "the registered JWKS"
+        typer.echo(f"  EHR: its hook JWTs need iss={name} and a kid from {where}")
 
 
 def _what_it_sees(role: str, org: str | None, scopes: list[str]) -> list[str]:

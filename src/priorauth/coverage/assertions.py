@@ -44,8 +44,8 @@ def save(
     *,
     assertion_id: str,
     now: datetime,
-    policy: CompiledPolicy,
-    det: Determination,
+    policy: CompiledPolicy | None,
+    det: Determination | None,
     bundle: Json,
     order_ref: str,
     member_id: str | None,
@@ -53,22 +53,29 @@ def save(
     source: str,
     organization: str | None,
     routing: Json | None = None,
+    as_of: date | None = None,
 ) -> None:
+    """Keep an answer; without a policy (no PA needed, or no coverage) there is no evaluation."""
+    on = det.as_of if det is not None else as_of or now.date()
     s.add(
         CoverageAssertionRow(
             id=assertion_id,
             created_at=now,
             member_id=member_id,
-            policy_id=policy.policy.id,
-            policy_version=policy.policy.version,
+            policy_id=policy.policy.id if policy is not None else None,
+            policy_version=policy.policy.version if policy is not None else None,
             order={
                 "bundle": bundle,
                 "order": order_ref,
-                "as_of": det.as_of.isoformat(),
+                "as_of": on.isoformat(),
                 "source": source,
             },
             coverage=coverage,
-            evaluation=determination_to_dict(det, policy, routing),
+            evaluation=(
+                determination_to_dict(det, policy, routing)
+                if policy is not None and det is not None
+                else None
+            ),
             organization=organization,
         )
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import orjson
+
 from priorauth.core.result import Determination
 
 Json = dict[str, Any]
@@ -13,13 +15,17 @@ COVERAGE_INFORMATION = (
 )
 _REQUIRED = ("coverage", "covered", "date", "coverage-assertion-id")
 _SINGLE = (*_REQUIRED, "pa-needed", "satisfied-pa-id")
+# The required bindings of CRD 2.0.1 (ValueSet coverageInfo, coveragePaDetail,
+# AdditionalDocumentation, DocReason, informationNeeded).
 _CODES = {
     "covered": {"covered", "not-covered", "conditional"},
     "pa-needed": {"auth-needed", "no-auth", "satisfied", "performpa", "conditional"},
-    "doc-needed": {"clinical", "admin", "patient", "conditional", "no-doc"},
-    "doc-purpose": {"withpa", "withclaim", "withorder", "retain-doc", "OR"},
-    "info-needed": {"performer", "location", "timeframe", "contract", "detail-code", "OTH"},
+    "doc-needed": {"clinical", "admin", "both", "conditional"},
+    "doc-purpose": {"withpa", "withclaim", "withorder", "retain-doc", "OTH"},
+    "info-needed": {"performer", "location", "timeframe", "contract-window", "OTH"},
 }
+# Parts that say when and under which id, not what: two answers differing only there agree.
+_BOOKKEEPING = frozenset({"date", "coverage-assertion-id"})
 
 
 def coverage_information(
@@ -45,9 +51,9 @@ def coverage_information(
     else:
         parts.append({"url": "covered", "valueCode": "covered"})
         parts.append({"url": "pa-needed", "valueCode": "auth-needed"})
-        if determination.recommendation in ("approve", "approve-modified"):
-            parts.append({"url": "doc-needed", "valueCode": "no-doc"})
-        else:
+        # Nothing more to document: doc-needed is left out (AdditionalDocumentation has
+        # no "no documentation" code).
+        if determination.recommendation not in ("approve", "approve-modified"):
             parts.append({"url": "doc-needed", "valueCode": "clinical"})
             parts.append({"url": "doc-purpose", "valueCode": "withpa"})
             if questionnaire is not None:
@@ -57,9 +63,61 @@ def coverage_information(
     return {"url": COVERAGE_INFORMATION, "extension": parts}
 
 
+def plain_information(
+    *, coverage: Json, covered: bool, reason: str | None, assertion_id: str, on: date
+) -> Json:
+    """An answer without a policy: covered with no prior authorization (no policy governs the
+    service), or not covered (no active coverage). `coverage` is the Reference to state."""
+    parts: list[Json] = [{"url": "coverage", "valueReference": coverage}]
+    if covered:
+        parts.append({"url": "covered", "valueCode": "covered"})
+        parts.append({"url": "pa-needed", "valueCode": "no-auth"})
+    else:
+        parts.append({"url": "covered", "valueCode": "not-covered"})
+    if reason is not None:
+        parts.append({"url": "reason", "valueCodeableConcept": {"text": reason}})
+    parts.append({"url": "date", "valueDate": on.isoformat()})
+    parts.append({"url": "coverage-assertion-id", "valueString": assertion_id})
+    return {"url": COVERAGE_INFORMATION, "extension": parts}
+
+
+def carried(resource: Json) -> list[Json]:
+    """The coverage-information extensions an order already carries."""
+    found = resource.get("extension")
+    if not isinstance(found, list):
+        return []
+    return [e for e in found if isinstance(e, dict) and e.get("url") == COVERAGE_INFORMATION]
+
+
+def assertion_id_of(extension: Json) -> str | None:
+    parts = extension.get("extension")
+    for part in parts if isinstance(parts, list) else ():
+        if isinstance(part, dict) and part.get("url") == "coverage-assertion-id":
+            value = part.get("valueString")
+            return value if isinstance(value, str) else None
+    return None
+
+
+def same_answer(a: Json, b: Json) -> bool:
+    """Whether two coverage-information extensions say the same (date and id aside)."""
+
+    def content(ext: Json) -> list[str]:
+        found = ext.get("extension")
+        parts = [p for p in (found if isinstance(found, list) else ()) if isinstance(p, dict)]
+        kept = [p for p in parts if p.get("url") not in _BOOKKEEPING]
+        return sorted(orjson.dumps(p, option=orjson.OPT_SORT_KEYS).decode() for p in kept)
+
+    return a.get("url") == b.get("url") and content(a) == content(b)
+
+
 def with_coverage_information(resource: Json, extension: Json) -> Json:
     """A copy of the order carrying the extension (an earlier assertion is replaced)."""
-    kept = [e for e in resource.get("extension") or () if e.get("url") != COVERAGE_INFORMATION]
+    found = resource.get("extension")
+    kept = [
+        e
+        for e in (found if isinstance(found, list) else ())
+        if not (isinstance(e, dict) and e.get("url") == COVERAGE_INFORMATION)
+    ]
     return {**resource, "extension": [*kept, extension]}
 
 
@@ -89,8 +147,8 @@ def violations(extension: Json) -> list[str]:
         )
     covered = set(by.get("covered", ()))
     pa, doc = set(by.get("pa-needed", ())), set(by.get("doc-needed", ()))
-    if "questionnaire" in by and (not doc or doc == {"no-doc"}):
-        out.append("crd-ci-q1: questionnaire only when doc-needed is present and not no-doc")
+    if "questionnaire" in by and not doc:
+        out.append("crd-ci-q1: questionnaire only when doc-needed is present")
     if "not-covered" in covered and pa:
         out.append("crd-ci-q2: not-covered carries no pa-needed")
     conditional = "conditional" in covered | pa | doc
@@ -100,6 +158,6 @@ def violations(extension: Json) -> list[str]:
         out.append("crd-ci-q4: a satisfied PA needs no documentation for a PA")
     if ("satisfied-pa-id" in by) != ("satisfied" in pa):
         out.append("crd-ci-q5: satisfied-pa-id exactly when pa-needed is satisfied")
-    if "doc-purpose" in by and (not doc or doc == {"no-doc"}):
+    if "doc-purpose" in by and not doc:
         out.append("doc-purpose without documentation needed")
     return out

@@ -12,7 +12,13 @@ from priorauth.intake.shapes import STRING, check, check_resource
 from priorauth.service.errors import BadRequest, ServiceError, Unprocessable
 
 Json = dict[str, Any]
-ORDER_HOOKS = ("order-sign", "order-select")
+ORDER_HOOKS = ("order-sign", "order-select", "order-dispatch", "appointment-book")
+# The context element holding the orders (a Bundle), per hook; order-dispatch names one.
+_ORDERS_IN = {
+    "order-sign": "draftOrders",
+    "order-select": "draftOrders",
+    "appointment-book": "appointments",
+}
 
 
 class PrefetchUnavailable(ServiceError):
@@ -39,8 +45,19 @@ class HookRequest:
         user = self.context.get("userId")
         return user if isinstance(user, str) else None
 
+    def dispatched(self) -> list[str]:
+        """order-dispatch: the orders dispatched (relative references; `order` or
+        CDS Hooks' `dispatchedOrders`)."""
+        if self.hook != "order-dispatch":
+            return []
+        refs = self.context.get("dispatchedOrders")
+        if not isinstance(refs, list):
+            refs = [self.context.get("order")]
+        return [r for r in refs if isinstance(r, str)]
+
     def draft_orders(self) -> list[Json]:
-        bundle = self.context.get("draftOrders") or {}
+        """The orders in the context: draftOrders, or appointment-book's appointments."""
+        bundle = self.context.get(_ORDERS_IN.get(self.hook, "draftOrders")) or {}
         return [
             e["resource"]
             for e in bundle.get("entry") or ()
@@ -75,18 +92,32 @@ def parse_hook(raw: bytes, expected_hook: str) -> HookRequest:
     context = body.get("context")
     if not isinstance(context, dict):
         raise Unprocessable("context is required and must be an object", "context")
-    for key in ("patientId", "userId"):
+    # CDS Hooks: order-dispatch names the performer and the order, the others the user.
+    required = ("patientId", "performer") if hook == "order-dispatch" else None
+    for key in required or ("patientId", "userId"):
         if not isinstance(context.get(key), str) or not context[key]:
             raise Unprocessable(f"context.{key} is required for {hook}", f"context.{key}")
-    orders = context.get("draftOrders")
+    name = _ORDERS_IN.get(hook)
+    orders = context.get(name) if name else {"resourceType": "Bundle", "type": "collection"}
     if not isinstance(orders, dict) or orders.get("resourceType") != "Bundle":
-        raise Unprocessable("context.draftOrders must be a FHIR Bundle", "context.draftOrders")
+        raise Unprocessable(f"context.{name} must be a FHIR Bundle", f"context.{name}")
     if not isinstance(orders.get("entry", []), list):
-        raise Unprocessable("draftOrders.entry must be an array", "context.draftOrders.entry")
+        raise Unprocessable(f"{name}.entry must be an array", f"context.{name}.entry")
     if hook == "order-select" and not isinstance(context.get("selections"), list):
         raise Unprocessable("order-select needs context.selections", "context.selections")
+    if hook == "order-dispatch":
+        refs = context.get("dispatchedOrders", [context.get("order")])
+        if (
+            not isinstance(refs, list)
+            or not refs
+            or not all(isinstance(r, str) and r.count("/") == 1 for r in refs)
+        ):
+            raise Unprocessable(
+                "order-dispatch needs context.dispatchedOrders (or order): relative references",
+                "context.dispatchedOrders",
+            )
     try:
-        check_resource(orders, "context.draftOrders")
+        check_resource(orders, f"context.{name}")
         if "selections" in context:
             check(context["selections"], [STRING], "context.selections")
     except InvalidRequest as e:

@@ -18,7 +18,7 @@ def find(s: Session, client_id: str) -> RegisteredClient | None:
     if row is None:
         return None
     return RegisteredClient(
-        row.id, row.jwks, row.scopes, row.organization, row.role, bool(row.active)
+        row.id, row.jwks, row.scopes, row.organization, row.role, bool(row.active), row.jku
     )
 
 
@@ -62,15 +62,23 @@ def register_client(
     now: datetime,
     *,
     payer_system: bool = False,
+    jku: str | None = None,
 ) -> ApiClientRow:
-    """A provider's system (bound to `organization`) or, explicitly, the payer's own system."""
-    organization, role = check_registration(jwks, scopes, organization, payer_system=payer_system)
+    """A provider's system (bound to `organization`) or, explicitly, the payer's own system.
+
+    An EHR calling the CRD hooks is registered under its JWT `iss`, with inline keys or a
+    `jku` (its JWKS URL: the only one its JWTs may name).
+    """
+    organization, role = check_registration(
+        jwks, scopes, organization, payer_system=payer_system, jku=jku
+    )
     if s.scalars(select(ApiClientRow).where(ApiClientRow.id == client_id)).first():
         raise ValueError(f"client {client_id!r} exists")
     row = ApiClientRow(
         id=client_id,
         name=name,
         jwks=jwks,
+        jku=jku,
         scopes=" ".join(scopes),
         organization=organization,
         role=role,

@@ -288,6 +288,8 @@ class ApiClientRow(Base):
     id: Mapped[str] = mapped_column(String(100), primary_key=True)  # client_id
     name: Mapped[str] = mapped_column(String(200))
     jwks: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # An EHR's JWKS URL (CDS Hooks `jku`): the one URL its hook JWTs may name; fetched per call.
+    jku: Mapped[str | None] = mapped_column(String(500), nullable=True)
     scopes: Mapped[str] = mapped_column(Text)  # space-separated
     organization: Mapped[str | None] = mapped_column(String(200))  # NPI of its organization
     # "provider": acts for its organization only; "payer-system": the payer's own, every one.
