@@ -44,7 +44,7 @@ INTENDED_USE = f"{DTR_SD}/intendedUse"
 WITH_PA = {
     "system": "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp",
     "code": "withpa",
-    "display": "Include with PA",
+    "display": "Include in prior authorization",
 }
 ADAPTIVE_SUFFIX = "-adaptive"
 
