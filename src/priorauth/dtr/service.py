@@ -266,7 +266,10 @@ class DtrService:
         if d.facts is not None and d.det is not None:
             answers = adaptive.payer_answers(d.policy, d.facts, d.det)
         extension: list[Json] = [
-            *({"url": QR_CONTEXT, "valueReference": {"reference": ref}} for ref in d.contexts),
+            *(
+                {"url": QR_CONTEXT, "valueReference": {"reference": ref, "type": ref.split("/")[0]}}
+                for ref in d.contexts
+            ),
             {"url": INTENDED_USE, "valueCodeableConcept": {"coding": [WITH_PA]}},
         ]
         if d.assertion_id is not None:
