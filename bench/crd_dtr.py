@@ -72,14 +72,8 @@ def next_question_body(base: str, hook: dict) -> dict:
     }
     r = httpx.post(f"{base}/fhir/Questionnaire/$questionnaire-package", json=params, timeout=30)
     r.raise_for_status()
-    _, form, prefilled = (e["resource"] for e in r.json()["parameter"][0]["resource"]["entry"])
-    qr = {
-        "resourceType": "QuestionnaireResponse",
-        "status": "in-progress",
-        "extension": prefilled["extension"],
-        "contained": [form],
-        "questionnaire": f"#{form['id']}",
-    }
+    # The second package Bundle is the adaptive form's; its draft response contains the form.
+    qr = r.json()["parameter"][1]["resource"]["entry"][-1]["resource"]
     return {
         "resourceType": "Parameters",
         "parameter": [{"name": "questionnaire-response", "resource": qr}],

@@ -162,7 +162,13 @@ def _package(client: TestClient, assertion: str) -> list[dict]:
     )
     assert r.status_code == 200, r.text
     Parameters.model_validate(r.json())
-    return [e["resource"] for e in r.json()["parameter"][0]["resource"]["entry"]]
+    bundles = [[e["resource"] for e in p["resource"]["entry"]] for p in r.json()["parameter"]]
+    # A package Bundle per form (standard, then adaptive), each its form first.
+    assert [[x["resourceType"] for x in b] for b in bundles] == [
+        ["Questionnaire", "QuestionnaireResponse"]
+    ] * 2
+    (form, qr), (adaptive_form, _) = bundles
+    return [form, adaptive_form, qr]
 
 
 def _sign(client: TestClient, name: str, **kw: Any) -> tuple[str, dict]:
@@ -225,12 +231,11 @@ def test_package_from_order_and_coverage(app_client: TestClient) -> None:
     params["parameter"][0]["resource"] = res["Coverage"][0]
     r = _post(app_client, PACKAGE, params)
     assert r.status_code == 200, r.text
-    entries = r.json()["parameter"][0]["resource"]["entry"]
-    assert [e["resource"]["resourceType"] for e in entries] == [
-        "Questionnaire",
-        "Questionnaire",
-        "QuestionnaireResponse",
+    kinds = [
+        [e["resource"]["resourceType"] for e in p["resource"]["entry"]]
+        for p in r.json()["parameter"]
     ]
+    assert kinds == [["Questionnaire", "QuestionnaireResponse"]] * 2
     assert (
         _post(app_client, PACKAGE, {"resourceType": "Parameters", "parameter": []}).status_code
         == 422
@@ -304,7 +309,8 @@ def test_next_question_stops_at_once_when_the_case_is_decided(app_client: TestCl
     assert {p["url"]: p for p in ext["extension"]}["covered"]["valueCode"] == "not-covered"
 
 
-def test_next_question_without_crd_context_is_422(app_client: TestClient) -> None:
+def test_next_question_for_a_form_not_ours_is_404_naming_it(app_client: TestClient) -> None:
+    """The kit's own dinner-order form: no coverage-assertion gate, a clear 404 for the form."""
     fixture = json.loads(
         (
             shared_dir("fixtures", "davinci-dtr")
@@ -312,8 +318,10 @@ def test_next_question_without_crd_context_is_422(app_client: TestClient) -> Non
         ).read_text()
     )
     r = _post(app_client, NEXT, fixture)
-    assert r.status_code == 422
+    assert r.status_code == 404
     assert r.json()["resourceType"] == "OperationOutcome"
+    assert "urn:inferno:dtr-test-kit:dinner-order-adaptive" in r.text
+    assert "coverage-assertion" not in r.text
 
 
 def test_lab_codes_for_prefill_are_loinc(ip0535: CompiledPolicy) -> None:

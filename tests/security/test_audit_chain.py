@@ -434,7 +434,7 @@ def test_crd_order_sign_and_dtr_are_recorded(service: PriorAuthService) -> None:
         }
         r = c.post("/fhir/Questionnaire/$questionnaire-package", content=orjson.dumps(params))
         assert r.status_code == 200, r.text
-        prefill = r.json()["parameter"][0]["resource"]["entry"][2]["resource"]
+        prefill = r.json()["parameter"][0]["resource"]["entry"][-1]["resource"]
         nq = {"resourceType": "Parameters",
               "parameter": [{"name": "questionnaire-response", "resource": prefill}]}  # fmt: skip
         assert (

@@ -147,7 +147,7 @@ def _prefilled(client: TestClient) -> Json:
         },
     )
     assert r.status_code == 200, r.text
-    return r.json()["parameter"][0]["resource"]["entry"][2]["resource"]  # type: ignore[no-any-return]
+    return r.json()["parameter"][0]["resource"]["entry"][-1]["resource"]  # type: ignore[no-any-return]
 
 
 def test_dtr_parameters_of_the_wrong_shape_get_422(client: TestClient) -> None:

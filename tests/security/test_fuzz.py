@@ -224,7 +224,7 @@ def _dtr_bodies(database: str) -> dict[str, dict[str, Any]]:
     }
     r = client.post("/fhir/Questionnaire/$questionnaire-package", content=orjson.dumps(by_context))
     assert r.status_code == 200, r.text
-    prefilled = r.json()["parameter"][0]["resource"]["entry"][2]["resource"]
+    prefilled = r.json()["parameter"][0]["resource"]["entry"][-1]["resource"]
     order = sign["context"]["draftOrders"]["entry"][0]["resource"]
     return {
         "package-context": by_context,

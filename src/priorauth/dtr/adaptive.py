@@ -71,16 +71,24 @@ def payer_answers(policy: CompiledPolicy, facts: Facts, det: Determination) -> d
     return out
 
 
-def response_items(form_items: list[Json], answers: dict[str, Any]) -> list[Json]:
-    """QuestionnaireResponse items for the answers, nested as the form nests them."""
-    out = []
+def response_items(
+    form_items: list[Json], answers: dict[str, Any], every_item: bool = False
+) -> list[Json]:
+    """QuestionnaireResponse items for the answers, nested as the form nests them.
+
+    `every_item`: the unanswered questions too (a draft for the EHR's DTR to fill in).
+    """
+    out: list[Json] = []
     for item in form_items:
         link = item["linkId"]
         if item["type"] == "group":
-            inner = response_items(item.get("item", []), answers)
+            inner = response_items(item.get("item", []), answers, every_item)
             if inner:
                 out.append({"linkId": link, "text": item.get("text"), "item": inner})
-        elif link in answers:
+        elif link not in answers:
+            if every_item:
+                out.append({"linkId": link, "text": item.get("text")})
+        else:
             value = answers[link]
             key = {"boolean": "valueBoolean", "integer": "valueInteger", "decimal": "valueDecimal"}
             out.append(

@@ -46,6 +46,15 @@ def launch_context() -> list[Json]:
     return out
 
 
+def libraries(policy: Any, base_url: str) -> list[Json]:
+    """The form's `cqf-library` extensions: none while the pre-fill is FHIRPath.
+
+    The hook for CQL: a Library per policy version, named here by its canonical; `initial`
+    then names a `text/cql-identifier` of it instead of a FHIRPath expression.
+    """
+    return []
+
+
 def variable(name: str, query: str) -> Json:
     return {
         "url": VARIABLE,

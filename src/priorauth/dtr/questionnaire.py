@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from html import escape
 from typing import Any
 
 from priorauth.core.evaluator import CompiledPolicy
@@ -27,15 +28,22 @@ def _build(policy: CompiledPolicy, base_url: str, adaptive: bool) -> Json:
         if (item := _item(c, asked, variables, p.systems)) is not None
     ]
     profile = ADAPTIVE_PROFILE if adaptive else DTR_PROFILE
+    title = f"{p.payer} {p.number}: {p.title}"
     q: Json = {
         "resourceType": "Questionnaire",
         "id": f"{p.id}{'-adaptive' if adaptive else ''}",
         "meta": {"profile": [profile]},
-        "extension": [*expressions.launch_context(), *variables],
+        # Both DTR Questionnaire profiles make the narrative mandatory (text 1..1).
+        "text": _narrative(title, [] if adaptive else items),
+        "extension": [
+            *expressions.launch_context(),
+            *expressions.libraries(policy, base_url),
+            *variables,
+        ],
         "url": canonical(policy, base_url) + ("-adaptive" if adaptive else ""),
         "version": p.version,
         "name": p.id.replace("-", "_").upper(),
-        "title": f"{p.payer} {p.number}: {p.title}",
+        "title": title,
         "status": "active",
         "subjectType": ["Patient"],
         "description": f"Generated from {p.source}.",
@@ -45,6 +53,32 @@ def _build(policy: CompiledPolicy, base_url: str, adaptive: bool) -> Json:
         q["extension"].append({"url": ADAPTIVE, "valueBoolean": True})
         del q["item"]
     return q
+
+
+def _narrative(title: str, items: list[Json]) -> Json:
+    """The form's text: its title and its questions, nested as the form nests them."""
+
+    def rows(level: list[Json]) -> str:
+        if not level:
+            return ""
+        inner = "".join(
+            f"<li>{escape(str(i.get('text') or i['linkId']))}{rows(i.get('item', []))}</li>"
+            for i in level
+        )
+        return f"<ul>{inner}</ul>"
+
+    body = rows(items) or "<p>Adaptive form: the questions come one at a time.</p>"
+    div = f'<div xmlns="http://www.w3.org/1999/xhtml"><p><b>{escape(title)}</b></p>{body}</div>'
+    return {"status": "generated", "div": div}
+
+
+def dependencies(policy: CompiledPolicy, base_url: str) -> list[Json]:
+    """The Libraries (and ValueSets) the form references, for its package Bundle.
+
+    None yet: the pre-fill is FHIRPath over x-fhir-query variables. The CQL Library of a
+    policy version goes here, next to the `cqf-library` extension of expressions.libraries.
+    """
+    return []
 
 
 def build(policy: CompiledPolicy, base_url: str, adaptive: bool = False) -> Json:

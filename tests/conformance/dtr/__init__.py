@@ -1,0 +1,1 @@
+"""DTR 2.0.1 conformance: the davinci-dtr-test-kit payer-server checks and the DTR profiles."""
