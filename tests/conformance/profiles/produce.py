@@ -24,6 +24,10 @@ SUBMIT, INQUIRE = "/fhir/Claim/$submit", "/fhir/Claim/$inquire"
 SIGN = "/cds-services/priorauth-order-sign"
 PACKAGE = "/fhir/Questionnaire/$questionnaire-package"
 NEXT = "/fhir/Questionnaire/$next-question"
+MANUAL = {
+    "url": "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/information-origin",
+    "extension": [{"url": "source", "valueCode": "manual"}],
+}
 
 
 def post(client: TestClient, path: str, body: object, fhir: bool = True) -> Any:
@@ -149,3 +153,32 @@ def dtr_next_question(client: TestClient, package: Json) -> Json:
         "parameter": [{"name": "questionnaire-response", "resource": qr}],
     }
     return dict(post(client, NEXT, params, fhir=False))
+
+
+def dtr_completed(client: TestClient, name: str = "profiles-done") -> Json:
+    """The adaptive form answered to the end: the last $next-question response."""
+    from priorauth.demo.samples import DEFAULT_ATTESTATIONS
+
+    assertion = assertion_id(crd_order_sign(client, name))
+    params = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "context", "valueString": assertion}],
+    }
+    package = post(client, PACKAGE, params, fhir=False)
+    qr = dtr_next_question(client, package)
+    for _ in range(20):
+        if qr["status"] == "completed":
+            return qr
+        asked = {i["linkId"] for i in qr.get("item", [])}
+        new = [i for i in qr["contained"][0]["item"] if i["linkId"] not in asked]
+        link = new[0]["linkId"]
+        key = "valueInteger" if new[0]["type"] == "integer" else "valueBoolean"
+        # The DTR app marks what the prescriber typed (dtr-questionnaireresponse answer 1..1).
+        answer = {"extension": [MANUAL], key: DEFAULT_ATTESTATIONS[link]}
+        qr.setdefault("item", []).append({"linkId": link, "answer": [answer]})
+        body = {
+            "resourceType": "Parameters",
+            "parameter": [{"name": "questionnaire-response", "resource": qr}],
+        }
+        qr = post(client, NEXT, body, fhir=False)
+    raise AssertionError("the adaptive form did not complete in 20 questions")

@@ -94,6 +94,12 @@ GAPS: dict[str, Gap] = {
         ("QuestionnaireResponse.extension",),
         "dtr-questionnaireresponse",
     ),
+    "doc-needed-no-doc": Gap(
+        "coverage-information doc-needed = no-doc is not in the required AdditionalDocumentation "
+        "value set: issue 13 item 3",
+        ("Extension.extension:doc-needed.value[x]",),
+        "ext-coverage-information",
+    ),
     "qr-items": Gap(
         "the draft DTR QuestionnaireResponse has no item (1..*), sent as an empty array. "
         "Not named in issue 13 (nearest: item 12, the draft QuestionnaireResponse)",
@@ -382,3 +388,27 @@ def test_next_question_known_gap(client: TestClient, packages: Packages, gap: st
     package = produce.dtr_package(client, "profiles-next-gap")
     out = produce.dtr_next_question(client, package)
     assert_gap_closed(check(out, packages, DTR_QR), gap)
+
+
+def test_completed_adaptive_form_conforms_apart_from_known_gaps(
+    client: TestClient, packages: Packages
+) -> None:
+    """The last $next-question answer (status completed): dtr-questionnaireresponse, and the
+    CRD ext-coverage-information it carries (the decision's doc-needed is bound, required)."""
+    qr = produce.dtr_completed(client)
+    assert qr["status"] == "completed"
+    report = check(qr, packages, DTR_QR)
+    for ext in _coverage_extensions(qr):
+        extra = check(ext, packages, CRD + "ext-coverage-information")
+        report.violations.extend(extra.violations)
+    assert CRD + "ext-coverage-information" in report.profiles
+    assert_conforms(report, "questionnaire-text", "adaptive-url", "qr-context", "doc-needed-no-doc")
+
+
+@pytest.mark.parametrize("gap", xfail_gap("doc-needed-no-doc", "qr-context"))
+def test_completed_adaptive_form_known_gap(
+    client: TestClient, packages: Packages, gap: str
+) -> None:
+    assert_gap_closed(
+        check(produce.dtr_completed(client, "profiles-done-gap"), packages, DTR_QR), gap
+    )
