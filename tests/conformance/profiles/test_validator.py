@@ -354,6 +354,14 @@ def test_reference_types(packages: Packages) -> None:
     assert not validate(good() | {"subject": {"type": "Device", "display": "d"}}, packages).ok
 
 
+def test_us_core_targets_are_known_by_name() -> None:
+    packages = igs(shared_dir("igs"), *TARGET)
+    us_core = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-"
+    assert packages.type_of(us_core + "practitionerrole") == "PractitionerRole"
+    assert packages.type_of(us_core + "patient") == "Patient"
+    assert packages.type_of(us_core + "vital-signs") is None  # not a type's name: not checked
+
+
 def bundle(*entries: tuple[str, Json]) -> Json:
     return {
         "resourceType": "Bundle",

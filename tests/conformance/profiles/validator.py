@@ -45,6 +45,7 @@ PRIMITIVES = frozenset({
 _INTEGERS = frozenset({"integer", "unsignedInt", "positiveInt", "integer64"})
 _RESOURCE_TYPES = frozenset({"Resource", "DomainResource"})
 CORE_SD = "http://hl7.org/fhir/StructureDefinition/"
+US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-"
 
 
 def _strip(canonical: str) -> tuple[str, str | None]:
@@ -157,7 +158,23 @@ class Packages:
         url, _ = _strip(canonical)
         if url.startswith(CORE_SD):
             return url[len(CORE_SD) :]
+        if url.startswith(US_CORE):
+            # US Core is not in the packages, but its profile names say their type
+            # (us-core-practitionerrole: PractitionerRole) for the types the packages know.
+            name = url[len(US_CORE) :].replace("-", "")
+            for known in self.types():
+                if known.lower() == name:
+                    return known
         return None
+
+    def types(self) -> set[str]:
+        """Every resource type the packages' profiles constrain."""
+        return {
+            str(r["type"])
+            for found in self._by_url.values()
+            for r in found
+            if r["resourceType"] == "StructureDefinition" and r.get("kind") == "resource"
+        }
 
     def snapshot(self, sd: Json) -> list[Json] | None:
         """The snapshot elements, or the differential resolved against the base's snapshot."""
