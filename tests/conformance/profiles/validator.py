@@ -605,8 +605,10 @@ class _Run:
                 p for t in node.types if t["code"] == type_code for p in t.get("profile", [])
             ]
             if profiles:
-                for p in profiles:
-                    self.against(value, p, item.path, claimed=False)
+                # Several profiles on one type are alternatives, as for resources.
+                trial = lambda p: self.against(value, p, item.path, claimed=False)  # noqa: E731
+                for p in self._best(profiles, trial):
+                    trial(p)
             elif type_code == "Extension":
                 self._extension_by_url(value, item.path, node)
             else:
