@@ -132,13 +132,21 @@ def dtr_package(client: TestClient, name: str = "profiles-dtr") -> Json:
 
 
 def dtr_next_question(client: TestClient, package: Json) -> Json:
-    entries = [e["resource"] for e in package["parameter"][0]["resource"]["entry"]]
+    # One PackageBundle per form (DTR 2.0.1): the adaptive form and its draft are in theirs.
+    bundles = [p["resource"] for p in package["parameter"] if p.get("name") == "PackageBundle"]
+    adaptive_bundle = next(b for b in bundles if "adapt" in json.dumps(b["entry"][0]["resource"]))
+    entries = [e["resource"] for e in adaptive_bundle["entry"]]
     adaptive = next(
         r
         for r in entries
         if r["resourceType"] == "Questionnaire" and "adapt" in json.dumps(r.get("meta", {}))
     )
-    prefilled = next(r for r in entries if r["resourceType"] == "QuestionnaireResponse")
+    prefilled = next(
+        r
+        for b in bundles
+        for r in (e["resource"] for e in b["entry"])
+        if r["resourceType"] == "QuestionnaireResponse"
+    )
     qr = {
         "resourceType": "QuestionnaireResponse",
         "status": "in-progress",
