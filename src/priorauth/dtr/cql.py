@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -507,3 +507,11 @@ def attach(form: Json, policy: CompiledPolicy, base_url: str) -> Json:
 
     walk(form.get("item", []))
     return form
+
+
+def find(policies: Iterable[CompiledPolicy], wanted: str, base_url: str) -> Json | None:
+    """The Library whose id is `wanted` among the loaded policy versions, or None."""
+    for policy in policies:
+        if library_id(policy) == wanted:
+            return library(policy, base_url)
+    return None

@@ -8,7 +8,7 @@ from typing import Any
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.model import Criterion
 from priorauth.coverage.questions import Question, canonical, questions
-from priorauth.dtr import expressions
+from priorauth.dtr import cql, expressions
 
 Json = dict[str, Any]
 DTR_PROFILE = "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/dtr-std-questionnaire"
@@ -51,7 +51,8 @@ def build(policy: CompiledPolicy, base_url: str, adaptive: bool = False) -> Json
     """The form (a fresh copy: callers may add to it)."""
     import copy
 
-    return copy.deepcopy(_build(policy, base_url, adaptive))
+    # The pre-fill Library (dtr.cql): cqf-library, CQL identifiers for the items it fills.
+    return cql.attach(copy.deepcopy(_build(policy, base_url, adaptive)), policy, base_url)
 
 
 def _item(

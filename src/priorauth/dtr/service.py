@@ -20,7 +20,7 @@ from priorauth.coverage.judging import policies_in_force
 from priorauth.coverage.orders import Service, match_orders
 from priorauth.coverage.questions import canonical
 from priorauth.coverage.references import reference_id
-from priorauth.dtr import adaptive
+from priorauth.dtr import adaptive, cql
 from priorauth.dtr.questionnaire import build
 from priorauth.errors import InvalidRequest
 from priorauth.intake.shapes import check_resource
@@ -140,15 +140,16 @@ class DtrService:
             "item": _origin(adaptive.response_items(form["item"], answers)),
         }
         entries = [form, build(policy, self.svc.settings.base_url, adaptive=True), response]
+        entries.insert(2, cql.library(policy, self.svc.settings.base_url))  # the pre-fill logic
         return _package(entries)
 
     def _forms_only(self, params: dict[str, list[Json]]) -> Json:
         wanted = {str(p.get("valueCanonical", "")).split("|")[0] for p in params["questionnaire"]}
         base = self.svc.settings.base_url
-        forms = [build(p, base) for p in self.svc.library.latest() if canonical(p, base) in wanted]
-        if not forms:
+        found = [p for p in self.svc.library.latest() if canonical(p, base) in wanted]
+        if not found:
             raise NotFound("no such questionnaire")
-        return _package(forms)
+        return _package([r for p in found for r in (build(p, base), cql.library(p, base))])
 
     def _from_order(
         self, s: Any, params: dict[str, list[Json]], orders: list[Json], today: date, who: Actor
