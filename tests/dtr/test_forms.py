@@ -236,8 +236,8 @@ def test_package_from_order_and_coverage(app_client: TestClient) -> None:
     assert [e["resource"]["resourceType"] for e in entries] == [
         "Questionnaire",
         "Questionnaire",
-        "Library",
         "QuestionnaireResponse",
+        "Library",
     ]
     assert (
         _post(app_client, PACKAGE, {"resourceType": "Parameters", "parameter": []}).status_code

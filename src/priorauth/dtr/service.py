@@ -140,7 +140,7 @@ class DtrService:
             "item": _origin(adaptive.response_items(form["item"], answers)),
         }
         entries = [form, build(policy, self.svc.settings.base_url, adaptive=True), response]
-        entries.insert(2, cql.library(policy, self.svc.settings.base_url))  # the pre-fill logic
+        entries.append(cql.library(policy, self.svc.settings.base_url))  # the pre-fill logic
         return _package(entries)
 
     def _forms_only(self, params: dict[str, list[Json]]) -> Json:
