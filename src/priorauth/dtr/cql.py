@@ -388,9 +388,10 @@ def library_url(policy: CompiledPolicy, base_url: str) -> str:
     return f"{base_url.rstrip('/')}/fhir/Library/{policy.policy.id}"
 
 
-def prefills(policy: CompiledPolicy) -> list[tuple[Criterion, str, str, E]]:
+@lru_cache(maxsize=64)
+def prefills(policy: CompiledPolicy) -> tuple[tuple[Criterion, str, str, E], ...]:
     """(criterion, form linkId, define name, expression) for each documentation criterion the
-    Library pre-fills, in the form's order."""
+    Library pre-fills, in the form's order (built once per policy version: every form uses it)."""
     from priorauth.dtr.expressions import prefill
 
     p = policy.policy
@@ -401,7 +402,7 @@ def prefills(policy: CompiledPolicy) -> list[tuple[Criterion, str, str, E]]:
         found = expression_of(c, p.systems)
         if found is not None:
             out.append((c, f"doc-{c.id}", define_name(c.id), found[1]))
-    return out
+    return tuple(out)
 
 
 def cql_text(policy: CompiledPolicy) -> str:
