@@ -18,6 +18,7 @@ from priorauth.core.facts import HCPCS, LOINC
 from priorauth.core.model import walk
 from priorauth.coverage.information import COVERAGE_INFORMATION, violations
 from priorauth.demo.samples import DEFAULT_ATTESTATIONS, claims_ndjson
+from priorauth.dtr import expressions
 from priorauth.dtr.adaptive import walk_items
 from priorauth.dtr.questionnaire import build
 from priorauth.intake.claims import read_claims
@@ -135,7 +136,12 @@ def test_initial_expressions_prefill_from_us_core_data(
     for link, item in _items(form).items():
         for ext in item.get("extension", []):
             if ext["url"].endswith("sdc-questionnaire-initialExpression"):
-                got = evaluate({}, ext["valueExpression"]["expression"], env)
+                expression = ext["valueExpression"]["expression"]
+                if ext["valueExpression"]["language"] == "text/cql-identifier":
+                    # The Library's CQL fills it (tests/conformance/cql); its FHIRPath twin here.
+                    c = ip0535.criteria[link.removeprefix("doc-")]
+                    expression = expressions.prefill(c, ip0535.policy.systems)[2]  # type: ignore[index]
+                got = evaluate({}, expression, env)
                 filled[link] = got[0] if got else None
     assert float(filled["doc-D"]) == 0.8  # the lowest (baseline) FIX
     assert float(filled["doc-N"]) == 88.0
@@ -162,7 +168,14 @@ def _package(client: TestClient, assertion: str) -> list[dict]:
     )
     assert r.status_code == 200, r.text
     Parameters.model_validate(r.json())
-    bundles = [[e["resource"] for e in p["resource"]["entry"]] for p in r.json()["parameter"]]
+    bundles = [
+        [
+            e["resource"]
+            for e in p["resource"]["entry"]
+            if e["resource"]["resourceType"] != "Library"
+        ]
+        for p in r.json()["parameter"]
+    ]
     # A package Bundle per form (standard, then adaptive), each its form first.
     assert [[x["resourceType"] for x in b] for b in bundles] == [
         ["Questionnaire", "QuestionnaireResponse"]
@@ -235,7 +248,7 @@ def test_package_from_order_and_coverage(app_client: TestClient) -> None:
         [e["resource"]["resourceType"] for e in p["resource"]["entry"]]
         for p in r.json()["parameter"]
     ]
-    assert kinds == [["Questionnaire", "QuestionnaireResponse"]] * 2
+    assert kinds == [["Questionnaire", "Library", "QuestionnaireResponse"]] * 2
     assert (
         _post(app_client, PACKAGE, {"resourceType": "Parameters", "parameter": []}).status_code
         == 422

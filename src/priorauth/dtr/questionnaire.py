@@ -9,7 +9,7 @@ from typing import Any
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.model import Criterion
 from priorauth.coverage.questions import Question, canonical, questions
-from priorauth.dtr import expressions
+from priorauth.dtr import cql, expressions
 
 Json = dict[str, Any]
 DTR_PROFILE = "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/dtr-std-questionnaire"
@@ -73,19 +73,17 @@ def _narrative(title: str, items: list[Json]) -> Json:
 
 
 def dependencies(policy: CompiledPolicy, base_url: str) -> list[Json]:
-    """The Libraries (and ValueSets) the form references, for its package Bundle.
-
-    None yet: the pre-fill is FHIRPath over x-fhir-query variables. The CQL Library of a
-    policy version goes here, next to the `cqf-library` extension of expressions.libraries.
-    """
-    return []
+    """The Libraries (and ValueSets) the form references, for its package Bundle: the
+    policy version's CQL pre-fill Library (dtr.cql), named by the form's cqf-library."""
+    return [cql.library(policy, base_url)]
 
 
 def build(policy: CompiledPolicy, base_url: str, adaptive: bool = False) -> Json:
     """The form (a fresh copy: callers may add to it)."""
     import copy
 
-    return copy.deepcopy(_build(policy, base_url, adaptive))
+    # The pre-fill Library (dtr.cql): cqf-library, CQL identifiers for the items it fills.
+    return cql.attach(copy.deepcopy(_build(policy, base_url, adaptive)), policy, base_url)
 
 
 def _item(

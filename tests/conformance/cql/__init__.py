@@ -1,0 +1,1 @@
+"""CQL conformance: the generated pre-fill Libraries, run by the reference engine."""
