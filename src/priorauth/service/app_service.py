@@ -26,6 +26,7 @@ from priorauth.intake.pas_bundle import validate_bundle
 from priorauth.intake.request import PasRequest
 from priorauth.intake.shapes import check_resource
 from priorauth.keys import KeyRing, audit_key, check_secrets
+from priorauth.pas.digest import request_digest
 from priorauth.pas.members import member_key
 from priorauth.pas.records import CLIENT_DECIDER, CaseRecord, Decision, RequestKeys, Voided
 from priorauth.pas.request import InquiryKeys, read_inquiry, read_keys
@@ -235,10 +236,14 @@ class PriorAuthService(SubscriptionsMixin):
             # Judge before looking for a duplicate: a broken bundle is refused even if resent.
             judged = self._judge(s, request, keys)
             policy, evaluation = judged.policy, judged.to_dict()
+            digest = request_digest(bundle)
             existing = case_store.find_submission(s, keys)
-            if existing is not None:
+            revision = keys.related is not None or keys.certification == REVISE
+            if existing is not None and _same_content(existing, digest):
                 return Submitted(case_store.to_record(existing), False)
-            if keys.related is not None or keys.certification == REVISE:
+            if existing is not None and not revision:
+                raise _other_content(keys)
+            if revision:
                 return _as(
                     "revise", lambda: self._revise(s, keys, request, policy, evaluation, now, who)
                 )
@@ -255,6 +260,7 @@ class PriorAuthService(SubscriptionsMixin):
                 recommendation=evaluation["recommendation"] if evaluation else None,
                 evaluation=evaluation,
                 member_key=self.member_key(keys.member_system, keys.member_id),
+                digest=digest,
             )
             entries = _submission_entries(who, row.id, True, judged.determination)
             row, created = case_store.insert_case(
@@ -263,6 +269,8 @@ class PriorAuthService(SubscriptionsMixin):
                 actor=keys.submitter.key(),
                 also=lambda s: self.audit.append_in(s, entries, now),
             )
+            if not created and not _same_content(row, digest):
+                raise _other_content(keys)  # a concurrent, different request won the race
             log.info("case %s %s", row.id, "stored" if created else "already stored")
             # A new case answers from the request already parsed; a clash, from its own.
             return Submitted(
@@ -377,6 +385,7 @@ class PriorAuthService(SubscriptionsMixin):
         row.member_id = keys.member_id
         row.service_codes = " ".join(keys.service_codes)
         row.request_bundle = request.raw or b""
+        row.request_digest = request_digest(request.bundle)
         for column, words in case_store.summary_columns(request).items():
             setattr(row, column, words)
         row.evaluation = evaluation
@@ -789,6 +798,23 @@ def _submission_entries(
                 Entry(SYSTEM, "doc-request", "success", case, {"items": len(judged.missing)})
             )
     return entries
+
+
+def _same_content(row: CaseRow, digest: str) -> bool:
+    """A stored case is this request again: same digest (a case stored before digests
+    were kept is taken as the same, as it was then)."""
+    return row.request_digest is None or row.request_digest == digest
+
+
+def _other_content(keys: RequestKeys) -> Conflict:
+    """A different request under an identifier already used, and no revision: refused, never
+    answered with the other request's outcome (PAS: one Claim.identifier, one request)."""
+    return Conflict(
+        f"Claim.identifier {keys.claim_identifier.key()} is already used by another request "
+        "with different content: send a new identifier, or a revision (Claim.related and "
+        "certificationType S) of the earlier request",
+        "Bundle.entry[0].resource.identifier[0]",
+    )
 
 
 def _as(action: str, fn: Callable[[], T]) -> T:

@@ -55,6 +55,7 @@ def new_case(
     recommendation: str | None,
     evaluation: dict[str, Any] | None,
     member_key: str | None = None,
+    digest: str | None = None,
 ) -> CaseRow:
     cid = str(uuid.uuid4())
     return CaseRow(
@@ -76,6 +77,7 @@ def new_case(
         evaluation=evaluation,
         request_bundle=request.raw or b"",
         keys=keys_to_json(keys),
+        request_digest=digest,
         **summary_columns(request),
     )
 
