@@ -78,12 +78,12 @@ def test_pended_response_names_what_is_missing(client: TestClient) -> None:
     cr = claim_response(r)
     notes = " ".join(n["text"] for n in cr.get("processNote", []))
     assert "777-3" in notes and "no-uncontrolled-hiv" in notes
-    comm_ref = cr["communicationRequest"][0]["reference"]
     entries = {e["fullUrl"]: e["resource"] for e in r.json()["entry"]}
-    comm = entries[comm_ref]
-    assert comm["resourceType"] == "CommunicationRequest"
-    payload = " ".join(p["contentString"] for p in comm["payload"])
-    assert "777-3" in payload and "no-uncontrolled-hiv" in payload
+    comms = [entries[ref["reference"]] for ref in cr["communicationRequest"]]
+    assert all(c["resourceType"] == "CommunicationRequest" for c in comms)
+    # One request per document; the words are the note, the payload a LOINC attachment code.
+    words = " ".join(c["note"][0]["text"] for c in comms)
+    assert "777-3" in words and "no-uncontrolled-hiv" in words
 
 
 def test_decisions_flow_to_the_claim_response_and_inquiry(client: TestClient) -> None:
