@@ -1,6 +1,6 @@
 """PAS 2.2.1 response Bundle: identifier, items and documentation requests (issue 13 item 8;
 IG profiles profile-pas-response-bundle, profile-claimresponse-base, profile-communicationrequest,
-ValueSet pas-loinc-attachment-codes; davinci-pas-test-kit fixture approval_pa_submit_request.json)."""
+ValueSet pas-loinc-attachment-codes; davinci-pas-test-kit approval_pa_submit_request.json)."""
 
 from __future__ import annotations
 
