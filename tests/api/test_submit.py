@@ -217,8 +217,23 @@ def test_case_api_lists_open_cases_soonest_deadline_first(client: TestClient) ->
     assert one["history"][0]["kind"] == "submitted"
 
 
-def test_inquiry_without_a_match_is_404(client: TestClient) -> None:
+def test_inquiry_without_a_match_is_an_empty_parameters(client: TestClient) -> None:
+    """PAS 2.2.1 Claim-inquiry: 0..* return; no match is no return parameter, not 404."""
     r = post_fhir(client, INQUIRE, inquiry_for(hemgenix_request(name="never-sent")))
+    assert r.status_code == 200
+    assert r.json()["resourceType"] == "Parameters"
+    assert "parameter" not in r.json()
+
+
+def test_a_201_inquiry_without_a_match_is_404(client: TestClient) -> None:
+    """A PAS 2.0.1 inquiry (its profile says so) keeps the Bundle answer, and 404."""
+    q = inquiry_for(hemgenix_request(name="never-sent"))
+    q["meta"] = {
+        "profile": [
+            "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-pas-inquiry-request-bundle|2.0.1"
+        ]
+    }
+    r = post_fhir(client, INQUIRE, q)
     assert r.status_code == 404
     assert r.json()["resourceType"] == "OperationOutcome"
 

@@ -17,7 +17,7 @@ from priorauth.auth.actors import Actor
 from priorauth.errors import InvalidRequest
 from priorauth.pas.capability import capability_statement
 from priorauth.pas.records import CaseRecord
-from priorauth.pas.response import claim_response_bundle
+from priorauth.pas.response import claim_response_bundle, inquiry_parameters
 from priorauth.service.app_service import PriorAuthService
 from priorauth.service.errors import BadRequest, Unprocessable
 
@@ -65,8 +65,14 @@ async def submit(
 async def inquire(
     svc: Service, who: Annotated[Actor, Depends(require(sc.INQUIRE))], body: Body
 ) -> FhirResponse:
-    record = await run_in_threadpool(svc.inquire, body, who)
-    return _bundle_response(svc, record, 200, inquiry=True)
+    found = await run_in_threadpool(svc.inquire, body, who)
+    if not found.parameters:  # PAS 2.0.1: one inquiry response Bundle, the newest match
+        return _bundle_response(svc, found.records[0], 200, inquiry=True)
+    now, name = svc.clock(), svc.settings.insurer_name
+    bundles = [
+        claim_response_bundle(r, now=now, insurer_name=name, inquiry=True) for r in found.records
+    ]
+    return FhirResponse(inquiry_parameters(bundles))
 
 
 @router.get("/ClaimResponse/{case_id}", summary="Read a ClaimResponse (the case's current state)")

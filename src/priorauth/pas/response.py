@@ -65,7 +65,7 @@ ISSUE_TYPES = frozenset({
     "exception", "timeout", "incomplete", "throttled", "informational",
 })  # fmt: skip
 
-__all__ = ["claim_response_bundle", "operation_outcome"]
+__all__ = ["claim_response_bundle", "inquiry_parameters", "operation_outcome"]
 
 
 def claim_response_bundle(
@@ -119,6 +119,15 @@ def _bundle_identifier(case: CaseRecord, bundle_id: str) -> dict[str, Any]:
     if isinstance(sent, dict) and isinstance(sent.get("value"), str) and sent["value"].strip():
         return copy.deepcopy(sent)
     return {"system": URI, "value": f"urn:uuid:{bundle_id}"}
+
+
+def inquiry_parameters(bundles: list[dict[str, Any]]) -> dict[str, Any]:
+    """PAS 2.2.1 $inquire output (OperationDefinition Claim-inquiry): one "return"
+    parameter per matching inquiry response Bundle; none at all when nothing matches."""
+    out: dict[str, Any] = {"resourceType": "Parameters", "id": str(uuid.uuid4())}
+    if bundles:
+        out["parameter"] = [{"name": "return", "resource": b} for b in bundles]
+    return out
 
 
 def operation_outcome(

@@ -29,7 +29,13 @@ from priorauth.keys import KeyRing, audit_key, check_secrets
 from priorauth.pas.digest import request_digest
 from priorauth.pas.members import member_key
 from priorauth.pas.records import CLIENT_DECIDER, CaseRecord, Decision, RequestKeys, Voided
-from priorauth.pas.request import InquiryKeys, read_inquiry, read_keys
+from priorauth.pas.request import (
+    InquiryKeys,
+    read_inquiry,
+    read_keys,
+    trace_numbers,
+    unwrap_inquiry,
+)
 from priorauth.policies import PolicyLibrary
 from priorauth.policies.judging import ClaimsLookup, Judged, judge
 from priorauth.service.errors import (
@@ -150,6 +156,12 @@ class SubscriptionsMixin:
     def outbox(self, who: Actor | None = None, status: str | None = None) -> list[dict[str, Any]]:
         """Notification deliveries, newest first (an organization's client sees its own)."""
         return outbox_rows(self.sessions, status, who.organization if who else None)
+
+
+@dataclass
+class Inquired:
+    records: list[CaseRecord]  # newest first
+    parameters: bool  # answer as PAS 2.2.1 Parameters (else a 2.0.1 Bundle)
 
 
 @dataclass
@@ -434,14 +446,17 @@ class PriorAuthService(SubscriptionsMixin):
 
     # --- reading ----------------------------------------------------------------
 
-    def _inquire(self, raw: bytes, who: Actor) -> CaseRecord:
-        _, q = _read(raw, read_inquiry, "inquiry", who)
+    def _inquire(self, raw: bytes, who: Actor) -> Inquired:
+        wrapped = _unwrap(raw)
+        _, q = _read(raw if wrapped is None else wrapped, read_inquiry, "inquiry", who)
+        version = q.version or self.settings.pas_version
         with self.sessions() as s:
             member = self.member_key(q.member_system, q.member_id)
-            row = case_store.find_for_inquiry(s, member, q.submitter.key(), q.service_codes)
-            if row is None:
-                raise NotFound("no prior authorization matches this member, provider and service")
-            return case_store.to_record(row)
+            rows = case_store.cases_for_inquiry(s, member, q.submitter.key())
+            records = [case_store.to_record(row) for row in rows]
+        return Inquired(
+            _matching(records, q), parameters=wrapped is not None or not version.startswith("2.0")
+        )
 
     def case(
         self, case_id: str, with_history: bool = False, who: Actor | None = None
@@ -657,10 +672,19 @@ class PriorAuthService(SubscriptionsMixin):
             self.audit.record_many(_submission_entries(who, record.id, False))
         return result
 
-    def inquire(self, raw: bytes, who: Actor = SYSTEM) -> CaseRecord:
-        record = self._audit_run("inquire", who, lambda: self._inquire(raw, who))
-        self.audit.record(who, "inquire", "success", f"case/{record.id}")
-        return record
+    def inquire(self, raw: bytes, who: Actor = SYSTEM) -> Inquired:
+        """Every case the inquiry matches (PAS $inquire), each read audited.
+
+        A 2.0.1 inquiry is answered with one Bundle (the newest match; none is 404); a
+        2.2.1 one (the default) with Parameters holding every match, none included.
+        """
+        found = self._audit_run("inquire", who, lambda: self._inquire(raw, who))
+        if not found.records and not found.parameters:
+            self.audit.record_refusal(who, "inquire", None, reason="not-found")
+            raise NotFound("no prior authorization matches this member, provider and service")
+        for record in found.records if found.parameters else found.records[:1]:
+            self.audit.record(who, "inquire", "success", f"case/{record.id}")
+        return found
 
     def decide(
         self,
@@ -798,6 +822,44 @@ def _submission_entries(
                 Entry(SYSTEM, "doc-request", "success", case, {"items": len(judged.missing)})
             )
     return entries
+
+
+def _unwrap(raw: bytes) -> bytes | None:
+    """The inquiry Bundle of a Parameters body (re-encoded), or None for a bare Bundle."""
+    import orjson
+
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None  # _read answers it
+    try:
+        bundle, wrapped = unwrap_inquiry(body)
+    except InvalidRequest as e:
+        raise BadRequest(f"not a PAS inquiry: {e}") from e
+    return orjson.dumps(bundle) if wrapped else None
+
+
+def _matching(records: list[CaseRecord], q: InquiryKeys) -> list[CaseRecord]:
+    """The member's and provider's cases the inquiry names, newest first.
+
+    An inquiry that names a request by its trace numbers (Claim.identifier, the items'
+    itemTraceNumber) gets those requests whatever service codes it carries (X12 278
+    inquiries often code the service differently); otherwise a shared service code
+    selects, and no service code (or "not-applicable") selects every case.
+    """
+    traces = set(q.trace_numbers)
+    if q.claim_identifier is not None:
+        traces.add(q.claim_identifier.value)
+    by_trace = [
+        r
+        for r in records
+        if r.keys.claim_identifier.value in traces or traces & set(trace_numbers(r.request))
+    ]
+    if by_trace:
+        return by_trace
+    if not q.service_codes:
+        return records
+    return [r for r in records if set(q.service_codes) & set(r.keys.service_codes)]
 
 
 def _same_content(row: CaseRow, digest: str) -> bool:
