@@ -101,6 +101,30 @@ async def create_subscription(
     return FhirResponse(created, status_code=201)
 
 
+@router.put("/Subscription/{sub_id}", openapi_extra=FHIR_BODY, summary="Update a PAS Subscription")
+async def update_subscription(
+    svc: Service,
+    sub_id: str,
+    who: Annotated[Actor, Depends(require(sc.SUBSCRIPTION))],
+    body: Body,
+) -> FhirResponse:
+    try:
+        resource = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise BadRequest(f"the body is not JSON: {e}") from e
+    if not isinstance(resource, dict):
+        raise BadRequest("the body is not a FHIR Subscription")
+    updated = await run_in_threadpool(svc.update_subscription, sub_id, resource, who)
+    return FhirResponse(updated)
+
+
+@router.get("/Subscription/{sub_id}/$status", summary="Backport $status of a Subscription")
+async def subscription_status(
+    svc: Service, sub_id: str, who: Annotated[Actor, Depends(require(sc.SUBSCRIPTION))]
+) -> FhirResponse:
+    return FhirResponse(await run_in_threadpool(svc.subscription_status, sub_id, who))
+
+
 @router.get("/Subscription/{sub_id}")
 async def read_subscription(
     svc: Service, sub_id: str, who: Annotated[Actor, Depends(require(sc.SUBSCRIPTION))]

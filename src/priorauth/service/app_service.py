@@ -36,6 +36,7 @@ from priorauth.pas.request import (
     trace_numbers,
     unwrap_inquiry,
 )
+from priorauth.pas.subscriptions import SubscriptionRequest
 from priorauth.policies import PolicyLibrary
 from priorauth.policies.judging import ClaimsLookup, Judged, judge
 from priorauth.service.errors import (
@@ -55,7 +56,7 @@ from priorauth.store import cases as case_store
 from priorauth.store import claims as claims_store
 from priorauth.store.audit import AuditLog, Entry
 from priorauth.store.db import session_factory
-from priorauth.store.models import CaseRow
+from priorauth.store.models import CaseRow, SubscriptionRow
 
 log = logging.getLogger("priorauth.service")
 
@@ -82,22 +83,10 @@ class SubscriptionsMixin:
     def _subscribe(self, resource: dict[str, Any], who: Actor) -> dict[str, Any]:
         import uuid
 
-        from priorauth.pas.subscriptions import read_subscription, subscription_resource
+        from priorauth.pas.subscriptions import subscription_resource
         from priorauth.store.models import SubscriptionRow
 
-        try:
-            req = read_subscription(resource)
-        except InvalidRequest as e:  # a malformed one: 422, audited as a failure
-            raise Unprocessable(str(e), e.where) from e
-        if who.organization and req.org_identifier != who.organization:
-            raise Forbidden("a client may subscribe to its own organization's results only")
-        try:
-            # Checked here on what the name resolves to now, and again at every delivery.
-            self.outbound.check(req.endpoint)
-        except OutboundRefused as e:
-            raise Unprocessable(
-                f"channel.endpoint is refused: {e}", "Subscription.channel.endpoint"
-            ) from e
+        req = self._checked_subscription(resource, who)
         sid = str(uuid.uuid4())
         now = self.clock()
         with self.write_lock, self.sessions() as s:
@@ -112,6 +101,7 @@ class SubscriptionsMixin:
                 topic=req.topic,
                 events_sent=0,
                 created_at=now,
+                payload_type=req.payload,
             )
             s.add(row)
             s.flush()
@@ -120,14 +110,77 @@ class SubscriptionsMixin:
         self.notifier.wake()
         return subscription_resource(sid, req, "requested")
 
-    def _read_subscription(self, sub_id: str, who: Actor) -> dict[str, Any]:
-        from priorauth.pas.subscriptions import SubscriptionRequest, subscription_resource
+    def _checked_subscription(self, resource: dict[str, Any], who: Actor) -> SubscriptionRequest:
+        """A valid PAS Subscription for the caller's own organization, to an allowed endpoint."""
+        from priorauth.pas.subscriptions import read_subscription
+
+        try:
+            req = read_subscription(resource)
+        except InvalidRequest as e:  # a malformed one: 422, audited as a failure
+            raise Unprocessable(str(e), e.where) from e
+        # spec-59: a sending system subscribes to its own prior authorizations only.
+        if who.organization and set(req.organizations) != {who.organization}:
+            raise Forbidden("a client may subscribe to its own organization's results only")
+        try:
+            # Checked here on what the name resolves to now, and again at every delivery.
+            self.outbound.check(req.endpoint)
+        except OutboundRefused as e:
+            raise Unprocessable(
+                f"channel.endpoint is refused: {e}", "Subscription.channel.endpoint"
+            ) from e
+        return req
+
+    def _own_subscription(self, s: Session, sub_id: str, who: Actor) -> SubscriptionRow:
+        from priorauth.pas.subscriptions import organizations
         from priorauth.store.models import SubscriptionRow
 
+        row = s.get(SubscriptionRow, sub_id)
+        if row is None or (
+            who.organization and who.organization not in organizations(row.org_identifier)
+        ):
+            raise NotFound(f"no Subscription {sub_id}")
+        return row
+
+    def _update_subscription(
+        self, sub_id: str, resource: dict[str, Any], who: Actor
+    ) -> dict[str, Any]:
+        """Replace a Subscription (PUT): checked as a new one, then handshaken again."""
+        from priorauth.pas.subscriptions import subscription_resource
+
+        if resource.get("id") not in (None, sub_id):
+            raise BadRequest("the Subscription's id is not the one in the URL")
+        req = self._checked_subscription(resource, who)
+        now = self.clock()
+        with self.write_lock, self.sessions() as s:
+            row = self._own_subscription(s, sub_id, who)
+            cancel_pending(s, sub_id, now)
+            row.status = "requested"
+            row.org_identifier = req.org_identifier
+            row.endpoint = req.endpoint
+            row.content = req.content
+            row.headers = list(req.headers)
+            row.topic = req.topic
+            row.payload_type = req.payload
+            s.flush()
+            enqueue_handshake(s, row, now, self.settings)
+            s.commit()
+        self.notifier.wake()
+        return subscription_resource(sub_id, req, "requested")
+
+    def _subscription_status(self, sub_id: str, who: Actor) -> dict[str, Any]:
+        from priorauth.pas.subscriptions import status_parameters
+
         with self.sessions() as s:
-            row = s.get(SubscriptionRow, sub_id)
-            if row is None or (who.organization and row.org_identifier != who.organization):
-                raise NotFound(f"no Subscription {sub_id}")
+            row = self._own_subscription(s, sub_id, who)
+            return status_parameters(
+                row.id, self.settings.base_url, row.topic, row.status, row.events_sent
+            )
+
+    def _read_subscription(self, sub_id: str, who: Actor) -> dict[str, Any]:
+        from priorauth.pas.subscriptions import SubscriptionRequest, subscription_resource
+
+        with self.sessions() as s:
+            row = self._own_subscription(s, sub_id, who)
             req = SubscriptionRequest(
                 topic=row.topic,
                 org_identifier=row.org_identifier,
@@ -135,16 +188,13 @@ class SubscriptionsMixin:
                 content=row.content,  # type: ignore[arg-type]
                 headers=tuple(row.headers),
                 channel="rest-hook",
+                payload=row.payload_type or "application/fhir+json",
             )
             return subscription_resource(row.id, req, row.status)
 
     def _unsubscribe(self, sub_id: str, who: Actor) -> None:
-        from priorauth.store.models import SubscriptionRow
-
         with self.write_lock, self.sessions() as s:
-            row = s.get(SubscriptionRow, sub_id)
-            if row is None or (who.organization and row.org_identifier != who.organization):
-                raise NotFound(f"no Subscription {sub_id}")
+            row = self._own_subscription(s, sub_id, who)
             cancel_pending(s, sub_id, self.clock())
             s.delete(row)
             # Recorded in the deletion's own transaction: no record, no deletion.
@@ -736,6 +786,24 @@ class PriorAuthService(SubscriptionsMixin):
         """Read a Subscription (its endpoint and headers are the organization's)."""
         entity = f"subscription/{sub_id}"
         found = self.audited("read", who, lambda: self._read_subscription(sub_id, who), entity)
+        self.audit.record(who, "read", "success", entity)
+        return found
+
+    def update_subscription(
+        self, sub_id: str, resource: dict[str, Any], who: Actor = SYSTEM
+    ) -> dict[str, Any]:
+        """Replace a Subscription (FHIR update); it is handshaken again before events."""
+        entity = f"subscription/{sub_id}"
+        updated = self.audited(
+            "subscribe", who, lambda: self._update_subscription(sub_id, resource, who), entity
+        )
+        self.audit.record(who, "subscribe", "success", entity, update=True)
+        return updated
+
+    def subscription_status(self, sub_id: str, who: Actor = SYSTEM) -> dict[str, Any]:
+        """Backport $status of a Subscription."""
+        entity = f"subscription/{sub_id}"
+        found = self.audited("read", who, lambda: self._subscription_status(sub_id, who), entity)
         self.audit.record(who, "read", "success", entity)
         return found
 

@@ -154,6 +154,8 @@ class SubscriptionRow(Base):
     topic: Mapped[str] = mapped_column(Text)
     events_sent: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # channel.payload: the Content-Type notifications are sent with (NULL: fhir+json).
+    payload_type: Mapped[str | None] = mapped_column(String(40))
 
 
 class OutboxRow(Base):

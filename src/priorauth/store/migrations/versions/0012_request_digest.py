@@ -18,8 +18,13 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("cases") as batch_op:
         batch_op.add_column(sa.Column("request_digest", sa.String(length=64), nullable=True))
+    # A subscription's channel.payload (its notifications' Content-Type).
+    with op.batch_alter_table("subscriptions") as batch_op:
+        batch_op.add_column(sa.Column("payload_type", sa.String(length=40), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("subscriptions") as batch_op:
+        batch_op.drop_column("payload_type")
     with op.batch_alter_table("cases") as batch_op:
         batch_op.drop_column("request_digest")
