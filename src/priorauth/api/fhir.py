@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from priorauth import __version__
@@ -19,9 +19,18 @@ from priorauth.pas.capability import capability_statement
 from priorauth.pas.records import CaseRecord
 from priorauth.pas.response import claim_response_bundle, inquiry_parameters
 from priorauth.service.app_service import PriorAuthService
-from priorauth.service.errors import BadRequest, Unprocessable
+from priorauth.service.errors import BadRequest, Unprocessable, UnsupportedMedia
 
-router = APIRouter(prefix="/fhir", tags=["FHIR"])
+
+def json_only(request: Request) -> None:
+    """The FHIR API reads JSON only (the CapabilityStatement says format json): an XML
+    body is refused with 415 before it is read, not parsed as broken JSON (400)."""
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind.endswith("xml") or kind.endswith("+xml"):
+        raise UnsupportedMedia(f"{kind} is not supported: send application/fhir+json (FHIR JSON)")
+
+
+router = APIRouter(prefix="/fhir", tags=["FHIR"], dependencies=[Depends(json_only)])
 
 # The bodies are read raw (to enforce the size limit and answer with OperationOutcome),
 # so their shape is declared here for the OpenAPI schema and its fuzzers.
