@@ -272,11 +272,16 @@ def test_metadata_claims_only_what_is_served(client: TestClient) -> None:
     for res in cs["rest"][0]["resource"]:
         kind = res["type"]
         for op in res.get("operation", []):
-            assert ("POST", f"/fhir/{kind}/${op['name']}") in served, op["name"]
+            # A type-level operation, or an instance-level one (Subscription $status).
+            assert ("POST", f"/fhir/{kind}/${op['name']}") in served or any(
+                m == "POST" and p.startswith(f"/fhir/{kind}/{{") and p.endswith(f"/${op['name']}")
+                for m, p in served
+            ), op["name"]
         for i in res.get("interaction", []):
             method, path = {
                 "read": ("GET", f"/fhir/{kind}/{{"),
                 "create": ("POST", f"/fhir/{kind}"),
+                "update": ("PUT", f"/fhir/{kind}/{{"),
                 "delete": ("DELETE", f"/fhir/{kind}/{{"),
             }[i["code"]]
             assert any(m == method and p.startswith(path) for m, p in served), (kind, i["code"])

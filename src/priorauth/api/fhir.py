@@ -127,6 +127,7 @@ async def update_subscription(
     return FhirResponse(updated)
 
 
+@router.post("/Subscription/{sub_id}/$status", summary="Backport $status of a Subscription")
 @router.get("/Subscription/{sub_id}/$status", summary="Backport $status of a Subscription")
 async def subscription_status(
     svc: Service, sub_id: str, who: Annotated[Actor, Depends(require(sc.SUBSCRIPTION))]
