@@ -62,6 +62,7 @@ log = logging.getLogger("priorauth.service")
 
 T = TypeVar("T")
 CANCEL = "3"  # X12 1322 certification type: cancel
+AUTO_DECIDER = "system/auto-approval"  # decided_by of an approval the policy leaves to the engine
 REVISE = "S"  # X12 1322 certification type: revised
 
 
@@ -335,9 +336,28 @@ class PriorAuthService(SubscriptionsMixin):
                 raise _other_content(keys)  # a concurrent, different request won the race
             log.info("case %s %s", row.id, "stored" if created else "already stored")
             # A new case answers from the request already parsed; a clash, from its own.
-            return Submitted(
+            result = Submitted(
                 case_store.to_record(row, request=request if created else None), created
             )
+        if created and self.settings.auto_approve and _decided_at_once(policy, judged):
+            result = Submitted(self._approve_at_once(result.record), True)
+        return result
+
+    def _approve_at_once(self, record: CaseRecord) -> CaseRecord:
+        """Approve a case the policy lets the engine decide (A1); pended (A4) if the
+        approval cannot be recorded (the member's lifetime limit is reached)."""
+        try:
+            return self._decide(
+                record.id,
+                "approve",
+                AUTO_DECIDER,
+                "every criterion of the policy is met; the policy does not send approvals "
+                "to the Medical Director",
+                by=SYSTEM,
+            )
+        except (Conflict, Unprocessable) as e:
+            log.info("case %s not approved at once: %s", record.id, e.reason)
+            return record
 
     def member_key(self, system: str | None, value: str | None) -> str | None:
         """The member's normalised identifier under this payer's settings."""
@@ -928,6 +948,21 @@ def _matching(records: list[CaseRecord], q: InquiryKeys) -> list[CaseRecord]:
     if not q.service_codes:
         return records
     return [r for r in records if set(q.service_codes) & set(r.keys.service_codes)]
+
+
+def _decided_at_once(policy: CompiledPolicy | None, judged: Judged) -> bool:
+    """The policy lets the engine approve (issue 13 item 10): no Medical Director review of
+    approvals (approval.medical_director_review is not "all"), every criterion met with
+    nothing missing and nothing changed (recommendation approve), and no criterion a
+    person must verify (evidence md_verification)."""
+    found = judged.determination
+    if policy is None or found is None:
+        return False
+    if policy.policy.approval.medical_director_review == "all" or found.medical_director_review:
+        return False
+    if found.recommendation != "approve" or found.missing:
+        return False
+    return not any(c.evidence == "md_verification" for c in policy.criteria.values())
 
 
 def _same_content(row: CaseRow, digest: str) -> bool:
