@@ -104,6 +104,12 @@ class Settings:
     fhir_validation: bool = True
     base_url: str = "http://127.0.0.1:8000"
     insurer_name: str = "priorauth payer"
+    # The PAS version $inquire answers in when the inquiry does not say (a profile with
+    # "|2.0.1" or "|2.2.1"): 2.2.1 answers Parameters, 2.0.1 one Bundle.
+    pas_version: str = "2.2.1"
+    # Approve at once (A1) what a policy does not send to the Medical Director and the
+    # engine finds fully met; off: every request pends for a person (A4).
+    auto_approve: bool = True
     notify_timeout_seconds: float = 5.0
     # Where the server's own requests (subscription notifications, CRD prefetch) may go:
     # public addresses only, plus these host names ("ehr.local", "*.corp.example") and
@@ -214,6 +220,8 @@ class Settings:
             limit_concurrency=_int("PRIORAUTH_LIMIT_CONCURRENCY", cls.limit_concurrency),
             base_url=os.environ.get("PRIORAUTH_BASE_URL") or cls.base_url,
             insurer_name=os.environ.get("PRIORAUTH_INSURER_NAME") or cls.insurer_name,
+            pas_version=os.environ.get("PRIORAUTH_PAS_VERSION") or cls.pas_version,
+            auto_approve=_bool("PRIORAUTH_AUTO_APPROVE", cls.auto_approve),
             case_sensitive_id_systems=_list("PRIORAUTH_CASE_SENSITIVE_ID_SYSTEMS"),
             member_id_system=os.environ.get("PRIORAUTH_MEMBER_ID_SYSTEM", "").strip(),
             outbound_allow=_hosts_or_networks("PRIORAUTH_OUTBOUND_ALLOW"),

@@ -60,7 +60,11 @@ def post_fhir(client: TestClient, path: str, body: object) -> object:
 
 
 def claim_response(r) -> dict:  # type: ignore[no-untyped-def]
+    """The ClaimResponse of a response Bundle, or of the first Bundle a PAS 2.2.1 $inquire
+    Parameters returns."""
     bundle = r.json()
+    if bundle["resourceType"] == "Parameters":
+        bundle = bundle["parameter"][0]["resource"]
     assert bundle["resourceType"] == "Bundle"
     first = bundle["entry"][0]["resource"]
     assert first["resourceType"] == "ClaimResponse"

@@ -78,12 +78,12 @@ def test_pended_response_names_what_is_missing(client: TestClient) -> None:
     cr = claim_response(r)
     notes = " ".join(n["text"] for n in cr.get("processNote", []))
     assert "777-3" in notes and "no-uncontrolled-hiv" in notes
-    comm_ref = cr["communicationRequest"][0]["reference"]
     entries = {e["fullUrl"]: e["resource"] for e in r.json()["entry"]}
-    comm = entries[comm_ref]
-    assert comm["resourceType"] == "CommunicationRequest"
-    payload = " ".join(p["contentString"] for p in comm["payload"])
-    assert "777-3" in payload and "no-uncontrolled-hiv" in payload
+    comms = [entries[ref["reference"]] for ref in cr["communicationRequest"]]
+    assert all(c["resourceType"] == "CommunicationRequest" for c in comms)
+    # One request per document; the words are the note, the payload a LOINC attachment code.
+    words = " ".join(c["note"][0]["text"] for c in comms)
+    assert "777-3" in words and "no-uncontrolled-hiv" in words
 
 
 def test_decisions_flow_to_the_claim_response_and_inquiry(client: TestClient) -> None:
@@ -217,8 +217,23 @@ def test_case_api_lists_open_cases_soonest_deadline_first(client: TestClient) ->
     assert one["history"][0]["kind"] == "submitted"
 
 
-def test_inquiry_without_a_match_is_404(client: TestClient) -> None:
+def test_inquiry_without_a_match_is_an_empty_parameters(client: TestClient) -> None:
+    """PAS 2.2.1 Claim-inquiry: 0..* return; no match is no return parameter, not 404."""
     r = post_fhir(client, INQUIRE, inquiry_for(hemgenix_request(name="never-sent")))
+    assert r.status_code == 200
+    assert r.json()["resourceType"] == "Parameters"
+    assert "parameter" not in r.json()
+
+
+def test_a_201_inquiry_without_a_match_is_404(client: TestClient) -> None:
+    """A PAS 2.0.1 inquiry (its profile says so) keeps the Bundle answer, and 404."""
+    q = inquiry_for(hemgenix_request(name="never-sent"))
+    q["meta"] = {
+        "profile": [
+            "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-pas-inquiry-request-bundle|2.0.1"
+        ]
+    }
+    r = post_fhir(client, INQUIRE, q)
     assert r.status_code == 404
     assert r.json()["resourceType"] == "OperationOutcome"
 
@@ -257,11 +272,16 @@ def test_metadata_claims_only_what_is_served(client: TestClient) -> None:
     for res in cs["rest"][0]["resource"]:
         kind = res["type"]
         for op in res.get("operation", []):
-            assert ("POST", f"/fhir/{kind}/${op['name']}") in served, op["name"]
+            # A type-level operation, or an instance-level one (Subscription $status).
+            assert ("POST", f"/fhir/{kind}/${op['name']}") in served or any(
+                m == "POST" and p.startswith(f"/fhir/{kind}/{{") and p.endswith(f"/${op['name']}")
+                for m, p in served
+            ), op["name"]
         for i in res.get("interaction", []):
             method, path = {
                 "read": ("GET", f"/fhir/{kind}/{{"),
                 "create": ("POST", f"/fhir/{kind}"),
+                "update": ("PUT", f"/fhir/{kind}/{{"),
                 "delete": ("DELETE", f"/fhir/{kind}/{{"),
             }[i["code"]]
             assert any(m == method and p.startswith(path) for m, p in served), (kind, i["code"])

@@ -57,13 +57,15 @@ def test_decision_is_pushed_to_the_subscriber(
     assert receiver.kinds() == ["handshake", "event-notification"]
     headers, note = receiver.received[1]
     assert headers["Authorization"] == "Bearer provider-token"
-    assert headers["Content-Type"].startswith("application/fhir+json")
+    # The IG example asks for channel.payload application/json: honoured.
+    assert headers["Content-Type"].startswith("application/json")
     assert note["type"] == "history"
     status = note["entry"][0]["resource"]
     assert status["resourceType"] == "Parameters"
-    pushed = next(
-        e["resource"] for e in note["entry"] if e["resource"]["resourceType"] == "ClaimResponse"
-    )
+    # spec-61: the focus is the whole PAS response Bundle, its ClaimResponse first.
+    (response,) = [e["resource"] for e in note["entry"][1:]]
+    assert response["resourceType"] == "Bundle"
+    pushed = response["entry"][0]["resource"]
     assert pushed["id"] == cr["id"]
     assert action_codes(pushed) == ["A1"]
     history = service.case(cr["id"], with_history=True).history

@@ -52,8 +52,13 @@ def test_lists_exactly_what_the_server_does() -> None:
     assert [i["code"] for i in resources["ClaimResponse"]["interaction"]] == ["read"]
     assert "operation" not in resources["ClaimResponse"]
     subscription = resources["Subscription"]
-    assert [i["code"] for i in subscription["interaction"]] == ["create", "read", "delete"]
-    assert "operation" not in subscription
+    assert [i["code"] for i in subscription["interaction"]] == [
+        "create",
+        "read",
+        "update",
+        "delete",
+    ]
+    assert [o["name"] for o in subscription["operation"]] == ["status"]
     assert subscription["extension"][0]["valueCanonical"] == (
         "http://hl7.org/fhir/us/davinci-pas/SubscriptionTopic/PASSubscriptionTopic"
     )

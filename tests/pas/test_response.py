@@ -188,14 +188,19 @@ def test_pended_with_missing_documentation() -> None:
     assert all(n["type"] == "display" for n in response["processNote"])
     assert [n["number"] for n in response["processNote"]] == list(range(1, len(notes) + 1))
 
-    (comm_ref,) = response["communicationRequest"]
-    comm_entry = next(e for e in bundle["entry"] if e["fullUrl"] == comm_ref["reference"])
-    comm = comm_entry["resource"]
-    assert comm["resourceType"] == "CommunicationRequest"
-    assert comm["status"] == "active"
-    assert [p["contentString"] for p in comm["payload"]] == MISSING
-    assert comm["subject"] == response["patient"]
-    assert comm["recipient"] == [response["requestor"]]
+    # PAS 2.2.1: one CommunicationRequest per missing document (payload 0..1), each with
+    # an identifier and a LOINC attachment code; the engine's words are its note.
+    refs = response["communicationRequest"]
+    assert len(refs) == len(MISSING)
+    for ref, words in zip(refs, MISSING, strict=True):
+        comm = next(e for e in bundle["entry"] if e["fullUrl"] == ref["reference"])["resource"]
+        assert comm["resourceType"] == "CommunicationRequest"
+        assert comm["status"] == "active"
+        assert len(comm["identifier"]) == 1 and comm["identifier"][0]["value"]
+        assert [p["contentString"] for p in comm["payload"]] == ["11503-0"]
+        assert comm["note"] == [{"text": words}]
+        assert comm["subject"] == response["patient"]
+        assert comm["recipient"] == [response["requestor"]]
 
 
 def test_pended_without_missing_documents_has_no_communication_request() -> None:

@@ -69,17 +69,33 @@ def test_the_good_fixture_parses() -> None:
         content="full-resource",
         headers=(),
         channel="rest-hook",
+        payload="application/json",  # the fixture's channel.payload, honoured
     )
 
 
-def test_id_only_and_headers_are_accepted() -> None:
+def test_headers_and_a_fhir_json_payload_are_accepted() -> None:
     sub = _good()
-    sub["channel"]["_payload"]["extension"][0]["valueCode"] = "id-only"
     sub["channel"]["header"] = ["Authorization: Bearer abc"]
     sub["channel"]["payload"] = "application/fhir+json; charset=utf-8"
     req = read_subscription(sub)
-    assert req.content == "id-only"
+    assert req.payload == "application/fhir+json"
     assert req.headers == ("Authorization: Bearer abc",)
+
+
+def test_id_only_is_refused() -> None:
+    """PAS 2.2.1 spec-62: servers support content=full-resource only."""
+    sub = _good()
+    sub["channel"]["_payload"]["extension"][0]["valueCode"] = "id-only"
+    with pytest.raises(InvalidRequest, match="spec-62"):
+        read_subscription(sub)
+
+
+def test_a_comma_separated_organization_list_is_read() -> None:
+    """PAS 2.2.1 spec-58: org-identifier = one identifier or a comma-separated list."""
+    sub = _good()
+    sub["_criteria"]["extension"][0]["valueString"] = "org-identifier=111, 222 ,,333"
+    req = read_subscription(sub)
+    assert req.organizations == ("111", "222", "333")
 
 
 def test_content_defaults_to_full_resource() -> None:
@@ -122,7 +138,7 @@ _DELETE = object()
         ("channel.endpoint", "https://exa mple.org/hook", "endpoint"),
         ("channel.endpoint", "https://example.org:99999/hook", "endpoint"),
         ("channel.endpoint", 42, "endpoint"),
-        ("channel._payload.extension.0.valueCode", "empty", "full-resource or id-only"),
+        ("channel._payload.extension.0.valueCode", "empty", "full-resource"),
         ("channel.payload", "application/fhir+xml", "application/fhir\\+json"),
         ("channel.header", "Authorization: x", "list"),
         ("channel.header", ["no colon"], "Name: value"),
@@ -206,16 +222,11 @@ def test_event_notification_full_resource() -> None:
     assert parts[0] == {"name": "event-number", "valueString": "3"}
     assert parts[1] == {"name": "timestamp", "valueInstant": "2026-05-06T14:30:00Z"}
     focus = [p["valueReference"]["reference"] for p in parts if p["name"] == "focus"]
-    context = [p["valueReference"]["reference"] for p in parts if p["name"] == "additional-context"]
-    response_urls = [e["fullUrl"] for e in response["entry"]]
-    assert focus == response_urls[:1]
-    assert context == response_urls[1:]
-    # The response's entries follow the status, as sent, with history request/response.
-    assert [e["fullUrl"] for e in bundle["entry"][1:]] == response_urls
-    assert [e["resource"] for e in bundle["entry"][1:]] == [
-        e["resource"] for e in response["entry"]
-    ]
-    assert bundle["entry"][1]["resource"]["resourceType"] == "ClaimResponse"
+    # spec-61: the focus is the full PAS response Bundle, carried whole as one entry.
+    (entry,) = bundle["entry"][1:]
+    assert focus == [entry["fullUrl"]] == [f"urn:uuid:{response['id']}"]
+    assert entry["resource"] == response
+    assert entry["request"] == {"method": "POST", "url": "https://payer.example.org/fhir/Bundle"}
     assert all("request" in e and "response" in e for e in bundle["entry"])
 
 
@@ -229,8 +240,9 @@ def test_notification_follows_the_pas_example_shape() -> None:
     assert [p["name"] for p in ours["entry"][0]["resource"]["parameter"]] == theirs_params
     theirs_parts = [p["name"] for p in example["entry"][0]["resource"]["parameter"][-1]["part"]]
     ours_parts = [p["name"] for p in ours["entry"][0]["resource"]["parameter"][-1]["part"]]
-    # Same parts in the same order; ours has one more additional-context (the CommunicationRequest).
-    assert list(dict.fromkeys(ours_parts)) == list(dict.fromkeys(theirs_parts))
+    # Same parts in the same order; the focus being the whole response Bundle (spec-61),
+    # ours names no additional-context.
+    assert ours_parts == [p for p in dict.fromkeys(theirs_parts) if p != "additional-context"]
     assert ours["entry"][0]["request"]["method"] == example["entry"][0]["request"]["method"]
 
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from priorauth.demo.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
-from tests.api.conftest import action_codes
+from tests.api.conftest import action_codes, claim_response
 from tests.api.test_submit import inquiry_for
 from tests.databases import Databases
 from tests.ui import browser
@@ -72,7 +72,7 @@ def test_intake_sees_queue_and_director_denies_with_reason(
             headers={"Content-Type": "application/fhir+json"},
         )
         assert r.status_code == 200, r.text
-        cr = r.json()["entry"][0]["resource"]
+        cr = claim_response(r)
         assert cr["id"] == case_id
         assert action_codes(cr) == ["A3"]
         notes = " ".join(n["text"] for n in cr["processNote"])

@@ -21,6 +21,7 @@ from priorauth.cli.main import app as cli
 from priorauth.coverage.information import COVERAGE_INFORMATION, violations
 from priorauth.policies.cases import case_folders, packaged_cases
 from priorauth.service.app_service import PriorAuthService
+from tests.api.conftest import claim_response
 from tests.crd.ehr import MR_PROFILE, ehr_resources, prefetch_for
 
 CASES = case_folders(packaged_cases())
@@ -162,7 +163,7 @@ def test_submit_review_decide_and_letter(
     )
     inquiry = _post(client, "/fhir/Claim/$inquire", _inquiry(bundle), fhir=True)
     assert inquiry.status_code == 200, inquiry.text
-    cr = inquiry.json()["entry"][0]["resource"]
+    cr = claim_response(inquiry)
     added = cr["addItem"][0]
     assert added["quantity"]["value"] == dose.quantity and added["quantity"]["unit"] == dose.unit
     letter = client.get(f"/ui/cases/{case_id}/letter").text

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from priorauth.demo.samples import hemgenix_request
 from priorauth.service.app_service import PriorAuthService
-from tests.api.conftest import Clock, action_codes
+from tests.api.conftest import Clock, action_codes, claim_response
 from tests.api.test_submit import inquiry_for
 from tests.ui.conftest import DENY_LABS, MD, submit
 
@@ -143,7 +143,7 @@ def test_approve_with_the_right_kit_flows_to_pas(
         content=orjson.dumps(inquiry_for(bundle)),
         headers={"Content-Type": "application/fhir+json"},
     )
-    cr = inq.json()["entry"][0]["resource"]
+    cr = claim_response(inq)
     assert action_codes(cr) == ["A6"]  # X12 306: modified
     html = client.get(f"/ui/cases/{cid}").text
     assert "Decision: Approved with a modified product or quantity" in html
@@ -181,7 +181,7 @@ def test_approve_modified_takes_the_quantity_typed_and_refuses_an_unreadable_one
         content=orjson.dumps(inquiry_for(bundle)),
         headers={"Content-Type": "application/fhir+json"},
     )
-    cr = inq.json()["entry"][0]["resource"]
+    cr = claim_response(inq)
     added = cr["addItem"][0]
     assert added["productOrService"]["coding"][0]["code"] == "0053-0190-19"
     assert added["quantity"] == {"value": 1, "unit": "kit"}

@@ -16,6 +16,7 @@ from priorauth.service.errors import (
     TooManyRequests,
     Unauthorized,
     Unprocessable,
+    UnsupportedMedia,
 )
 
 # Looked up along the class's MRO: a subclass answers as its nearest listed ancestor.
@@ -26,6 +27,7 @@ STATUS: dict[type[BaseException], tuple[int, str]] = {
     NotFound: (404, "not-found"),
     Conflict: (409, "conflict"),
     PrefetchUnavailable: (412, "incomplete"),  # CDS Hooks: the client should send prefetch
+    UnsupportedMedia: (415, "not-supported"),
     Unprocessable: (422, "invalid"),
     TooManyRequests: (429, "throttled"),
 }

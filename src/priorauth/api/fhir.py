@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from priorauth import __version__
@@ -17,11 +17,20 @@ from priorauth.auth.actors import Actor
 from priorauth.errors import InvalidRequest
 from priorauth.pas.capability import capability_statement
 from priorauth.pas.records import CaseRecord
-from priorauth.pas.response import claim_response_bundle
+from priorauth.pas.response import claim_response_bundle, inquiry_parameters
 from priorauth.service.app_service import PriorAuthService
-from priorauth.service.errors import BadRequest, Unprocessable
+from priorauth.service.errors import BadRequest, Unprocessable, UnsupportedMedia
 
-router = APIRouter(prefix="/fhir", tags=["FHIR"])
+
+def json_only(request: Request) -> None:
+    """The FHIR API reads JSON only (the CapabilityStatement says format json): an XML
+    body is refused with 415 before it is read, not parsed as broken JSON (400)."""
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind.endswith("xml") or kind.endswith("+xml"):
+        raise UnsupportedMedia(f"{kind} is not supported: send application/fhir+json (FHIR JSON)")
+
+
+router = APIRouter(prefix="/fhir", tags=["FHIR"], dependencies=[Depends(json_only)])
 
 # The bodies are read raw (to enforce the size limit and answer with OperationOutcome),
 # so their shape is declared here for the OpenAPI schema and its fuzzers.
@@ -65,8 +74,14 @@ async def submit(
 async def inquire(
     svc: Service, who: Annotated[Actor, Depends(require(sc.INQUIRE))], body: Body
 ) -> FhirResponse:
-    record = await run_in_threadpool(svc.inquire, body, who)
-    return _bundle_response(svc, record, 200, inquiry=True)
+    found = await run_in_threadpool(svc.inquire, body, who)
+    if not found.parameters:  # PAS 2.0.1: one inquiry response Bundle, the newest match
+        return _bundle_response(svc, found.records[0], 200, inquiry=True)
+    now, name = svc.clock(), svc.settings.insurer_name
+    bundles = [
+        claim_response_bundle(r, now=now, insurer_name=name, inquiry=True) for r in found.records
+    ]
+    return FhirResponse(inquiry_parameters(bundles))
 
 
 @router.get("/ClaimResponse/{case_id}", summary="Read a ClaimResponse (the case's current state)")
@@ -93,6 +108,31 @@ async def create_subscription(
     except InvalidRequest as e:
         raise Unprocessable(str(e)) from e
     return FhirResponse(created, status_code=201)
+
+
+@router.put("/Subscription/{sub_id}", openapi_extra=FHIR_BODY, summary="Update a PAS Subscription")
+async def update_subscription(
+    svc: Service,
+    sub_id: str,
+    who: Annotated[Actor, Depends(require(sc.SUBSCRIPTION))],
+    body: Body,
+) -> FhirResponse:
+    try:
+        resource = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise BadRequest(f"the body is not JSON: {e}") from e
+    if not isinstance(resource, dict):
+        raise BadRequest("the body is not a FHIR Subscription")
+    updated = await run_in_threadpool(svc.update_subscription, sub_id, resource, who)
+    return FhirResponse(updated)
+
+
+@router.post("/Subscription/{sub_id}/$status", summary="Backport $status of a Subscription")
+@router.get("/Subscription/{sub_id}/$status", summary="Backport $status of a Subscription")
+async def subscription_status(
+    svc: Service, sub_id: str, who: Annotated[Actor, Depends(require(sc.SUBSCRIPTION))]
+) -> FhirResponse:
+    return FhirResponse(await run_in_threadpool(svc.subscription_status, sub_id, who))
 
 
 @router.get("/Subscription/{sub_id}")

@@ -11,10 +11,13 @@ from priorauth.pas.subscriptions import PAS_TOPIC, SUBSCRIPTION_PROFILES
 PAS_IG = "http://hl7.org/fhir/us/davinci-pas"
 PAS_SD = PAS_IG + "/StructureDefinition/"
 # The PAS server-side requirements (an Intermediary/payer receiving PAS requests). This server
-# implements a subset of it (no Subscription update, JSON only), which `instantiates` allows.
+# implements a subset of it (JSON only: an XML body is 415), which `instantiates` allows.
 PAS_SERVER_CAPABILITIES = PAS_IG + "/CapabilityStatement/IntermediaryCapabilities"
 SUBMIT = PAS_IG + "/OperationDefinition/Claim-submit"
 INQUIRE = PAS_IG + "/OperationDefinition/Claim-inquiry"
+STATUS = (
+    "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status"
+)
 TOPIC_CANONICAL = (
     "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
     "capabilitystatement-subscriptiontopic-canonical"
@@ -73,10 +76,19 @@ def capability_statement(base_url: str, *, version: str, now: datetime) -> dict[
                         "supportedProfile": list(SUBSCRIPTION_PROFILES),
                         "documentation": (
                             "Subscriptions Backport (R4): channel rest-hook only, payload "
-                            "application/fhir+json with content full-resource or id-only, "
-                            "filtered by org-identifier (the requestor's NPI)."
+                            "application/fhir+json or application/json with content "
+                            "full-resource only (PAS spec-62), filtered by org-identifier "
+                            "(the requestor's NPI, or a comma-separated list: spec-58). "
+                            "A new or updated Subscription is 'requested' until its "
+                            "endpoint accepts the handshake."
                         ),
-                        "interaction": [{"code": "create"}, {"code": "read"}, {"code": "delete"}],
+                        "interaction": [
+                            {"code": "create"},
+                            {"code": "read"},
+                            {"code": "update"},
+                            {"code": "delete"},
+                        ],
+                        "operation": [{"name": "status", "definition": STATUS}],
                     },
                     {
                         # Da Vinci DTR payer operations (the CRD hooks are at /cds-services).

@@ -13,6 +13,9 @@ from priorauth.intake.values import MAX_MEMBER_ID
 from priorauth.pas.records import Identifier, RequestKeys
 
 NPI = "http://hl7.org/fhir/sid/us-npi"
+PAS_PROFILE = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
+ITEM_TRACE_NUMBER = PAS_PROFILE + "extension-itemTraceNumber"
+NOT_APPLICABLE = "not-applicable"  # data-absent-reason, in an inquiry's productOrService
 
 _EXPEDITED = frozenset({"stat", "urgent"})
 # What the case table's columns hold (store/models.py; a test keeps them in step): a
@@ -24,7 +27,7 @@ _CLAIM = "Bundle.entry[0].resource"
 
 Resource = dict[str, Any]
 
-__all__ = ["InquiryKeys", "read_inquiry", "read_keys"]
+__all__ = ["InquiryKeys", "read_inquiry", "read_keys", "trace_numbers", "unwrap_inquiry"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,8 @@ class InquiryKeys:
     service_codes: tuple[str, ...]
     claim_identifier: Identifier | None  # Claim.identifier[0] of the inquiry, when it has one
     member_system: str | None = None  # the system of the member's identifier, when named
+    trace_numbers: tuple[str, ...] = ()  # the items' itemTraceNumber values
+    version: str | None = None  # the PAS version the inquiry's profiles name ("2.0.1")
 
 
 def read_keys(request: PasRequest | dict[str, Any]) -> RequestKeys:
@@ -76,15 +81,69 @@ def read_inquiry(request: PasRequest | dict[str, Any]) -> InquiryKeys:
             "or Patient.identifier)",
             _CLAIM,
         )
+    # PAS 2.2.1 (ValueSet X12278RequestedServiceType): "not-applicable" asks for no
+    # particular service; it is no service code.
+    codes = tuple(c for c in _service_codes(claim) if c != NOT_APPLICABLE)
     keys = InquiryKeys(
         member_id=member_id,
         submitter=submitter,
-        service_codes=_service_codes(claim),
+        service_codes=codes,
         claim_identifier=identifier,
         member_system=member.system if member else None,
+        trace_numbers=_trace_numbers(claim),
+        version=_declared_version(request),
     )
     _fits(keys.claim_identifier, keys.submitter, None, keys.member_id, keys.service_codes)
     return keys
+
+
+def unwrap_inquiry(body: object) -> tuple[object, bool]:
+    """The inquiry Bundle of an $inquire body, and whether it came as Parameters: the
+    operation's one input parameter ("resource") may be sent in a Parameters resource."""
+    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        return body, False
+    for parameter in _items(body.get("parameter")):
+        if isinstance(parameter, dict) and parameter.get("name") == "resource":
+            return parameter.get("resource"), True
+    raise InvalidRequest("the Parameters carry no 'resource' parameter (the inquiry Bundle)")
+
+
+def _declared_version(request: PasRequest | dict[str, Any]) -> str | None:
+    """The PAS version of the first versioned PAS profile on the Bundle or its Claim."""
+    bundle = request.bundle if isinstance(request, PasRequest) else request
+    if not isinstance(bundle, dict):
+        return None
+    holders = [bundle]
+    entries = _items(bundle.get("entry"))
+    if entries and isinstance(entries[0], dict) and isinstance(entries[0].get("resource"), dict):
+        holders.append(entries[0]["resource"])
+    for holder in holders:
+        meta = holder.get("meta")
+        for profile in _items(meta.get("profile") if isinstance(meta, dict) else None):
+            if isinstance(profile, str) and profile.startswith(PAS_PROFILE) and "|" in profile:
+                return profile.rsplit("|", 1)[1] or None
+    return None
+
+
+def trace_numbers(request: PasRequest) -> tuple[str, ...]:
+    """The itemTraceNumber values of a stored request's Claim (none when it has no Claim)."""
+    try:
+        claim, _ = _claim_of(request)
+    except InvalidRequest:
+        return ()
+    return _trace_numbers(claim)
+
+
+def _trace_numbers(claim: Resource) -> tuple[str, ...]:
+    """The values of Claim.item[].extension itemTraceNumber, in order."""
+    found: list[str] = []
+    for item in _items(claim.get("item")):
+        for ext in _items(item.get("extension") if isinstance(item, dict) else None):
+            if isinstance(ext, dict) and ext.get("url") == ITEM_TRACE_NUMBER:
+                identifier = _identifier(ext.get("valueIdentifier"))
+                if identifier is not None and identifier.value not in found:
+                    found.append(identifier.value)
+    return tuple(found)
 
 
 def _fits(

@@ -18,6 +18,14 @@ REVIEW_ACTION = PAS + "extension-reviewAction"
 REVIEW_ACTION_CODE = PAS + "extension-reviewActionCode"
 ITEM_ISSUE_DATE = PAS + "extension-itemPreAuthIssueDate"
 ITEM_PERIOD = PAS + "extension-itemPreAuthPeriod"
+ITEM_TRACE_NUMBER = PAS + "extension-itemTraceNumber"
+INFO_CANCELLED = PAS + "modifierextension-infoCancelled"
+LOINC = "http://loinc.org"
+URI = "urn:ietf:rfc:3986"
+# PAS 2.2.1 binds CommunicationRequest.payload.contentString to the LOINC attachment
+# request codes (ValueSet pas-loinc-attachment-codes). The engine names what is missing in
+# words, not by document type, so each request asks for the member's medical records.
+ATTACHMENT_CODE = ("11503-0", "Medical records")
 X12_ACTION = "https://codesystem.x12.org/005010/306"  # HCR01 action code
 X12_REASON = "https://codesystem.x12.org/external/886"  # HCR03 review decision reason code
 X12_REPORT_TYPE = "https://codesystem.x12.org/005010/755"  # PWK01
@@ -57,7 +65,7 @@ ISSUE_TYPES = frozenset({
     "exception", "timeout", "incomplete", "throttled", "informational",
 })  # fmt: skip
 
-__all__ = ["claim_response_bundle", "operation_outcome"]
+__all__ = ["claim_response_bundle", "inquiry_parameters", "operation_outcome"]
 
 
 def claim_response_bundle(
@@ -81,21 +89,45 @@ def claim_response_bundle(
     entries = [{"fullUrl": _urn(case.id, "ClaimResponse"), "resource": response}]
     missing = missing_documents(case)
     if missing and not inquiry:
-        request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{case.id}/CommunicationRequest"))
-        full_url = f"urn:uuid:{request_id}"
-        response["communicationRequest"] = [{"reference": full_url}]
-        comm = _communication_request(request_id, missing, now, refs)
-        entries.append({"fullUrl": full_url, "resource": comm})
+        # PAS 2.2.1: CommunicationRequest.payload is 0..1, so one request per document.
+        response["communicationRequest"] = []
+        for n, text in enumerate(missing, start=1):
+            request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{case.id}/CommunicationRequest/{n}"))
+            full_url = f"urn:uuid:{request_id}"
+            response["communicationRequest"].append({"reference": full_url})
+            comm = _communication_request(request_id, text, now, refs)
+            entries.append({"fullUrl": full_url, "resource": comm})
     entries.extend({"fullUrl": url, "resource": r} for url, r in parties.entries)
     profile = "profile-pas-inquiry-response-bundle" if inquiry else "profile-pas-response-bundle"
+    bundle_id = str(uuid.uuid4())
     return {
         "resourceType": "Bundle",
-        "id": str(uuid.uuid4()),
+        "id": bundle_id,
         "meta": {"profile": [PAS + profile]},
+        "identifier": _bundle_identifier(case, bundle_id),
         "type": "collection",
         "timestamp": instant(now),
         "entry": entries,
     }
+
+
+def _bundle_identifier(case: CaseRecord, bundle_id: str) -> dict[str, Any]:
+    """PAS 2.2.1 Bundle.identifier (1..1, the submitted transaction identifier): the
+    request Bundle's own, echoed, else this response's id as a URI."""
+    bundle = case.request.bundle
+    sent = bundle.get("identifier") if isinstance(bundle, dict) else None
+    if isinstance(sent, dict) and isinstance(sent.get("value"), str) and sent["value"].strip():
+        return copy.deepcopy(sent)
+    return {"system": URI, "value": f"urn:uuid:{bundle_id}"}
+
+
+def inquiry_parameters(bundles: list[dict[str, Any]]) -> dict[str, Any]:
+    """PAS 2.2.1 $inquire output (OperationDefinition Claim-inquiry): one "return"
+    parameter per matching inquiry response Bundle; none at all when nothing matches."""
+    out: dict[str, Any] = {"resourceType": "Parameters", "id": str(uuid.uuid4())}
+    if bundles:
+        out["parameter"] = [{"name": "return", "resource": b} for b in bundles]
+    return out
 
 
 def operation_outcome(
@@ -256,6 +288,44 @@ def _item_extensions(issued: date | None, period: tuple[date, date] | None) -> l
     return out
 
 
+def _claim_items(claim: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """(sequence, item) of each Claim.item, the sequence as _sequences reads it."""
+    items = claim.get("item")
+    out: list[tuple[int, dict[str, Any]]] = []
+    for n, item in enumerate(items if isinstance(items, list) else [], start=1):
+        if isinstance(item, dict):
+            seq = item.get("sequence")
+            ok = isinstance(seq, int) and not isinstance(seq, bool) and seq > 0
+            out.append((seq if ok else n, item))  # type: ignore[arg-type]
+    return out
+
+
+def _trace_numbers(claim: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
+    """Claim.item itemTraceNumber identifiers by item sequence, echoed on ClaimResponse.item."""
+    found: dict[int, list[dict[str, Any]]] = {}
+    for seq, item in _claim_items(claim):
+        for ext in item.get("extension") or []:
+            if isinstance(ext, dict) and ext.get("url") == ITEM_TRACE_NUMBER:
+                value = ext.get("valueIdentifier")
+                if isinstance(value, dict):
+                    found.setdefault(seq, []).append(value)
+    return found
+
+
+def _cancelled_items(claim: dict[str, Any]) -> set[int]:
+    """Sequences of the items carrying modifierExtension infoCancelled = true."""
+    return {
+        seq
+        for seq, item in _claim_items(claim)
+        if any(
+            isinstance(ext, dict)
+            and ext.get("url") == INFO_CANCELLED
+            and ext.get("valueBoolean") is True
+            for ext in item.get("modifierExtension") or []
+        )
+    }
+
+
 def _sequences(claim: dict[str, Any]) -> list[int]:
     """Claim.item[].sequence (position + 1 where a sequence is unusable); [1] without items."""
     items = claim.get("item")
@@ -304,14 +374,24 @@ def _claim_response(
         response["preAuthPeriod"] = _period(period)
     notes = process_notes(case)
     sequences = _sequences(claim)
+    traces = _trace_numbers(claim)
+    cancelled = _cancelled_items(claim)
     items = []
     for seq in sequences:
         item: dict[str, Any] = {"itemSequence": seq}
-        if extensions := _item_extensions(issued, period):
+        extensions = [
+            {"url": ITEM_TRACE_NUMBER, "valueIdentifier": copy.deepcopy(t)}
+            for t in traces.get(seq, [])
+        ]
+        if seq not in cancelled:
+            extensions.extend(_item_extensions(issued, period))
+        if extensions:
             item["extension"] = extensions
         if notes:
             item["noteNumber"] = list(range(1, len(notes) + 1))
-        item["adjudication"] = [_review_action(case, action)]
+        # An item the provider cancelled (infoCancelled, a modifier) is answered as cancelled.
+        item_action = ACTIONS["cancelled"] if seq in cancelled else action
+        item["adjudication"] = [_review_action(case, item_action)]
         items.append(item)
     response["item"] = items
     if (
@@ -346,13 +426,15 @@ def _request_identifier(claim: dict[str, Any], keys: Identifier) -> dict[str, An
 
 
 def _communication_request(
-    request_id: str, missing: list[str], now: datetime, refs: _Refs
+    request_id: str, missing: str, now: datetime, refs: _Refs
 ) -> dict[str, Any]:
-    """The PAS request for additional documentation: one payload string per missing item."""
+    """The PAS request for one missing document: its identifier (the X12 attachment control
+    number), a LOINC attachment code as its one payload, and the engine's words as a note."""
     return {
         "resourceType": "CommunicationRequest",
         "id": request_id,
         "meta": {"profile": [PAS + "profile-communicationrequest"]},
+        "identifier": [{"system": URI, "value": f"urn:uuid:{request_id}"}],
         "status": "active",
         "category": [
             {
@@ -362,7 +444,8 @@ def _communication_request(
         ],
         "medium": [_coding(X12_TRANSMISSION, ("EL", "Electronically Only"))],
         "subject": {"reference": refs.patient},
-        "payload": [{"contentString": text} for text in missing],
+        "payload": [{"contentString": ATTACHMENT_CODE[0]}],
+        "note": [{"text": missing}],
         "authoredOn": instant(now),
         "requester": {"reference": refs.insurer},
         "recipient": [{"reference": refs.requestor}],

@@ -31,9 +31,12 @@ __all__ = [
     "FORBIDDEN_HEADERS",
     "PAS_TOPIC",
     "SubscriptionRequest",
+    "fhir_base",
     "header_problem",
     "notification_bundle",
+    "organizations",
     "read_subscription",
+    "status_parameters",
     "subscription_resource",
 ]
 
@@ -48,6 +51,17 @@ class SubscriptionRequest:
     content: PayloadContent  # only "full-resource" and "id-only" are accepted
     headers: tuple[str, ...]  # channel.header, sent with every notification
     channel: Literal["rest-hook"] = "rest-hook"
+    payload: str = "application/fhir+json"  # channel.payload: the notifications' Content-Type
+
+    @property
+    def organizations(self) -> tuple[str, ...]:
+        """The organizations of the filter (spec-58 allows a comma-separated list)."""
+        return organizations(self.org_identifier)
+
+
+def organizations(org_filter: str) -> tuple[str, ...]:
+    """The identifiers of a stored "A,B" organization filter."""
+    return tuple(o.strip() for o in org_filter.split(",") if o.strip())
 
 
 def read_subscription(resource: dict[str, Any]) -> SubscriptionRequest:
@@ -65,11 +79,11 @@ def read_subscription(resource: dict[str, Any]) -> SubscriptionRequest:
         raise InvalidRequest("only rest-hook is supported", "Subscription.channel.type")
     endpoint = _endpoint(channel.get("endpoint"))
     payload = channel.get("payload")
-    if payload is not None and (
-        not isinstance(payload, str) or payload.split(";", 1)[0].strip() not in _JSON_TYPES
-    ):
+    mime = payload.split(";", 1)[0].strip() if isinstance(payload, str) else None
+    if payload is not None and mime not in _JSON_TYPES:
         raise InvalidRequest(
-            "channel.payload must be application/fhir+json (only JSON notifications are sent)",
+            "channel.payload must be application/fhir+json or application/json (only JSON "
+            "notifications are sent)",
             "Subscription.channel.payload",
         )
     return SubscriptionRequest(
@@ -78,6 +92,7 @@ def read_subscription(resource: dict[str, Any]) -> SubscriptionRequest:
         endpoint=endpoint,
         content=_content(channel.get("_payload")),
         headers=_headers(channel.get("header")),
+        payload=mime or "application/fhir+json",
     )
 
 
@@ -100,10 +115,39 @@ def subscription_resource(id: str, req: SubscriptionRequest, status: str) -> dic
         "channel": {
             "type": req.channel,
             "endpoint": req.endpoint,
-            "payload": "application/fhir+json",
+            "payload": req.payload,
             "_payload": {"extension": [{"url": PAYLOAD_CONTENT, "valueCode": req.content}]},
         },
     }
+
+
+def status_parameters(
+    subscription_id: str, base_url: str, topic: str, status: str, events: int
+) -> dict[str, Any]:
+    """Backport $status: a SubscriptionStatus (Parameters) of type query-status."""
+    return {
+        "resourceType": "Parameters",
+        "id": str(uuid.uuid4()),
+        "meta": {"profile": [STATUS_PROFILE]},
+        "parameter": [
+            {
+                "name": "subscription",
+                "valueReference": {
+                    "reference": f"{fhir_base(base_url)}/Subscription/{subscription_id}"
+                },
+            },
+            {"name": "topic", "valueCanonical": topic},
+            {"name": "status", "valueCode": status},
+            {"name": "type", "valueCode": "query-status"},
+            {"name": "events-since-subscription-start", "valueString": str(events)},
+        ],
+    }
+
+
+def fhir_base(base_url: str) -> str:
+    """The FHIR base of this server: the FHIR API lives under /fhir (api/fhir.py)."""
+    base = base_url.rstrip("/")
+    return base if base.endswith("/fhir") else f"{base}/fhir"
 
 
 def notification_bundle(
@@ -120,14 +164,15 @@ def notification_bundle(
 ) -> dict[str, Any]:
     """A Backport R4 notification Bundle (type history), as PAS_notification_example_full_resource.
 
-    For an event notification `response_bundle` is the PAS response Bundle whose
-    first entry is the ClaimResponse (the focus). `event_number` is this event's
+    For an event notification `response_bundle` is the PAS response Bundle (first entry:
+    the ClaimResponse); with full-resource it is the focus itself (spec-61: the
+    notification includes the full PAS response Bundle). `event_number` is this event's
     number, which is also the count of events since the subscription started;
     handshakes and heartbeats carry no event and no resources.
     """
     if kind not in get_args(NotificationKind):
         raise ValueError(f"unknown notification type {kind!r}")
-    base = base_url.rstrip("/")
+    base = fhir_base(base_url)
     subscription_url = f"{base}/Subscription/{subscription_id}"
     parameters: list[dict[str, Any]] = [
         {"name": "subscription", "valueReference": {"reference": subscription_url}},
@@ -192,21 +237,18 @@ def _event(
     ]
     entries: list[dict[str, Any]] = []
     if content == "full-resource":
-        parts.append({"name": "focus", "valueReference": {"reference": found[0]["fullUrl"]}})
-        parts.extend(
-            {"name": "additional-context", "valueReference": {"reference": e["fullUrl"]}}
-            for e in found[1:]
+        assert response_bundle is not None  # found is not empty
+        bundle_id = response_bundle.get("id")
+        full_url = f"urn:uuid:{bundle_id if isinstance(bundle_id, str) else uuid.uuid4()}"
+        parts.append({"name": "focus", "valueReference": {"reference": full_url}})
+        entries.append(
+            {
+                "fullUrl": full_url,
+                "resource": response_bundle,
+                "request": {"method": "POST", "url": f"{base}/Bundle"},
+                "response": {"status": "201"},
+            }
         )
-        for e in found:
-            kind = e["resource"]["resourceType"]
-            entries.append(
-                {
-                    "fullUrl": e["fullUrl"],
-                    "resource": e["resource"],
-                    "request": {"method": "POST", "url": f"{base}/{kind}"},
-                    "response": {"status": "201"},
-                }
-            )
     elif content == "id-only":
         # Only the ClaimResponse can be read back from this server, so only it is named.
         url = f"{base}/ClaimResponse/{focus_resource['id']}"
@@ -228,9 +270,10 @@ def _org_filter(criteria_element: object) -> str:
             continue
         value = ext.get("valueString")
         if isinstance(value, str) and value.startswith(ORG_FILTER):
-            org = value[len(ORG_FILTER) :].strip()
-            if org:
-                return org
+            # spec-58: one identifier, or a comma-separated list of them.
+            orgs = organizations(value[len(ORG_FILTER) :])
+            if orgs:
+                return ",".join(orgs)
     raise InvalidRequest(
         "a backport-filter-criteria extension with valueString 'org-identifier=<NPI>' is "
         "required on _criteria",
@@ -267,10 +310,9 @@ def _content(payload_element: object) -> PayloadContent:
             code = ext.get("valueCode")
             if code == "full-resource":
                 return "full-resource"
-            if code == "id-only":
-                return "id-only"
+            # spec-62: PAS servers support full-resource subscriptions only.
             raise InvalidRequest(
-                "backport-payload-content must be full-resource or id-only",
+                "backport-payload-content must be full-resource (PAS spec-62)",
                 "Subscription.channel._payload.extension",
             )
     return "full-resource"

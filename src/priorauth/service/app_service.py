@@ -26,9 +26,17 @@ from priorauth.intake.pas_bundle import validate_bundle
 from priorauth.intake.request import PasRequest
 from priorauth.intake.shapes import check_resource
 from priorauth.keys import KeyRing, audit_key, check_secrets
+from priorauth.pas.digest import request_digest
 from priorauth.pas.members import member_key
 from priorauth.pas.records import CLIENT_DECIDER, CaseRecord, Decision, RequestKeys, Voided
-from priorauth.pas.request import InquiryKeys, read_inquiry, read_keys
+from priorauth.pas.request import (
+    InquiryKeys,
+    read_inquiry,
+    read_keys,
+    trace_numbers,
+    unwrap_inquiry,
+)
+from priorauth.pas.subscriptions import SubscriptionRequest
 from priorauth.policies import PolicyLibrary
 from priorauth.policies.judging import ClaimsLookup, Judged, judge
 from priorauth.service.errors import (
@@ -48,12 +56,13 @@ from priorauth.store import cases as case_store
 from priorauth.store import claims as claims_store
 from priorauth.store.audit import AuditLog, Entry
 from priorauth.store.db import session_factory
-from priorauth.store.models import CaseRow
+from priorauth.store.models import CaseRow, SubscriptionRow
 
 log = logging.getLogger("priorauth.service")
 
 T = TypeVar("T")
 CANCEL = "3"  # X12 1322 certification type: cancel
+AUTO_DECIDER = "system/auto-approval"  # decided_by of an approval the policy leaves to the engine
 REVISE = "S"  # X12 1322 certification type: revised
 
 
@@ -75,22 +84,10 @@ class SubscriptionsMixin:
     def _subscribe(self, resource: dict[str, Any], who: Actor) -> dict[str, Any]:
         import uuid
 
-        from priorauth.pas.subscriptions import read_subscription, subscription_resource
+        from priorauth.pas.subscriptions import subscription_resource
         from priorauth.store.models import SubscriptionRow
 
-        try:
-            req = read_subscription(resource)
-        except InvalidRequest as e:  # a malformed one: 422, audited as a failure
-            raise Unprocessable(str(e), e.where) from e
-        if who.organization and req.org_identifier != who.organization:
-            raise Forbidden("a client may subscribe to its own organization's results only")
-        try:
-            # Checked here on what the name resolves to now, and again at every delivery.
-            self.outbound.check(req.endpoint)
-        except OutboundRefused as e:
-            raise Unprocessable(
-                f"channel.endpoint is refused: {e}", "Subscription.channel.endpoint"
-            ) from e
+        req = self._checked_subscription(resource, who)
         sid = str(uuid.uuid4())
         now = self.clock()
         with self.write_lock, self.sessions() as s:
@@ -105,6 +102,7 @@ class SubscriptionsMixin:
                 topic=req.topic,
                 events_sent=0,
                 created_at=now,
+                payload_type=req.payload,
             )
             s.add(row)
             s.flush()
@@ -113,14 +111,77 @@ class SubscriptionsMixin:
         self.notifier.wake()
         return subscription_resource(sid, req, "requested")
 
-    def _read_subscription(self, sub_id: str, who: Actor) -> dict[str, Any]:
-        from priorauth.pas.subscriptions import SubscriptionRequest, subscription_resource
+    def _checked_subscription(self, resource: dict[str, Any], who: Actor) -> SubscriptionRequest:
+        """A valid PAS Subscription for the caller's own organization, to an allowed endpoint."""
+        from priorauth.pas.subscriptions import read_subscription
+
+        try:
+            req = read_subscription(resource)
+        except InvalidRequest as e:  # a malformed one: 422, audited as a failure
+            raise Unprocessable(str(e), e.where) from e
+        # spec-59: a sending system subscribes to its own prior authorizations only.
+        if who.organization and set(req.organizations) != {who.organization}:
+            raise Forbidden("a client may subscribe to its own organization's results only")
+        try:
+            # Checked here on what the name resolves to now, and again at every delivery.
+            self.outbound.check(req.endpoint)
+        except OutboundRefused as e:
+            raise Unprocessable(
+                f"channel.endpoint is refused: {e}", "Subscription.channel.endpoint"
+            ) from e
+        return req
+
+    def _own_subscription(self, s: Session, sub_id: str, who: Actor) -> SubscriptionRow:
+        from priorauth.pas.subscriptions import organizations
         from priorauth.store.models import SubscriptionRow
 
+        row = s.get(SubscriptionRow, sub_id)
+        if row is None or (
+            who.organization and who.organization not in organizations(row.org_identifier)
+        ):
+            raise NotFound(f"no Subscription {sub_id}")
+        return row
+
+    def _update_subscription(
+        self, sub_id: str, resource: dict[str, Any], who: Actor
+    ) -> dict[str, Any]:
+        """Replace a Subscription (PUT): checked as a new one, then handshaken again."""
+        from priorauth.pas.subscriptions import subscription_resource
+
+        if resource.get("id") not in (None, sub_id):
+            raise BadRequest("the Subscription's id is not the one in the URL")
+        req = self._checked_subscription(resource, who)
+        now = self.clock()
+        with self.write_lock, self.sessions() as s:
+            row = self._own_subscription(s, sub_id, who)
+            cancel_pending(s, sub_id, now)
+            row.status = "requested"
+            row.org_identifier = req.org_identifier
+            row.endpoint = req.endpoint
+            row.content = req.content
+            row.headers = list(req.headers)
+            row.topic = req.topic
+            row.payload_type = req.payload
+            s.flush()
+            enqueue_handshake(s, row, now, self.settings)
+            s.commit()
+        self.notifier.wake()
+        return subscription_resource(sub_id, req, "requested")
+
+    def _subscription_status(self, sub_id: str, who: Actor) -> dict[str, Any]:
+        from priorauth.pas.subscriptions import status_parameters
+
         with self.sessions() as s:
-            row = s.get(SubscriptionRow, sub_id)
-            if row is None or (who.organization and row.org_identifier != who.organization):
-                raise NotFound(f"no Subscription {sub_id}")
+            row = self._own_subscription(s, sub_id, who)
+            return status_parameters(
+                row.id, self.settings.base_url, row.topic, row.status, row.events_sent
+            )
+
+    def _read_subscription(self, sub_id: str, who: Actor) -> dict[str, Any]:
+        from priorauth.pas.subscriptions import SubscriptionRequest, subscription_resource
+
+        with self.sessions() as s:
+            row = self._own_subscription(s, sub_id, who)
             req = SubscriptionRequest(
                 topic=row.topic,
                 org_identifier=row.org_identifier,
@@ -128,16 +189,13 @@ class SubscriptionsMixin:
                 content=row.content,  # type: ignore[arg-type]
                 headers=tuple(row.headers),
                 channel="rest-hook",
+                payload=row.payload_type or "application/fhir+json",
             )
             return subscription_resource(row.id, req, row.status)
 
     def _unsubscribe(self, sub_id: str, who: Actor) -> None:
-        from priorauth.store.models import SubscriptionRow
-
         with self.write_lock, self.sessions() as s:
-            row = s.get(SubscriptionRow, sub_id)
-            if row is None or (who.organization and row.org_identifier != who.organization):
-                raise NotFound(f"no Subscription {sub_id}")
+            row = self._own_subscription(s, sub_id, who)
             cancel_pending(s, sub_id, self.clock())
             s.delete(row)
             # Recorded in the deletion's own transaction: no record, no deletion.
@@ -149,6 +207,12 @@ class SubscriptionsMixin:
     def outbox(self, who: Actor | None = None, status: str | None = None) -> list[dict[str, Any]]:
         """Notification deliveries, newest first (an organization's client sees its own)."""
         return outbox_rows(self.sessions, status, who.organization if who else None)
+
+
+@dataclass
+class Inquired:
+    records: list[CaseRecord]  # newest first
+    parameters: bool  # answer as PAS 2.2.1 Parameters (else a 2.0.1 Bundle)
 
 
 @dataclass
@@ -235,10 +299,14 @@ class PriorAuthService(SubscriptionsMixin):
             # Judge before looking for a duplicate: a broken bundle is refused even if resent.
             judged = self._judge(s, request, keys)
             policy, evaluation = judged.policy, judged.to_dict()
+            digest = request_digest(bundle)
             existing = case_store.find_submission(s, keys)
-            if existing is not None:
+            revision = keys.related is not None or keys.certification == REVISE
+            if existing is not None and _same_content(existing, digest):
                 return Submitted(case_store.to_record(existing), False)
-            if keys.related is not None or keys.certification == REVISE:
+            if existing is not None and not revision:
+                raise _other_content(keys)
+            if revision:
                 return _as(
                     "revise", lambda: self._revise(s, keys, request, policy, evaluation, now, who)
                 )
@@ -255,6 +323,7 @@ class PriorAuthService(SubscriptionsMixin):
                 recommendation=evaluation["recommendation"] if evaluation else None,
                 evaluation=evaluation,
                 member_key=self.member_key(keys.member_system, keys.member_id),
+                digest=digest,
             )
             entries = _submission_entries(who, row.id, True, judged.determination)
             row, created = case_store.insert_case(
@@ -263,11 +332,32 @@ class PriorAuthService(SubscriptionsMixin):
                 actor=keys.submitter.key(),
                 also=lambda s: self.audit.append_in(s, entries, now),
             )
+            if not created and not _same_content(row, digest):
+                raise _other_content(keys)  # a concurrent, different request won the race
             log.info("case %s %s", row.id, "stored" if created else "already stored")
             # A new case answers from the request already parsed; a clash, from its own.
-            return Submitted(
+            result = Submitted(
                 case_store.to_record(row, request=request if created else None), created
             )
+        if created and self.settings.auto_approve and _decided_at_once(policy, judged):
+            result = Submitted(self._approve_at_once(result.record), True)
+        return result
+
+    def _approve_at_once(self, record: CaseRecord) -> CaseRecord:
+        """Approve a case the policy lets the engine decide (A1); pended (A4) if the
+        approval cannot be recorded (the member's lifetime limit is reached)."""
+        try:
+            return self._decide(
+                record.id,
+                "approve",
+                AUTO_DECIDER,
+                "every criterion of the policy is met; the policy does not send approvals "
+                "to the Medical Director",
+                by=SYSTEM,
+            )
+        except (Conflict, Unprocessable) as e:
+            log.info("case %s not approved at once: %s", record.id, e.reason)
+            return record
 
     def member_key(self, system: str | None, value: str | None) -> str | None:
         """The member's normalised identifier under this payer's settings."""
@@ -377,6 +467,7 @@ class PriorAuthService(SubscriptionsMixin):
         row.member_id = keys.member_id
         row.service_codes = " ".join(keys.service_codes)
         row.request_bundle = request.raw or b""
+        row.request_digest = request_digest(request.bundle)
         for column, words in case_store.summary_columns(request).items():
             setattr(row, column, words)
         row.evaluation = evaluation
@@ -425,14 +516,17 @@ class PriorAuthService(SubscriptionsMixin):
 
     # --- reading ----------------------------------------------------------------
 
-    def _inquire(self, raw: bytes, who: Actor) -> CaseRecord:
-        _, q = _read(raw, read_inquiry, "inquiry", who)
+    def _inquire(self, raw: bytes, who: Actor) -> Inquired:
+        wrapped = _unwrap(raw)
+        _, q = _read(raw if wrapped is None else wrapped, read_inquiry, "inquiry", who)
+        version = q.version or self.settings.pas_version
         with self.sessions() as s:
             member = self.member_key(q.member_system, q.member_id)
-            row = case_store.find_for_inquiry(s, member, q.submitter.key(), q.service_codes)
-            if row is None:
-                raise NotFound("no prior authorization matches this member, provider and service")
-            return case_store.to_record(row)
+            rows = case_store.cases_for_inquiry(s, member, q.submitter.key())
+            records = [case_store.to_record(row) for row in rows]
+        return Inquired(
+            _matching(records, q), parameters=wrapped is not None or not version.startswith("2.0")
+        )
 
     def case(
         self, case_id: str, with_history: bool = False, who: Actor | None = None
@@ -648,10 +742,19 @@ class PriorAuthService(SubscriptionsMixin):
             self.audit.record_many(_submission_entries(who, record.id, False))
         return result
 
-    def inquire(self, raw: bytes, who: Actor = SYSTEM) -> CaseRecord:
-        record = self._audit_run("inquire", who, lambda: self._inquire(raw, who))
-        self.audit.record(who, "inquire", "success", f"case/{record.id}")
-        return record
+    def inquire(self, raw: bytes, who: Actor = SYSTEM) -> Inquired:
+        """Every case the inquiry matches (PAS $inquire), each read audited.
+
+        A 2.0.1 inquiry is answered with one Bundle (the newest match; none is 404); a
+        2.2.1 one (the default) with Parameters holding every match, none included.
+        """
+        found = self._audit_run("inquire", who, lambda: self._inquire(raw, who))
+        if not found.records and not found.parameters:
+            self.audit.record_refusal(who, "inquire", None, reason="not-found")
+            raise NotFound("no prior authorization matches this member, provider and service")
+        for record in found.records if found.parameters else found.records[:1]:
+            self.audit.record(who, "inquire", "success", f"case/{record.id}")
+        return found
 
     def decide(
         self,
@@ -703,6 +806,24 @@ class PriorAuthService(SubscriptionsMixin):
         """Read a Subscription (its endpoint and headers are the organization's)."""
         entity = f"subscription/{sub_id}"
         found = self.audited("read", who, lambda: self._read_subscription(sub_id, who), entity)
+        self.audit.record(who, "read", "success", entity)
+        return found
+
+    def update_subscription(
+        self, sub_id: str, resource: dict[str, Any], who: Actor = SYSTEM
+    ) -> dict[str, Any]:
+        """Replace a Subscription (FHIR update); it is handshaken again before events."""
+        entity = f"subscription/{sub_id}"
+        updated = self.audited(
+            "subscribe", who, lambda: self._update_subscription(sub_id, resource, who), entity
+        )
+        self.audit.record(who, "subscribe", "success", entity, update=True)
+        return updated
+
+    def subscription_status(self, sub_id: str, who: Actor = SYSTEM) -> dict[str, Any]:
+        """Backport $status of a Subscription."""
+        entity = f"subscription/{sub_id}"
+        found = self.audited("read", who, lambda: self._subscription_status(sub_id, who), entity)
         self.audit.record(who, "read", "success", entity)
         return found
 
@@ -789,6 +910,76 @@ def _submission_entries(
                 Entry(SYSTEM, "doc-request", "success", case, {"items": len(judged.missing)})
             )
     return entries
+
+
+def _unwrap(raw: bytes) -> bytes | None:
+    """The inquiry Bundle of a Parameters body (re-encoded), or None for a bare Bundle."""
+    import orjson
+
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None  # _read answers it
+    try:
+        bundle, wrapped = unwrap_inquiry(body)
+    except InvalidRequest as e:
+        raise BadRequest(f"not a PAS inquiry: {e}") from e
+    return orjson.dumps(bundle) if wrapped else None
+
+
+def _matching(records: list[CaseRecord], q: InquiryKeys) -> list[CaseRecord]:
+    """The member's and provider's cases the inquiry names, newest first.
+
+    An inquiry that names a request by its trace numbers (Claim.identifier, the items'
+    itemTraceNumber) gets those requests whatever service codes it carries (X12 278
+    inquiries often code the service differently); otherwise a shared service code
+    selects, and no service code (or "not-applicable") selects every case.
+    """
+    traces = set(q.trace_numbers)
+    if q.claim_identifier is not None:
+        traces.add(q.claim_identifier.value)
+    by_trace = [
+        r
+        for r in records
+        if r.keys.claim_identifier.value in traces or traces & set(trace_numbers(r.request))
+    ]
+    if by_trace:
+        return by_trace
+    if not q.service_codes:
+        return records
+    return [r for r in records if set(q.service_codes) & set(r.keys.service_codes)]
+
+
+def _decided_at_once(policy: CompiledPolicy | None, judged: Judged) -> bool:
+    """The policy lets the engine approve (issue 13 item 10): no Medical Director review of
+    approvals (approval.medical_director_review is not "all"), every criterion met with
+    nothing missing and nothing changed (recommendation approve), and no criterion a
+    person must verify (evidence md_verification)."""
+    found = judged.determination
+    if policy is None or found is None:
+        return False
+    if policy.policy.approval.medical_director_review == "all" or found.medical_director_review:
+        return False
+    if found.recommendation != "approve" or found.missing:
+        return False
+    return not any(c.evidence == "md_verification" for c in policy.criteria.values())
+
+
+def _same_content(row: CaseRow, digest: str) -> bool:
+    """A stored case is this request again: same digest (a case stored before digests
+    were kept is taken as the same, as it was then)."""
+    return row.request_digest is None or row.request_digest == digest
+
+
+def _other_content(keys: RequestKeys) -> Conflict:
+    """A different request under an identifier already used, and no revision: refused, never
+    answered with the other request's outcome (PAS: one Claim.identifier, one request)."""
+    return Conflict(
+        f"Claim.identifier {keys.claim_identifier.key()} is already used by another request "
+        "with different content: send a new identifier, or a revision (Claim.related and "
+        "certificationType S) of the earlier request",
+        "Bundle.entry[0].resource.identifier[0]",
+    )
 
 
 def _as(action: str, fn: Callable[[], T]) -> T:

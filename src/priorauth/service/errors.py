@@ -8,6 +8,7 @@ ServiceError
 ├── Conflict         the case's state does not allow it (decided twice, lifetime limit)
 ├── Forbidden        the caller may not do this
 ├── Unauthorized     the caller is not known (no valid token, not signed in)
+├── UnsupportedMedia the body is in a format the server does not read (FHIR XML)
 └── TooManyRequests  the caller's budget is spent
 """
 
@@ -53,6 +54,10 @@ class Forbidden(ServiceError):
 
 class Unauthorized(ServiceError):
     reason = "login"
+
+
+class UnsupportedMedia(ServiceError):
+    reason = "not-supported"
 
 
 class TooManyRequests(ServiceError):

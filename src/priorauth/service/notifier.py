@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from priorauth.pas.records import CaseRecord
 from priorauth.pas.response import claim_response_bundle
-from priorauth.pas.subscriptions import header_problem, notification_bundle
+from priorauth.pas.subscriptions import header_problem, notification_bundle, organizations
 from priorauth.service.outbound import OutboundPolicy, OutboundRefused, UnresolvableHost, new_client
 from priorauth.settings import Settings
 from priorauth.store.cases import event
@@ -61,16 +61,16 @@ def enqueue_handshake(s: Session, sub: SubscriptionRow, now: datetime, settings:
 def enqueue_decision(s: Session, record: CaseRecord, now: datetime, settings: Settings) -> int:
     """One outbox row per active subscription of the case's submitter, in the caller's
     transaction. Returns how many."""
-    subs = list(
-        s.scalars(
+    # A filter may name several organizations (spec-58): matched here, not in SQL.
+    subs = [
+        sub
+        for sub in s.scalars(
             select(SubscriptionRow)
-            .where(
-                SubscriptionRow.org_identifier == record.keys.submitter.value,
-                SubscriptionRow.status == "active",
-            )
+            .where(SubscriptionRow.status == "active")
             .order_by(SubscriptionRow.created_at, SubscriptionRow.id)
         )
-    )
+        if record.keys.submitter.value in organizations(sub.org_identifier)
+    ]
     if not subs:
         return 0
     response = claim_response_bundle(record, now=now, insurer_name=settings.insurer_name)
@@ -95,7 +95,7 @@ def enqueue_decision(s: Session, record: CaseRecord, now: datetime, settings: Se
             EVENT,
             content=sub.content,  # type: ignore[arg-type]
         )
-        s.add(_row(sub, record.id, EVENT, number, body, now))
+        s.add(_row(sub, record.id, EVENT, number, body, now, record.keys.submitter.value))
     return len(subs)
 
 
@@ -106,10 +106,12 @@ def _row(
     number: int,
     body: dict[str, Any],
     now: datetime,
+    org: str | None = None,
 ) -> OutboxRow:
     return OutboxRow(
         subscription_id=sub.id,
-        org_identifier=sub.org_identifier,
+        # An event's row is the case's organization (a filter may list several).
+        org_identifier=org or sub.org_identifier,
         case_id=case_id,
         kind=kind,
         event_number=number,
@@ -342,12 +344,19 @@ class Notifier:
                 log.info("outbox row %s cancelled: subscription is gone or not %s", row_id, wanted)
                 return CANCELLED
             endpoint, stored_headers, body = sub.endpoint, list(sub.headers), row.body
-        attempt = self._send(endpoint, stored_headers, body)
+            payload = sub.payload_type or "application/fhir+json"
+        attempt = self._send(endpoint, stored_headers, body, payload)
         return self._record(row_id, attempt)
 
-    def _send(self, endpoint: str, stored_headers: list[str], body: bytes) -> _Attempt:
+    def _send(
+        self,
+        endpoint: str,
+        stored_headers: list[str],
+        body: bytes,
+        payload: str = "application/fhir+json",
+    ) -> _Attempt:
         try:
-            headers = _request_headers(stored_headers)
+            headers = _request_headers(stored_headers, payload)
             if self._http is None:
                 self._http = new_client(self.settings.notify_timeout_seconds)
             r = self.policy().send(self._http, "POST", endpoint, headers=headers, content=body)
@@ -425,9 +434,10 @@ class Notifier:
         return outcome
 
 
-def _request_headers(stored: list[str]) -> dict[str, str]:
-    """The channel's headers, checked again: rows stored before the checks existed."""
-    headers = {"Content-Type": "application/fhir+json"}
+def _request_headers(stored: list[str], payload: str = "application/fhir+json") -> dict[str, str]:
+    """The channel's headers, checked again: rows stored before the checks existed; the
+    Content-Type is the subscription's channel.payload."""
+    headers = {"Content-Type": payload}
     for n, header in enumerate(stored):
         problem = header_problem(header)
         if problem is not None:

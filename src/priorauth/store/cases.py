@@ -55,6 +55,7 @@ def new_case(
     recommendation: str | None,
     evaluation: dict[str, Any] | None,
     member_key: str | None = None,
+    digest: str | None = None,
 ) -> CaseRow:
     cid = str(uuid.uuid4())
     return CaseRow(
@@ -76,6 +77,7 @@ def new_case(
         evaluation=evaluation,
         request_bundle=request.raw or b"",
         keys=keys_to_json(keys),
+        request_digest=digest,
         **summary_columns(request),
     )
 
@@ -319,15 +321,22 @@ def find_for_inquiry(
     session: Session, member_key: str | None, submitter: str, services: tuple[str, ...]
 ) -> CaseRow | None:
     """The submitter's latest case for the member (normalised key) and service."""
-    rows = session.scalars(
-        select(CaseRow)
-        .where(CaseRow.member_key == member_key, CaseRow.submitter == submitter)
-        .order_by(CaseRow.received_at.desc())
-    )
-    for row in rows:
+    for row in cases_for_inquiry(session, member_key, submitter):
         if not services or set(services) & set(row.service_codes.split()):
             return row
     return None
+
+
+def cases_for_inquiry(session: Session, member_key: str | None, submitter: str) -> list[CaseRow]:
+    """Every case of the submitter for the member (normalised key), newest first: what a
+    PAS inquiry must match before anything else (spec-53: member and provider)."""
+    return list(
+        session.scalars(
+            select(CaseRow)
+            .where(CaseRow.member_key == member_key, CaseRow.submitter == submitter)
+            .order_by(CaseRow.received_at.desc())
+        )
+    )
 
 
 def events(session: Session, case_id: str) -> list[CaseEventRow]:

@@ -103,6 +103,9 @@ class CaseRow(Base):
     provider_name: Mapped[str | None] = mapped_column(String(200))
     prescriber_name: Mapped[str | None] = mapped_column(String(200))
     service_name: Mapped[str | None] = mapped_column(String(200))
+    # SHA-256 of the request's content (pas.digest): a resubmission under the same
+    # identifier is the same request only when this matches. NULL for older cases.
+    request_digest: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         UniqueConstraint("submitter", "claim_identifier", name="uq_cases_submission"),
@@ -151,6 +154,8 @@ class SubscriptionRow(Base):
     topic: Mapped[str] = mapped_column(Text)
     events_sent: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # channel.payload: the Content-Type notifications are sent with (NULL: fhir+json).
+    payload_type: Mapped[str | None] = mapped_column(String(40))
 
 
 class OutboxRow(Base):
