@@ -175,12 +175,12 @@ def test_submit_response_bundle_conforms_apart_from_known_gaps(
     bundle = SUBMITS[kind](client)
     report = check(bundle, packages, RESPONSE_BUNDLE)
     assert CLAIM_RESPONSE in report.profiles
-    assert_conforms(report, "bundle-identifier", "communication-payload")
+    assert_conforms(report)
 
 
-@pytest.mark.parametrize("gap", xfail_gap("bundle-identifier", "communication-payload"))
+@pytest.mark.parametrize("gap", ["bundle-identifier", "communication-payload"])
 def test_submit_response_known_gap(client: TestClient, packages: Packages, gap: str) -> None:
-    """The two PAS response gaps issue 13 item 8 closes, on a pend that asks for documents."""
+    """The two PAS response gaps issue 13 item 8 closed, on a pend that asks for documents."""
     assert_gap_closed(check(_submit_missing(client), packages, RESPONSE_BUNDLE), gap)
 
 
@@ -193,7 +193,7 @@ def test_every_shipped_case_gets_a_conformant_response(
     """The response to each shipped policy case (src/priorauth/policies/cases/)."""
     bundle = produce.submit_case(client, service, folder)
     report = check(bundle, packages, RESPONSE_BUNDLE)
-    assert_conforms(report, "bundle-identifier", "communication-payload")
+    assert_conforms(report)
 
 
 KIT_SUBMITS = [
@@ -215,7 +215,7 @@ def test_kit_submit_requests_get_conformant_responses(
     bundle = produce.post(client, produce.SUBMIT, body)
     report = check(bundle, packages, RESPONSE_BUNDLE)
     assert CLAIM_RESPONSE in report.profiles
-    assert_conforms(report, "bundle-identifier", "communication-payload")
+    assert_conforms(report)
 
 
 @pytest.mark.parametrize("decision", ["approve", "approve-modified", "deny"])
@@ -238,11 +238,6 @@ def test_claim_response_read_and_inquiry_conform(
         assert_conforms(report)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PAS 2.2.1 $inquire returns Parameters (OperationDefinition-Claim-inquiry, out "
-    "`return` 0..* profile-pas-inquiry-response-bundle); today a Bundle: issue 13 item 7",
-)
 def test_inquiry_returns_parameters_of_inquiry_response_bundles(
     client: TestClient, packages: Packages
 ) -> None:
@@ -261,7 +256,7 @@ def test_submit_response_claim_response_meets_pas_2_0_1(
         bundle = SUBMITS[kind](client)
         report = check(bundle, packages_pas201, RESPONSE_BUNDLE)
         assert CLAIM_RESPONSE in report.profiles
-        assert_conforms(report, "communication-payload")
+        assert_conforms(report)
 
 
 # ----------------------------------------------------------------------------- Subscriptions
@@ -276,15 +271,10 @@ def test_subscription_conforms(
     assert_conforms(check(flow["created"], packages, SUBSCRIPTION))
     assert_conforms(check(flow["read"], packages, SUBSCRIPTION))
     report = check(flow["event"], packages)
-    assert_conforms(report, "bundle-identifier")
+    assert_conforms(report)
     assert CLAIM_RESPONSE in report.profiles
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the notification's focus is the ClaimResponse; PAS 2.2.1 (spec-61) sends the "
-    "full PAS response Bundle: issue 13 item 6",
-)
 def test_notification_carries_a_pas_response_bundle(
     client: TestClient, service: PriorAuthService, packages: Packages, receiver: Receiver
 ) -> None:

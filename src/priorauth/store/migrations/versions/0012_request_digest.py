@@ -1,7 +1,7 @@
 """request digest: a resubmission under a used Claim.identifier repeats it only if the same
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-08 05:00:00
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 
 revision = "0012"
 # The CRD helper's 0011 may land first: then this revises 0011 (the lead sets it on merge).
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
