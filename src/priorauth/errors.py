@@ -2,7 +2,8 @@
 
     PriorauthError
     ├── InvalidRequest              a client's request cannot be read or breaks the contract
-    │   └── InvalidClaims           a claims-history file cannot be read
+    │   ├── InvalidClaims           a claims-history file cannot be read
+    │   └── UnusableContent         a well-formed request holds a value that cannot be judged
     ├── PolicyError                 a policy cannot be used
     │   ├── PolicyInvalid           a policy file breaks the policy schema
     │   └── NoPolicyInForce         no version of the policy is in force on the review date
@@ -55,6 +56,18 @@ class InvalidRequest(PriorauthError):
 
 class InvalidClaims(InvalidRequest):
     """A claims-history file (NDJSON of ExplanationOfBenefit) cannot be read."""
+
+
+class UnusableContent(InvalidRequest):
+    """A request valid as FHIR carries a value the payer cannot judge (PAS: a business
+    error, answered by a ClaimResponse with `error`, not an OperationOutcome).
+
+    `item_sequence` names the Claim.item concerned, when one is.
+    """
+
+    def __init__(self, message: str, where: str | None = None, item_sequence: int | None = None):
+        super().__init__(message, where)
+        self.item_sequence = item_sequence
 
 
 class PolicyError(PriorauthError):

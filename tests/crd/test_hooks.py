@@ -144,7 +144,10 @@ def test_order_select_requests_no_documentation(app_client: TestClient) -> None:
     r = _post(app_client, SELECT, body)
     assert r.status_code == 200, r.text
     out = r.json()
-    assert out["systemActions"] == []
+    # CRD 2.0.1: coverage information on order-select too, but no documentation asked for.
+    [action] = out["systemActions"]
+    parts = _parts(action["resource"])
+    assert "doc-needed" not in parts and "questionnaire" not in parts
     card, reference = out["cards"]
     _check_card(card)
     assert reference["links"]

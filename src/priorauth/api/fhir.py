@@ -17,8 +17,13 @@ from priorauth.auth.actors import Actor
 from priorauth.errors import InvalidRequest
 from priorauth.pas.capability import capability_statement
 from priorauth.pas.records import CaseRecord
-from priorauth.pas.response import claim_response_bundle, inquiry_parameters
-from priorauth.service.app_service import PriorAuthService
+from priorauth.pas.response import (
+    ProcessingError,
+    claim_response_bundle,
+    error_response_bundle,
+    inquiry_parameters,
+)
+from priorauth.service.app_service import PriorAuthService, Rejected
 from priorauth.service.errors import BadRequest, Unprocessable, UnsupportedMedia
 
 
@@ -63,7 +68,24 @@ async def submit(
     svc: Service, who: Annotated[Actor, Depends(require(sc.SUBMIT))], body: Body
 ) -> FhirResponse:
     result = await run_in_threadpool(svc.submit, body, who)
+    if isinstance(result, Rejected):
+        return _rejection_response(svc, result)
     return _bundle_response(svc, result.record, 201 if result.created else 200)
+
+
+def _rejection_response(svc: PriorAuthService, rejected: Rejected) -> FhirResponse:
+    """PAS 2.2.1 spec-40/46: a business error is a 2xx response Bundle whose ClaimResponse
+    has outcome "error" and `error`; nothing was created, so 200."""
+    errors = [ProcessingError(e.message, e.where, e.item_sequence) for e in rejected.errors]
+    body = error_response_bundle(
+        rejected.request.index,
+        rejected.request.bundle,
+        rejected.keys.claim_identifier,
+        errors,
+        now=svc.clock(),
+        insurer_name=svc.settings.insurer_name,
+    )
+    return FhirResponse(body, status_code=200)
 
 
 @router.post(

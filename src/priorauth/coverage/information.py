@@ -36,8 +36,12 @@ def coverage_information(
     questionnaire: str | None,
     assertion_id: str,
     on: date,
+    documentation: bool = True,
 ) -> Json:
     """What the payer asserts about one order.
+
+    `documentation` False (CRD order-select) states coverage and prior authorization only:
+    no documentation is asked for while orders are still being chosen.
 
     A service a policy governs always needs prior authorization (the policy's
     reviews go to a person), so the engine decides only what documentation is still
@@ -53,7 +57,7 @@ def coverage_information(
         parts.append({"url": "pa-needed", "valueCode": "auth-needed"})
         # Nothing more to document: doc-needed is left out (AdditionalDocumentation has
         # no "no documentation" code).
-        if determination.recommendation not in ("approve", "approve-modified"):
+        if documentation and determination.recommendation not in ("approve", "approve-modified"):
             parts.append({"url": "doc-needed", "valueCode": "clinical"})
             parts.append({"url": "doc-purpose", "valueCode": "withpa"})
             if questionnaire is not None:

@@ -114,20 +114,23 @@ class CrdService:
                     "the order's subject is not context.patientId", f"{m.reference}.subject"
                 )
         base = self.svc.settings.base_url
-        if hook == "order-select":
-            # CRD: no documentation is requested while orders are still being chosen.
-            if found:
-                self.svc.audit.record(who, "order-select", "success", None, orders=len(found))
-            notices = [cards.prior_auth_notice(m.service.policy, _product(m)) for m in found]
-            policies = _distinct(m.service.policy for m in found)
-            links = [cards.external_reference(p, base) for p in policies]
-            return {"cards": notices + links, "systemActions": []}
+        selected = req.selections()
+        if selected is not None:
+            # CRD 2.0.1 order-select: coverage information for the orders just chosen only.
+            orders = [o for o in orders if f"{o.get('resourceType')}/{o.get('id')}" in selected]
         # Only what the answer needs: the Coverage for every order, the patient's record
         # only when a policy governs one of them.
         wanted = templates(s.policy for s in services)
         if not found:
             wanted = {"coverage": wanted["coverage"]}
-        data = resolve(req, wanted, self.svc.outbound, self.http)
+        try:
+            data = resolve(req, wanted, self.svc.outbound, self.http)
+        except PrefetchUnavailable:
+            if hook != "order-select":
+                raise
+            # Coverage information is a SHOULD on order-select: without the EHR's data
+            # the chosen orders still get their notices (order-sign answers 412).
+            return self._notices(found, who)
         # Fetched resources are held to the prefetch's rules (the prefetch is checked again:
         # cheap, and the one place that sees both).
         checked_resources(data, "fhirServer")
@@ -163,9 +166,23 @@ class CrdService:
                     entries.append(Entry(who, hook, "success", entity))
             self.svc.audit.append_in(s, entries, self.svc.clock())
             s.commit()
+        if hook == "order-select":
+            # CRD: no documentation is requested while orders are still being chosen: a
+            # notice per governed order, not the order-sign instructions.
+            out["cards"] = [cards.prior_auth_notice(m.service.policy, _product(m)) for m in found]
         policies = _distinct(a.policy for a in answers if a.policy is not None)
         out["cards"].extend(cards.external_reference(p, base) for p in policies)
         return out
+
+    def _notices(self, found: list[OrderMatch], who: Actor) -> Json:
+        """order-select without coverage data: a notice per governed order, no actions."""
+        if found:
+            self.svc.audit.record(who, "order-select", "success", None, orders=len(found))
+        base = self.svc.settings.base_url
+        notices = [cards.prior_auth_notice(m.service.policy, _product(m)) for m in found]
+        policies = _distinct(m.service.policy for m in found)
+        links = [cards.external_reference(p, base) for p in policies]
+        return {"cards": notices + links, "systemActions": []}
 
     def _dispatched(self, req: HookRequest) -> list[Json]:
         """order-dispatch: the dispatched orders, from the prefetch or the EHR's server."""
@@ -283,6 +300,7 @@ class CrdService:
             questionnaire=canonical(policy, self.svc.settings.base_url),
             assertion_id=assertion_id,
             on=c.today,
+            documentation=c.req.hook != "order-select",
         )
         save: Json = {
             "policy": policy,

@@ -14,7 +14,7 @@ from priorauth.core.facts import (
     Prescriber,
     RequestedItem,
 )
-from priorauth.errors import InvalidRequest
+from priorauth.errors import InvalidRequest, UnusableContent
 from priorauth.intake.clinical import Evidence
 from priorauth.intake.references import BundleIndex, Resource, contained
 from priorauth.intake.request import PasRequest
@@ -261,7 +261,9 @@ def _items(
         if type(item.get("quantity")) is dict and "value" in item["quantity"]:
             quantity = number(item["quantity"]["value"], cref, f"{path}.quantity.value")
             if quantity <= 0:
-                raise InvalidRequest("must be greater than 0", at(cref, f"{path}.quantity.value"))
+                raise UnusableContent(
+                    "must be greater than 0", at(cref, f"{path}.quantity.value"), sequence
+                )
             stated = item["quantity"].get("code") or item["quantity"].get("unit")
             unit = stated if type(stated) is str and stated.strip() else None
         serviced = None
@@ -291,9 +293,10 @@ def _items(
                 and type(subject.get("reference")) is str
                 and index.lookup(subject["reference"]) is not patient
             ):
-                raise InvalidRequest(
+                raise UnusableContent(
                     "the requested MedicationRequest's subject is not the claim's patient",
                     at(mr_ref, "subject"),
+                    sequence,
                 )
             found = index.resolve(service.get("requester"), mr_ref, "requester")
             requester = requester or found

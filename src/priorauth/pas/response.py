@@ -32,6 +32,13 @@ X12_REPORT_TYPE = "https://codesystem.x12.org/005010/755"  # PWK01
 X12_TRANSMISSION = "https://codesystem.x12.org/005010/756"  # PWK02
 NDC = "http://hl7.org/fhir/sid/ndc"
 ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
+X12_REJECT = "https://codesystem.x12.org/005010/901"  # AAA03 reject reason code
+X12_FOLLOWUP = "https://codesystem.x12.org/005010/889"  # AAA04 follow-up action code
+ERROR_PATH = PAS + "extension-errorPath"
+ERROR_ELEMENT = PAS + "extension-errorElement"
+ERROR_FOLLOWUP = PAS + "extension-errorFollowupAction"
+INPUT_ERRORS = ("33", "Input Errors")
+CORRECT_AND_RESUBMIT = ("C", "Please Correct and Resubmit")
 
 # X12 306 per case status. "C" (Cancelled) answers a cancelled request (HCR01 = C).
 ACTIONS: dict[str, tuple[str, str]] = {
@@ -65,7 +72,22 @@ ISSUE_TYPES = frozenset({
     "exception", "timeout", "incomplete", "throttled", "informational",
 })  # fmt: skip
 
-__all__ = ["claim_response_bundle", "inquiry_parameters", "operation_outcome"]
+__all__ = [
+    "ProcessingError",
+    "claim_response_bundle",
+    "error_response_bundle",
+    "inquiry_parameters",
+    "operation_outcome",
+]
+
+
+class ProcessingError(NamedTuple):
+    """A business error found while judging a request (PAS ClaimResponse.error)."""
+
+    message: str
+    where: str | None = None  # the reader's place: "Type/id.path"
+    item_sequence: int | None = None
+    reason: tuple[str, str] = INPUT_ERRORS  # X12 901 (AAA03)
 
 
 def claim_response_bundle(
@@ -119,6 +141,106 @@ def _bundle_identifier(case: CaseRecord, bundle_id: str) -> dict[str, Any]:
     if isinstance(sent, dict) and isinstance(sent.get("value"), str) and sent["value"].strip():
         return copy.deepcopy(sent)
     return {"system": URI, "value": f"urn:uuid:{bundle_id}"}
+
+
+def error_response_bundle(
+    index: BundleIndex,
+    bundle: object,
+    claim_identifier: Identifier,
+    errors: list[ProcessingError],
+    *,
+    now: datetime,
+    insurer_name: str = "priorauth payer",
+) -> dict[str, Any]:
+    """The PAS response Bundle for a request that is valid FHIR but cannot be judged.
+
+    PAS 2.2.1 specification (spec-40 and "Prior Authorization Transaction Error Handling"):
+    validation errors are an OperationOutcome; errors the payer finds while processing the
+    request (X12 AAA) are ClaimResponse.error, with outcome "error". Nothing is stored: the
+    provider corrects the request and resubmits it (follow-up action C).
+    """
+    claim = _claim(index)
+    parties = _Parties(index, claim)
+    patient = parties.add(claim.get("patient"), _anonymous_patient)
+    insurer = parties.add(claim.get("insurer"), lambda: _minimal_org(insurer_name, None))
+    requestor = parties.add(claim.get("provider"), lambda: _minimal_org(None, None))
+    parties.close()
+    claim_type = claim.get("type")
+    response_id = str(uuid.uuid4())
+    response: dict[str, Any] = {
+        "resourceType": "ClaimResponse",
+        "id": response_id,
+        "meta": {"profile": [PAS + "profile-claimresponse"]},
+        "identifier": [_request_identifier(claim, claim_identifier)],
+        "status": "active",
+        "type": copy.deepcopy(claim_type) if isinstance(claim_type, dict) else _DEFAULT_TYPE,
+        "use": "preauthorization",
+        "patient": {"reference": patient},
+        "created": instant(now),
+        "insurer": {"reference": insurer},
+        "requestor": {"reference": requestor},
+        "request": {"type": "Claim", "identifier": _identifier_json(claim_identifier)},
+        "outcome": "error",
+        "disposition": "The request could not be processed: correct it and resubmit",
+        "error": [],
+        "processNote": [],
+    }
+    for n, err in enumerate(errors, start=1):
+        response["processNote"].append({"number": n, "type": "display", "text": str(err.message)})
+        # errorElement's processNote ties the error to the note that says it in words.
+        extensions: list[dict[str, Any]] = [
+            {"url": ERROR_ELEMENT, "extension": [{"url": "processNote", "valuePositiveInt": n}]},
+        ]
+        path = _error_path(index, err.where)
+        if path is not None:
+            extensions.append({"url": ERROR_PATH, "valueString": path})
+        extensions.append(
+            {
+                "url": ERROR_FOLLOWUP,
+                "valueCodeableConcept": _coding(X12_FOLLOWUP, CORRECT_AND_RESUBMIT),
+            }
+        )
+        error: dict[str, Any] = {"extension": extensions}
+        if err.item_sequence is not None:
+            error["itemSequence"] = err.item_sequence
+        error["code"] = _coding(X12_REJECT, err.reason)
+        response["error"].append(error)
+    entries = [{"fullUrl": f"urn:uuid:{response_id}", "resource": response}]
+    entries.extend({"fullUrl": url, "resource": r} for url, r in parties.entries)
+    bundle_id = str(uuid.uuid4())
+    sent = bundle.get("identifier") if isinstance(bundle, dict) else None
+    identifier = (
+        copy.deepcopy(sent)
+        if isinstance(sent, dict) and isinstance(sent.get("value"), str) and sent["value"].strip()
+        else {"system": URI, "value": f"urn:uuid:{bundle_id}"}
+    )
+    return {
+        "resourceType": "Bundle",
+        "id": bundle_id,
+        "meta": {"profile": [PAS + "profile-pas-response-bundle"]},
+        "identifier": identifier,
+        "type": "collection",
+        "timestamp": instant(now),
+        "entry": entries,
+    }
+
+
+def _anonymous_patient() -> dict[str, Any]:
+    return {"resourceType": "Patient", "id": str(uuid.uuid4())}
+
+
+def _error_path(index: BundleIndex, where: str | None) -> str | None:
+    """The reader's "Type/id.path" as the FHIRPath the errorPath extension wants (from
+    Bundle); None when the place is not inside one of the request's entries."""
+    if not where:
+        return None
+    for n, (resource, _) in enumerate(index.entries):
+        cited = index.cite(resource)
+        if where == cited:
+            return f"Bundle.entry[{n}].resource"
+        if where.startswith(cited + "."):
+            return f"Bundle.entry[{n}].resource.{where[len(cited) + 1 :]}"
+    return None
 
 
 def inquiry_parameters(bundles: list[dict[str, Any]]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from priorauth.core.codes import ndc11
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.model import Renewal
 from priorauth.core.result import Determination
-from priorauth.errors import InvalidRequest
+from priorauth.errors import InvalidRequest, UnusableContent
 from priorauth.intake.pas_bundle import validate_bundle
 from priorauth.intake.request import PasRequest
 from priorauth.intake.shapes import check_resource
@@ -222,6 +222,17 @@ class Submitted:
     action: str = "submit"  # what the request did: submit, revise or cancel
 
 
+@dataclass
+class Rejected:
+    """A request valid as FHIR that cannot be judged: nothing is stored; the answer is a
+    ClaimResponse with `error` (PAS business errors), not an OperationOutcome."""
+
+    request: PasRequest
+    keys: RequestKeys
+    errors: list[UnusableContent]
+    action: str = "submit"
+
+
 class PriorAuthService(SubscriptionsMixin):
     """Submit, inquire, decide. Every acknowledgement follows a committed transaction."""
 
@@ -279,7 +290,7 @@ class PriorAuthService(SubscriptionsMixin):
 
     # --- submission -----------------------------------------------------------
 
-    def _submit(self, raw: bytes, who: Actor) -> Submitted:
+    def _submit(self, raw: bytes, who: Actor) -> Submitted | Rejected:
         # The body is decoded and indexed once here; keys, facts, store and response share it.
         request, keys = _read(raw, read_keys, "request", who)
         bundle = request.bundle
@@ -297,7 +308,10 @@ class PriorAuthService(SubscriptionsMixin):
         now = self.clock()
         with self.write_lock, self.sessions() as s:
             # Judge before looking for a duplicate: a broken bundle is refused even if resent.
-            judged = self._judge(s, request, keys)
+            try:
+                judged = self._judge(s, request, keys)
+            except UnusableContent as e:
+                return Rejected(request, keys, [e])
             policy, evaluation = judged.policy, judged.to_dict()
             digest = request_digest(bundle)
             existing = case_store.find_submission(s, keys)
@@ -379,9 +393,12 @@ class PriorAuthService(SubscriptionsMixin):
         return lambda facts: claims_store.history_for(s, facts.patient.member_id, exact)
 
     def _judge(self, s: Session, request: PasRequest, keys: RequestKeys) -> Judged:
-        """The one pipeline (policies.judging) over the parsed request; 422 when unreadable."""
+        """The one pipeline (policies.judging) over the parsed request; 422 when unreadable,
+        UnusableContent (not a ServiceError) when readable but a value cannot be judged."""
         try:
             return judge(request, self.library, claims=self.claims_lookup(s, keys.member_system))
+        except UnusableContent:
+            raise  # a business error: the caller answers it with ClaimResponse.error
         except InvalidRequest as e:
             raise Unprocessable(str(e), e.where) from e
 
@@ -729,13 +746,17 @@ class PriorAuthService(SubscriptionsMixin):
                 window_seconds=int(self.refusals.window),
             )
 
-    def submit(self, raw: bytes, who: Actor = SYSTEM) -> Submitted:
+    def submit(self, raw: bytes, who: Actor = SYSTEM) -> Submitted | Rejected:
         """Store a PAS request and its evaluation; acknowledged only once committed.
 
         A new case's, a revision's and a cancellation's audit records commit in their own
         transaction (actions submit, revise, cancel); a repeat is recorded right after.
+        A request that cannot be judged (Rejected) stores nothing and is audited as refused.
         """
         result = self._audit_run("submit", who, lambda: self._submit(raw, who))
+        if isinstance(result, Rejected):
+            self.audit.record_refusal(who, "submit", None, reason="unusable-content")
+            return result
         # A revision or cancellation is audited in its own transaction, under its own action.
         if not result.created and result.action == "submit":
             record = result.record

@@ -346,3 +346,39 @@ def test_a_published_policy_url_is_linked(library: PolicyLibrary) -> None:
     assert [link["type"] for link in card["links"]] == ["absolute", "absolute"]
     assert card["links"][1]["url"] in with_url[0].policy.source
     assert card["links"][0]["url"].startswith("https://payer.example.org/crd/policies/")
+
+
+def test_order_select_states_coverage_information_without_documentation(
+    app_client: TestClient,
+) -> None:
+    """CRD 2.0.1 (coverage-information on order-select; davinci-crd-test-kit
+    server_tests/coverage_information_system_action_received_test.rb and
+    coverage_information_system_action_validation_test.rb run for order-select too): each
+    chosen order gets a coverage-information update, valid under the extension's rules, and
+    no documentation is asked for while orders are being chosen (no doc-needed, no
+    questionnaire, the order-sign instructions card replaced by a notice)."""
+    body, res = order_sign("select-coverage", hook="order-select")
+    r = _post(app_client, SELECT, body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    _check(out)
+    [action] = out["systemActions"]
+    assert action["resource"]["id"] == res["MedicationRequest"][0]["id"]
+    parts = _parts(action["resource"])
+    assert parts["covered"] == "covered" and parts["pa-needed"] == "auth-needed"
+    assert parts["coverage"] == {"reference": f"Coverage/{res['Coverage'][0]['id']}"}
+    assert not {"doc-needed", "doc-purpose", "questionnaire"} & parts.keys()
+    sign, _ = order_sign("select-coverage-sign")
+    signed = _parts(_post(app_client, SIGN, sign).json()["systemActions"][0]["resource"])
+    assert "doc-needed" in signed  # the same order asks for documentation once signed
+
+
+def test_order_select_without_the_ehr_data_still_answers_with_notices(
+    app_client: TestClient,
+) -> None:
+    """Coverage information is what order-select SHOULD return: when the prefetch cannot be
+    had (davinci-crd-test-kit order_select_hook_request.json has none), the chosen orders
+    get their cards and no systemActions, not 412 (order-sign's answer)."""
+    r = _post(app_client, SELECT, _fixture("order_select_hook_request.json"))
+    assert r.status_code == 200, r.text
+    assert r.json()["systemActions"] == []
