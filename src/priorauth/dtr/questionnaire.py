@@ -15,6 +15,7 @@ Json = dict[str, Any]
 DTR_PROFILE = "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/dtr-std-questionnaire"
 ADAPTIVE_PROFILE = "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/dtr-questionnaire-adapt"
 ADAPTIVE = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-questionnaireAdaptive"
+ADAPTIVE_SUFFIX = "-adaptive"
 
 
 @lru_cache(maxsize=32)
@@ -31,7 +32,7 @@ def _build(policy: CompiledPolicy, base_url: str, adaptive: bool) -> Json:
     title = f"{p.payer} {p.number}: {p.title}"
     q: Json = {
         "resourceType": "Questionnaire",
-        "id": f"{p.id}{'-adaptive' if adaptive else ''}",
+        "id": f"{p.id}{ADAPTIVE_SUFFIX if adaptive else ''}",
         "meta": {"profile": [profile]},
         # Both DTR Questionnaire profiles make the narrative mandatory (text 1..1).
         "text": _narrative(title, [] if adaptive else items),
@@ -40,7 +41,7 @@ def _build(policy: CompiledPolicy, base_url: str, adaptive: bool) -> Json:
             *expressions.libraries(policy, base_url),
             *variables,
         ],
-        "url": canonical(policy, base_url) + ("-adaptive" if adaptive else ""),
+        "url": canonical(policy, base_url),
         "version": p.version,
         "name": p.id.replace("-", "_").upper(),
         "title": title,
@@ -50,9 +51,17 @@ def _build(policy: CompiledPolicy, base_url: str, adaptive: bool) -> Json:
         "item": items,
     }
     if adaptive:
+        # SDC adaptive (dtr-questionnaire-adapt): an instance has no url (0..0); derivedFrom
+        # (1..1) names the canonical the client asks for, and the policy version it is of.
         q["extension"].append({"url": ADAPTIVE, "valueBoolean": True})
-        del q["item"]
+        del q["item"], q["url"]
+        q["derivedFrom"] = [f"{adaptive_canonical(policy, base_url)}|{p.version}"]
     return q
+
+
+def adaptive_canonical(policy: CompiledPolicy, base_url: str) -> str:
+    """The canonical the adaptive form is known by ($questionnaire-package `questionnaire`)."""
+    return canonical(policy, base_url) + ADAPTIVE_SUFFIX
 
 
 def _narrative(title: str, items: list[Json]) -> Json:

@@ -22,7 +22,7 @@ from priorauth.coverage.orders import Service, match_orders
 from priorauth.coverage.questions import canonical, questions
 from priorauth.coverage.references import reference_id
 from priorauth.dtr import adaptive
-from priorauth.dtr.questionnaire import build, dependencies
+from priorauth.dtr.questionnaire import ADAPTIVE_SUFFIX, build, dependencies
 from priorauth.errors import InvalidRequest
 from priorauth.intake.shapes import check_resource
 from priorauth.policies.judging import Judged, judge
@@ -46,7 +46,6 @@ WITH_PA = {
     "code": "withpa",
     "display": "Include in prior authorization",
 }
-ADAPTIVE_SUFFIX = "-adaptive"
 
 
 def _json(raw: bytes, kind: str) -> Json:
@@ -279,7 +278,6 @@ class DtrService:
             "id": f"prefill-{d.assertion_id or d.policy.policy.id}"
             + (ADAPTIVE_SUFFIX if adaptive_form else ""),
             "extension": extension,
-            "questionnaire": f"{form['url']}|{form['version']}",
             "status": "in-progress",
             "authored": self.svc.clock().isoformat(),
         }
@@ -296,6 +294,7 @@ class DtrService:
             response["questionnaire"] = f"#{inner['id']}"
             items = adaptive.response_items(inner.get("item", []), answers)
         else:
+            response["questionnaire"] = f"{form['url']}|{form['version']}"
             items = adaptive.response_items(form["item"], answers, every_item=True)
         if items:
             response["item"] = _origin(items)
@@ -476,6 +475,8 @@ class DtrService:
             have = set(adaptive.form_links(form.get("item", [])))
             if asks[0].link_id not in have:
                 form.setdefault("item", []).append(asks[0].item())
+        _with_asked(qr, form)
+        if asks:
             qr["status"] = "in-progress"
             with self.svc.write_lock, self.svc.sessions() as s:
                 self.svc.audit.append_in(s, [step], self.svc.clock())
@@ -520,23 +521,27 @@ class DtrService:
         return qr
 
     def _form_policy(self, qr: Json) -> CompiledPolicy:
-        """The policy whose form the response answers: the contained form's canonical, or
-        the response's `questionnaire`."""
+        """The policy whose form the response answers: the contained form's derivedFrom (an
+        SDC adaptive instance has no url; older clients send one), or the response's
+        `questionnaire`."""
         ref = qr.get("questionnaire")
-        urls = [
-            inner.get("url")
-            for inner in qr.get("contained") or ()
-            if isinstance(inner, dict)
-            and inner.get("resourceType") == "Questionnaire"
-            and (ref is None or ref == f"#{inner.get('id')}")
-        ]
+        urls: list[Any] = []
+        for inner in qr.get("contained") or ():
+            if (
+                isinstance(inner, dict)
+                and inner.get("resourceType") == "Questionnaire"
+                and (ref is None or ref == f"#{inner.get('id')}")
+            ):
+                derived = inner.get("derivedFrom")
+                urls.extend(derived if isinstance(derived, list) else [])
+                urls.append(inner.get("url"))
         if isinstance(ref, str) and not ref.startswith("#"):
             urls.append(ref)
         named = [u for u in urls if isinstance(u, str) and u]
         if not named:
             raise Unprocessable(
                 "the QuestionnaireResponse names no questionnaire (questionnaire, or a "
-                "contained Questionnaire with a url)",
+                "contained Questionnaire with a derivedFrom or url)",
                 "QuestionnaireResponse.questionnaire",
             )
         for value in named:
@@ -596,6 +601,44 @@ def _contained_form(qr: Json, policy: CompiledPolicy, base_url: str) -> Json:
     qr.setdefault("contained", []).append(form)
     qr["questionnaire"] = f"#{form['id']}"
     return form
+
+
+def _with_asked(qr: Json, form: Json) -> None:
+    """Every question the form has asked is an item of the response, answered or not.
+
+    SDC adaptive: the response lists what was asked so far, the new question without an
+    answer (dtr-questionnaireresponse: item 1..*, and no empty array anywhere).
+    """
+    items = qr.get("item")
+    given = items if isinstance(items, list) else []
+    have = _response_links(given)
+    for item in adaptive.walk_items(form.get("item") or []):
+        link = item.get("linkId")
+        if item.get("type") != "group" and isinstance(link, str) and link not in have:
+            asked: Json = {"linkId": link}
+            if isinstance(item.get("text"), str):
+                asked["text"] = item["text"]
+            given.append(asked)
+    for owner, kept in ((qr, given), (form, form.get("item"))):
+        if kept:
+            owner["item"] = kept
+        else:
+            owner.pop("item", None)
+
+
+def _response_links(items: Any) -> set[str]:
+    """The linkIds of a response's items, through item.item and answer.item."""
+    out: set[str] = set()
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, dict):
+            continue
+        if isinstance(item.get("linkId"), str):
+            out.add(item["linkId"])
+        out |= _response_links(item.get("item"))
+        for answer in item.get("answer") or ():
+            if isinstance(answer, dict):
+                out |= _response_links(answer.get("item"))
+    return out
 
 
 def _origin(items: list[Json]) -> list[Json]:

@@ -115,7 +115,8 @@ def check_package(out: dict[str, Any], ig: Path, crd_ig: Path) -> list[list[dict
             if ADAPT_PROFILE in form["meta"]["profile"]:
                 # spec-25: the adaptive response contains the form it answers.
                 inner = next(c for c in qr["contained"] if c["resourceType"] == "Questionnaire")
-                assert qr["questionnaire"] == f"#{inner['id']}" and inner["url"] == form["url"]
+                assert qr["questionnaire"] == f"#{inner['id']}"
+                assert inner["derivedFrom"] == form["derivedFrom"]
             else:
                 assert qr["questionnaire"] == f"{form['url']}|{form['version']}"
             uses = [e for e in qr["extension"] if e["url"] == INTENDED_USE]
@@ -137,3 +138,28 @@ def check_package(out: dict[str, Any], ig: Path, crd_ig: Path) -> list[list[dict
 
 def contexts(qr: dict[str, Any]) -> list[str]:
     return [e["valueReference"]["reference"] for e in qr["extension"] if e["url"] == QR_CONTEXT]
+
+
+def known_by(form: dict[str, Any]) -> str:
+    """The canonical a form is asked for by: its url, or (an SDC adaptive instance, url 0..0)
+    the one it is derivedFrom, without the version."""
+    if "url" in form:
+        return str(form["url"])
+    (derived,) = form["derivedFrom"]  # dtr-questionnaire-adapt: derivedFrom 1..1
+    return str(derived).partition("|")[0]
+
+
+def answer(qr: dict[str, Any], link: str, value: dict[str, Any]) -> None:
+    """Fill in the answer of an asked question (its item is in the response, unanswered),
+    as a DTR app does; the item is added when the response does not list it."""
+    items = qr.setdefault("item", [])
+    for item in items:
+        if item["linkId"] == link:
+            item["answer"] = [value]
+            return
+    items.append({"linkId": link, "answer": [value]})
+
+
+def answered(qr: dict[str, Any]) -> set[str]:
+    """The linkIds the response answers (an asked question is an item without answer)."""
+    return {i["linkId"] for i in qr.get("item", []) if i.get("answer")}

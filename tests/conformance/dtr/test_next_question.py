@@ -11,6 +11,7 @@ organization isolation of an assertion that is named is tests/security/test_isol
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,16 @@ from fastapi.testclient import TestClient
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
 from priorauth.demo.samples import DEFAULT_ATTESTATIONS
-from tests.conformance.dtr.checks import NEXT, PACKAGE, check_package, post, sign
+from tests.conformance.dtr.checks import (
+    NEXT,
+    PACKAGE,
+    answer,
+    answered,
+    check_package,
+    known_by,
+    post,
+    sign,
+)
 
 ADAPT_QR = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaireresponse-adapt"
 
@@ -52,11 +62,11 @@ def _run(client: TestClient, params: dict[str, Any]) -> tuple[list[str], dict[st
         assert len(new) == 1  # one question at a time
         link = new[0]["linkId"]
         asked.append(link)
+        # dtr-questionnaireresponse item 1..*: the question asked is listed, unanswered.
+        assert link in {i["linkId"] for i in qr["item"]} and link not in answered(qr)
         key = "valueInteger" if new[0]["type"] == "integer" else "valueBoolean"
-        qr.setdefault("item", []).append(
-            # Without CRD's record, questions it would have answered are asked too: yes.
-            {"linkId": link, "answer": [{key: DEFAULT_ATTESTATIONS.get(link, True)}]}
-        )
+        # Without CRD's record, questions it would have answered are asked too: yes.
+        answer(qr, link, {key: DEFAULT_ATTESTATIONS.get(link, True)})
         params = {
             "resourceType": "Parameters",
             "parameter": [{"name": "questionnaire-response", "resource": qr}],
@@ -82,10 +92,49 @@ def test_the_kit_request_without_crd_context_runs_to_completion(
     assert done["subject"] == {"reference": "Patient/example"}
     # A version-specific canonical in `questionnaire` names the form as well.
     qr["contained"] = []
-    qr["questionnaire"] = f"{form['url']}|{form['version']}"
+    qr["questionnaire"] = f"{known_by(form)}|{form['version']}"
     r = post(app_client, NEXT, params)
     assert r.status_code == 200, r.text
-    assert r.json()["contained"][0]["url"] == form["url"]
+    assert r.json()["contained"][0]["derivedFrom"] == form["derivedFrom"]
+    assert "url" not in r.json()["contained"][0]  # dtr-questionnaire-adapt: url 0..0
+
+
+def test_an_older_client_naming_the_form_by_url_is_understood(
+    app_client: TestClient, dtr_ig: Path, crd_ig: Path, kit: Any
+) -> None:
+    """Before dtr-questionnaire-adapt was followed (url 0..0, derivedFrom 1..1) the contained
+    form carried the canonical as its url: such a response still finds its policy."""
+    form = _adaptive_form(app_client, dtr_ig, crd_ig)
+    old = copy.deepcopy(form)
+    old["url"] = known_by(form)
+    del old["derivedFrom"]
+    params = kit("next_question_initial_input_params_conformant.json")
+    qr = params["parameter"][0]["resource"]
+    qr["contained"] = [old]
+    qr["questionnaire"] = f"#{form['id']}"
+    asked, done = _run(app_client, params)
+    assert asked and done["status"] == "completed"
+
+
+def test_the_first_step_lists_the_question_asked(
+    app_client: TestClient, dtr_ig: Path, crd_ig: Path, kit: Any
+) -> None:
+    """dtr-questionnaireresponse item 1..*: the first $next-question answer lists the question
+    it asks as an item without an answer (SDC adaptive: what was asked so far), and no empty
+    array (kit payer_server_next_response_validation_test.rb validates the response)."""
+    form = _adaptive_form(app_client, dtr_ig, crd_ig)
+    params = kit("next_question_initial_input_params_conformant.json")
+    qr = params["parameter"][0]["resource"]
+    qr["contained"] = [copy.deepcopy(form)]
+    qr["questionnaire"] = f"#{form['id']}"
+    qr["item"] = []
+    r = post(app_client, NEXT, params)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    asked = [i["linkId"] for i in out["contained"][0]["item"]]
+    assert [i["linkId"] for i in out["item"]] == asked
+    assert not any("answer" in i for i in out["item"])
+    assert "[]" not in json.dumps(out).replace(" ", "")
 
 
 def test_the_kit_dinner_order_is_a_404_naming_the_form(app_client: TestClient, kit: Any) -> None:

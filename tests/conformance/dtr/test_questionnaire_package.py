@@ -20,6 +20,7 @@ from tests.conformance.dtr.checks import (
     STD_PROFILE,
     check_package,
     contexts,
+    known_by,
     post,
     sign,
 )
@@ -67,14 +68,19 @@ def test_standard_or_adaptive_as_named(app_client: TestClient, dtr_ig: Path, crd
     r = post(app_client, PACKAGE, _context(assertion))
     standard, adaptive = (b[0] for b in check_package(r.json(), dtr_ig, crd_ig))
     for form, profile in ((standard, STD_PROFILE), (adaptive, ADAPT_PROFILE)):
-        for ref in (form["url"], f"{form['url']}|{form['version']}"):
+        url = known_by(form)
+        for ref in (url, f"{url}|{form['version']}"):
             r = post(app_client, PACKAGE, _context(assertion, ref))
             assert r.status_code == 200, r.text
             (bundle,) = check_package(r.json(), dtr_ig, crd_ig)
-            assert profile in bundle[0]["meta"]["profile"] and bundle[0]["url"] == form["url"]
+            assert profile in bundle[0]["meta"]["profile"] and known_by(bundle[0]) == url
+    # dtr-questionnaire-adapt: an SDC adaptive instance has no url; derivedFrom names the
+    # canonical asked for, with the version.
+    assert "url" not in adaptive
+    assert adaptive["derivedFrom"] == [f"{known_by(adaptive)}|{adaptive['version']}"]
     # spec-25: the adaptive draft contains its form, with the payer's own answers asked.
     (bundle,) = check_package(
-        post(app_client, PACKAGE, _context(assertion, adaptive["url"])).json(), dtr_ig, crd_ig
+        post(app_client, PACKAGE, _context(assertion, known_by(adaptive))).json(), dtr_ig, crd_ig
     )
     qr = bundle[-1]
     assert qr["contained"][0]["resourceType"] == "Questionnaire"

@@ -177,13 +177,15 @@ def dtr_completed(client: TestClient, name: str = "profiles-done") -> Json:
     for _ in range(20):
         if qr["status"] == "completed":
             return qr
-        asked = {i["linkId"] for i in qr.get("item", [])}
+        # The question asked is an item without an answer (dtr-questionnaireresponse 1..*).
+        asked = {i["linkId"] for i in qr.get("item", []) if i.get("answer")}
         new = [i for i in qr["contained"][0]["item"] if i["linkId"] not in asked]
         link = new[0]["linkId"]
         key = "valueInteger" if new[0]["type"] == "integer" else "valueBoolean"
         # The DTR app marks what the prescriber typed (dtr-questionnaireresponse answer 1..1).
         answer = {"extension": [MANUAL], key: DEFAULT_ATTESTATIONS[link]}
-        qr.setdefault("item", []).append({"linkId": link, "answer": [answer]})
+        items = [i for i in qr.get("item", []) if i["linkId"] != link]
+        qr["item"] = [*items, {"linkId": link, "answer": [answer]}]
         body = {
             "resourceType": "Parameters",
             "parameter": [{"name": "questionnaire-response", "resource": qr}],

@@ -85,8 +85,8 @@ GAPS: dict[str, Gap] = {
     ),
     "adaptive-url": Gap(
         "dtr-questionnaire-adapt (SDC adaptive) has Questionnaire.url 0..0 and derivedFrom "
-        "1..1; the adaptive Questionnaire carries a url and no derivedFrom. Not named in "
-        "issue 13 (nearest: item 12, 'standard or adaptive, as asked')",
+        "1..1; the adaptive Questionnaire carried a url and no derivedFrom (closed: derivedFrom "
+        "names the canonical the form is asked for, with its version)",
         ("Questionnaire.url", "Questionnaire.derivedFrom"),
         "dtr-questionnaire-adapt",
     ),
@@ -103,8 +103,8 @@ GAPS: dict[str, Gap] = {
         "ext-coverage-information",
     ),
     "qr-items": Gap(
-        "the draft DTR QuestionnaireResponse has no item (1..*), sent as an empty array. "
-        "Not named in issue 13 (nearest: item 12, the draft QuestionnaireResponse)",
+        "the $next-question DTR QuestionnaireResponse had no item (1..*), sent as an empty "
+        "array (closed: the questions asked are listed, unanswered until answered)",
         ("QuestionnaireResponse.item",),
         "dtr-questionnaireresponse",
     ),
@@ -411,9 +411,7 @@ def test_crd_kit_hooks_get_a_coverage_information_per_order(
 # ----------------------------------------------------------------------------- DTR
 
 
-def test_questionnaire_package_conforms_apart_from_known_gaps(
-    client: TestClient, packages: Packages
-) -> None:
+def test_questionnaire_package_conforms(client: TestClient, packages: Packages) -> None:
     """DTR 2.0.1 $questionnaire-package: dtr-qpackage-output-parameters, each PackageBundle a
     DTR-QPackageBundle, its Questionnaires dtr-std-questionnaire / dtr-questionnaire-adapt,
     its QuestionnaireResponse dtr-questionnaireresponse."""
@@ -426,39 +424,35 @@ def test_questionnaire_package_conforms_apart_from_known_gaps(
             resource = entry["resource"]
             if resource["resourceType"] == "QuestionnaireResponse":
                 check(resource, packages, DTR_QR)  # the IG's profile, whatever it claims
-    assert_conforms(report, "adaptive-url")
+    assert_conforms(report)
 
 
-@pytest.mark.parametrize(
-    "gap",
-    xfail_gap("adaptive-url"),
-)
+@pytest.mark.parametrize("gap", ["adaptive-url"])
 def test_questionnaire_package_known_gap(client: TestClient, packages: Packages, gap: str) -> None:
+    """The DTR package gap closed since: the adaptive form has derivedFrom and no url."""
     assert_gap_closed(check(produce.dtr_package(client), packages, PACKAGE_OUTPUT), gap)
 
 
-def test_next_question_response_conforms_apart_from_known_gaps(
-    client: TestClient, packages: Packages
-) -> None:
+def test_next_question_response_conforms(client: TestClient, packages: Packages) -> None:
     """SDC $next-question output: a QuestionnaireResponse, checked against DTR's
     dtr-questionnaireresponse, its contained Questionnaire against dtr-questionnaire-adapt."""
     package = produce.dtr_package(client, "profiles-next")
     out = produce.dtr_next_question(client, package)
     report = check(out, packages, DTR_QR)
     assert DTR + "dtr-questionnaire-adapt" in report.profiles
-    assert_conforms(report, "adaptive-url", "qr-items")
+    assert_conforms(report)
 
 
-@pytest.mark.parametrize("gap", xfail_gap("adaptive-url", "qr-items"))
+@pytest.mark.parametrize("gap", ["adaptive-url", "qr-items"])
 def test_next_question_known_gap(client: TestClient, packages: Packages, gap: str) -> None:
+    """The $next-question gaps closed since: derivedFrom, no url; the question asked is an
+    item (dtr-questionnaireresponse item 1..*)."""
     package = produce.dtr_package(client, "profiles-next-gap")
     out = produce.dtr_next_question(client, package)
     assert_gap_closed(check(out, packages, DTR_QR), gap)
 
 
-def test_completed_adaptive_form_conforms_apart_from_known_gaps(
-    client: TestClient, packages: Packages
-) -> None:
+def test_completed_adaptive_form_conforms(client: TestClient, packages: Packages) -> None:
     """The last $next-question answer (status completed): dtr-questionnaireresponse, and the
     CRD ext-coverage-information it carries (the decision's doc-needed is bound, required)."""
     qr = produce.dtr_completed(client)
@@ -468,10 +462,10 @@ def test_completed_adaptive_form_conforms_apart_from_known_gaps(
         extra = check(ext, packages, CRD + "ext-coverage-information")
         report.violations.extend(extra.violations)
     assert CRD + "ext-coverage-information" in report.profiles
-    assert_conforms(report, "adaptive-url")
+    assert_conforms(report)
 
 
-@pytest.mark.parametrize("gap", xfail_gap("adaptive-url"))
+@pytest.mark.parametrize("gap", ["adaptive-url"])
 def test_completed_adaptive_form_known_gap(
     client: TestClient, packages: Packages, gap: str
 ) -> None:
