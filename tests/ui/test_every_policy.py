@@ -144,7 +144,7 @@ def test_submit_review_decide_and_letter(
     assert ev is not None and ev.dose is not None
     dose = ev.dose
     html = client.get(f"/ui/cases/{case_id}").text
-    assert "✗ differs from the right dose" in html
+    assert "✗ differs from the right dose" in html and ev.dose.differs is True
     assert dose.describe() in html
     if dose.unit != "kit":
         # The product and quantity in the policy's own unit; no kit where the unit is not one.
@@ -166,6 +166,9 @@ def test_submit_review_decide_and_letter(
     cr = claim_response(inquiry)
     added = cr["addItem"][0]
     assert added["quantity"]["value"] == dose.quantity and added["quantity"]["unit"] == dose.unit
+    product = added["productOrService"]["coding"][0]["code"]
+    # The product authorized: its NDC, else the policy's billing code.
+    assert product == (dose.ndc or (dose.code or "").partition("|")[2]), added
     letter = client.get(f"/ui/cases/{case_id}/letter").text
     assert f"Authorized</dt><dd>{_authorized(dose)}" in letter
     assert "Requested</dt>" in letter

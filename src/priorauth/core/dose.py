@@ -24,7 +24,7 @@ class Dose:
 
     def describe(self) -> str:
         """'1 kit, NDC 12345-0180-18 (18 vials)' / '264 mL (33 vials)' / '120 units (12 mg)'."""
-        what = f"{_number(self.quantity)} {_plural(self.unit, self.quantity)}"
+        what = f"{self.quantity:g} {_plural(self.unit, self.quantity)}"
         if self.amount:
             what += f" ({self.amount})"
         if self.ndc:
@@ -170,10 +170,6 @@ def _rounded(n: float, how: str) -> int:
     if how == "down":
         return math.floor(n + EPS)
     return math.floor(n + 0.5)
-
-
-def _number(x: float) -> str:
-    return f"{x:g}"
 
 
 def _plural(unit: str, q: float) -> str:

@@ -218,12 +218,15 @@ class CompiledPolicy:
         administrations = self._administrations
         if facts.renewal and self._renewal_administrations is not None:
             administrations = self._renewal_administrations
+        # Whether the request asks for another product or quantity: the recommendation's
+        # rule, and what the reviewer app shows next to the dose.
+        differs = _modified(requested, dose, administrations, self._up_to)
         rec: Recommendation
         if MET in excl or NOT_MET in top:
             rec = "deny"
         elif UNKNOWN in top or UNKNOWN in excl:
             rec = "pend"
-        elif _modified(requested, dose, administrations, self._up_to):
+        elif differs:
             rec = "approve-modified"
         else:
             rec = "approve"
@@ -255,6 +258,7 @@ class CompiledPolicy:
             self._md_all or (self._md_denials and rec == "deny"),
             facts.expedited,
             administrations,
+            differs,
         )
 
     def _later(

@@ -262,6 +262,7 @@ class Determination:
         "administrations",
         "as_of",
         "authorization",
+        "differs",
         "dose",
         "exclusions",
         "expedited",
@@ -288,6 +289,7 @@ class Determination:
         medical_director_review: bool = True,
         expedited: bool = False,
         administrations: int = 1,
+        differs: bool = False,
     ) -> None:
         self.policy_id = policy_id
         self.policy_version = policy_version
@@ -303,6 +305,7 @@ class Determination:
         self.medical_director_review = medical_director_review
         self.expedited = expedited
         self.administrations = administrations  # doses the approval authorizes
+        self.differs = differs  # the request asks for another product or quantity than `dose`
 
     @property
     def requested(self) -> Requested:

@@ -141,7 +141,7 @@ def determination_to_dict(
         "medical_director_review": d.medical_director_review,
         "reviewer": p.approval.reviewer,
         "criteria": criteria,
-        "dose": _dose(d.dose),
+        "dose": _dose(d.dose, d.differs),
         # `kit` is the dose of a policy billed by the kit, kept for readers of /1 before `dose`.
         "kit": {"vials": d.dose.vials, "ndc": d.dose.ndc}
         if d.dose and d.dose.unit == "kit" and d.dose.ndc
@@ -165,7 +165,7 @@ def determination_to_dict(
     }
 
 
-def _dose(dose: Dose | None) -> dict[str, Any] | None:
+def _dose(dose: Dose | None, differs: bool) -> dict[str, Any] | None:
     if dose is None:
         return None
     return {
@@ -176,4 +176,5 @@ def _dose(dose: Dose | None) -> dict[str, Any] | None:
         "label": dose.label,
         "code": dose.code,
         "text": dose.describe(),
+        "differs_from_request": differs,
     }

@@ -43,6 +43,7 @@ class Dose:
     label: str | None = None
     text: str | None = None  # "264 mL (33 vials)" as the engine worded it
     code: str | None = None  # the billing code, SYSTEM|CODE, where the policy names one
+    differs: bool | None = None  # the engine found the request asks otherwise; None: not said
 
     @classmethod
     def of(cls, dose: object, kit: object) -> Dose | None:
@@ -58,6 +59,10 @@ class Dose:
                 count,
                 _str(d.get("label")),
                 _str(d.get("text")),
+                _str(d.get("code")),
+                d["differs_from_request"]
+                if isinstance(d.get("differs_from_request"), bool)
+                else None,
             )
         if isinstance(k.get("ndc"), str):  # a row stored before `dose` (2026-12): one kit
             return cls(1.0, "kit", k["ndc"], count)  # stored before 2026-12

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from priorauth.core.codes import ndc11
 from priorauth.core.evaluator import CompiledPolicy
 from priorauth.core.model import Criterion, DoseByWeightCheck, walk
 from priorauth.pas.records import CLIENT_DECIDER, CaseRecord
@@ -307,13 +306,11 @@ def dose_of(record: CaseRecord, policy: CompiledPolicy | None) -> DoseView:
                 if x
             )
             options.append((p.ndc, f"{p.ndc}: {held}" if held else p.ndc))
+    # The engine's comparison (the policy's rule), as stored; a row from before it says none.
     matches = None
-    if dose is not None and (requested.ndc or requested.quantity is not None):
-        same_product = (
-            requested.ndc is None or dose.ndc is None or ndc11(requested.ndc) == ndc11(dose.ndc)
-        )
-        same_quantity = requested.quantity is None or abs(requested.quantity - dose.quantity) < 1e-9
-        matches = same_product and same_quantity
+    asked = requested.ndc is not None or requested.quantity is not None
+    if dose is not None and dose.differs is not None and asked:
+        matches = not dose.differs
     return DoseView(
         computation=computation,
         formula=formula,
